@@ -1,0 +1,42 @@
+//! What a function builds once per execution environment and lends to every
+//! invocation: configuration and the Twilio connection pool.
+
+use std::time::Duration;
+
+use crate::config::{ConfigSource, ConfigStore};
+use crate::twilio::{TwilioHttp, TwilioSettings};
+
+/// Time an invocation may spend on Twilio before answering; with the
+/// rollback budget it stays inside the 15 s function timeout.
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(10);
+
+pub struct AppState {
+    pub config: ConfigStore,
+    pub twilio: TwilioHttp,
+    pub budget: Duration,
+}
+
+impl AppState {
+    pub fn new(config: ConfigStore, twilio: TwilioHttp) -> Self {
+        AppState {
+            config,
+            twilio,
+            budget: REQUEST_BUDGET,
+        }
+    }
+
+    /// Reads the environment, and loads configuration now, during init, so
+    /// the first request does not wait for it. A bad configuration does not
+    /// stop the function: requests answer 503 naming the key until it is fixed.
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let source = ConfigSource::from_env().await;
+        let state = AppState::new(
+            ConfigStore::new(source, ConfigStore::ttl_from_env()),
+            TwilioHttp::new(TwilioSettings::from_env())?,
+        );
+        if let Err(err) = state.config.current().await {
+            tracing::error!(error = %err, "configuration is not usable; requests will answer 503 until it is fixed");
+        }
+        Ok(state)
+    }
+}

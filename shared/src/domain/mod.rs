@@ -1,0 +1,7 @@
+//! Pure domain logic: no I/O, unit-tested beside the code.
+
+pub mod address;
+pub mod duration;
+pub mod pool;
+pub mod roster;
+pub mod session;

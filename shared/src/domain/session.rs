@@ -1,0 +1,388 @@
+//! A request for a new masked session, validated before any Twilio call.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::address::Address;
+use super::duration::{SessionTimer, TimerError};
+use super::pool::Pool;
+use super::roster::NAMESPACE;
+
+/// Twilio allows at most 50 non-chat participants in a conversation.
+pub const MAX_PARTICIPANTS: usize = 50;
+const MAX_NAME_CHARS: usize = 256;
+/// Twilio caps conversation attributes at 16 KiB; the roster needs the rest.
+pub const MAX_USER_ATTRIBUTES_BYTES: usize = 8 * 1024;
+
+/// The JSON body of `POST /sessions`, as the original app took it (camelCase).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SessionRequestJson {
+    pub addresses: Option<Vec<String>>,
+    pub friendly_name: Option<String>,
+    pub unique_name: Option<String>,
+    pub attributes: Option<Value>,
+    pub messaging_service_sid: Option<String>,
+    pub timers: Option<TimersJson>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimersJson {
+    pub inactive: Option<String>,
+    pub closed: Option<String>,
+}
+
+/// The form body of `POST /sessions`: repeated `address` (or `addresses`) fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SessionRequestForm {
+    #[serde(default)]
+    pub address: Vec<String>,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    pub friendly_name: Option<String>,
+    pub unique_name: Option<String>,
+    /// A JSON object, as text.
+    pub attributes: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    #[serde(rename = "timers.inactive")]
+    pub timers_inactive: Option<String>,
+    #[serde(rename = "timers.closed")]
+    pub timers_closed: Option<String>,
+}
+
+/// The request in one shape, whichever body it came in.
+#[derive(Debug, Default)]
+pub struct SessionRequest {
+    pub addresses: Vec<String>,
+    pub friendly_name: Option<String>,
+    pub unique_name: Option<String>,
+    pub attributes: Option<Value>,
+    pub messaging_service_sid: Option<String>,
+    pub timers: TimersJson,
+}
+
+impl From<SessionRequestJson> for SessionRequest {
+    fn from(json: SessionRequestJson) -> Self {
+        SessionRequest {
+            addresses: json.addresses.unwrap_or_default(),
+            friendly_name: json.friendly_name,
+            unique_name: json.unique_name,
+            attributes: json.attributes,
+            messaging_service_sid: json.messaging_service_sid,
+            timers: json.timers.unwrap_or_default(),
+        }
+    }
+}
+
+impl TryFrom<SessionRequestForm> for SessionRequest {
+    type Error = InvalidField;
+
+    fn try_from(form: SessionRequestForm) -> Result<Self, InvalidField> {
+        let attributes = form
+            .attributes
+            .map(|text| {
+                serde_json::from_str::<Value>(&text)
+                    .map_err(|_| InvalidField::new("attributes", "must be a JSON object"))
+            })
+            .transpose()?;
+        let mut addresses = form.address;
+        addresses.extend(form.addresses);
+        Ok(SessionRequest {
+            addresses,
+            friendly_name: form.friendly_name,
+            unique_name: form.unique_name,
+            attributes,
+            messaging_service_sid: form.messaging_service_sid,
+            timers: TimersJson {
+                inactive: form.timers_inactive,
+                closed: form.timers_closed,
+            },
+        })
+    }
+}
+
+/// A field the client must correct. The message never repeats the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {message}")]
+pub struct InvalidField {
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidField {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Session timers as Twilio takes them (ISO-8601 text), already checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timers {
+    pub inactive: Option<SessionTimer>,
+    pub closed: Option<SessionTimer>,
+}
+
+/// A validated session request: safe to send to Twilio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    pub participants: Vec<Address>,
+    pub friendly_name: Option<String>,
+    pub unique_name: Option<String>,
+    pub attributes: Map<String, Value>,
+    pub messaging_service_sid: Option<String>,
+    pub timers: Timers,
+}
+
+/// Defaults that config supplies when a request leaves them out.
+#[derive(Debug, Clone, Default)]
+pub struct SessionDefaults {
+    pub inactive_timer: Option<SessionTimer>,
+    pub closed_timer: Option<SessionTimer>,
+}
+
+impl SessionRequest {
+    /// Checks every field against Twilio's rules and our pool.
+    pub fn validate(self, pool: &Pool, defaults: &SessionDefaults) -> Result<NewSession, InvalidField> {
+        let participants = validate_addresses(&self.addresses, pool)?;
+        let friendly_name = validate_name("friendlyName", self.friendly_name)?;
+        let unique_name = validate_name("uniqueName", self.unique_name)?;
+        let attributes = validate_attributes(self.attributes)?;
+        let messaging_service_sid = self
+            .messaging_service_sid
+            .map(|sid| {
+                if is_sid(&sid, "MG") {
+                    Ok(sid)
+                } else {
+                    Err(InvalidField::new(
+                        "messagingServiceSid",
+                        "must be MG followed by 32 hex digits",
+                    ))
+                }
+            })
+            .transpose()?;
+        let timers = Timers {
+            inactive: timer("timers.inactive", self.timers.inactive, SessionTimer::inactive)?
+                .or_else(|| defaults.inactive_timer.clone()),
+            closed: timer("timers.closed", self.timers.closed, SessionTimer::closed)?
+                .or_else(|| defaults.closed_timer.clone()),
+        };
+        Ok(NewSession {
+            participants,
+            friendly_name,
+            unique_name,
+            attributes,
+            messaging_service_sid,
+            timers,
+        })
+    }
+}
+
+fn validate_addresses(raw: &[String], pool: &Pool) -> Result<Vec<Address>, InvalidField> {
+    if raw.is_empty() {
+        return Err(InvalidField::new(
+            "addresses",
+            "must list at least one participant address",
+        ));
+    }
+    if raw.len() > MAX_PARTICIPANTS {
+        return Err(InvalidField::new(
+            "addresses",
+            format!("may list at most {MAX_PARTICIPANTS} participants (Twilio's limit per conversation)"),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(raw.len());
+    raw.iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let field = format!("addresses[{i}]");
+            let address = Address::parse(text).map_err(|e| InvalidField::new(&field, e.to_string()))?;
+            if pool.contains(address.number()) {
+                return Err(InvalidField::new(
+                    field,
+                    "is one of the pool's proxy numbers, not a participant",
+                ));
+            }
+            if !seen.insert(address.clone()) {
+                return Err(InvalidField::new(field, "repeats an earlier address"));
+            }
+            Ok(address)
+        })
+        .collect()
+}
+
+fn validate_name(field: &str, name: Option<String>) -> Result<Option<String>, InvalidField> {
+    match name {
+        Some(n) if n.is_empty() => Err(InvalidField::new(field, "must not be empty when given")),
+        Some(n) if n.chars().count() > MAX_NAME_CHARS => Err(InvalidField::new(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        )),
+        Some(n) if n.chars().any(char::is_control) => Err(InvalidField::new(
+            field,
+            "must not contain control characters",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn validate_attributes(attributes: Option<Value>) -> Result<Map<String, Value>, InvalidField> {
+    let map = match attributes {
+        None | Some(Value::Null) => return Ok(Map::new()),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(InvalidField::new("attributes", "must be a JSON object")),
+    };
+    if map.contains_key(NAMESPACE) {
+        return Err(InvalidField::new(
+            "attributes",
+            format!("must not use the key `{NAMESPACE}`, which masked-comms reserves"),
+        ));
+    }
+    let size = serde_json::to_string(&map).map(|s| s.len()).unwrap_or(usize::MAX);
+    if size > MAX_USER_ATTRIBUTES_BYTES {
+        return Err(InvalidField::new(
+            "attributes",
+            format!("must be at most {MAX_USER_ATTRIBUTES_BYTES} bytes as JSON"),
+        ));
+    }
+    Ok(map)
+}
+
+fn timer(
+    field: &str,
+    text: Option<String>,
+    parse: fn(&str) -> Result<SessionTimer, TimerError>,
+) -> Result<Option<SessionTimer>, InvalidField> {
+    text.map(|t| parse(&t).map_err(|e| InvalidField::new(field, e.to_string())))
+        .transpose()
+}
+
+/// Whether `sid` is `prefix` followed by 32 hex digits, as Twilio's sids are.
+pub fn is_sid(sid: &str, prefix: &str) -> bool {
+    sid.len() == prefix.len() + 32
+        && sid.starts_with(prefix)
+        && sid[prefix.len()..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pool() -> Pool {
+        Pool::new(["+15005550001", "+15005550002"]).unwrap()
+    }
+
+    fn request(addresses: &[&str]) -> SessionRequest {
+        SessionRequest {
+            addresses: addresses.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn error_of(req: SessionRequest) -> InvalidField {
+        req.validate(&pool(), &SessionDefaults::default()).unwrap_err()
+    }
+
+    #[test]
+    fn accepts_a_minimal_request() {
+        let s = request(&["+14155550101", "whatsapp:+447700900123"])
+            .validate(&pool(), &SessionDefaults::default())
+            .unwrap();
+        assert_eq!(s.participants.len(), 2);
+        assert!(s.attributes.is_empty());
+        assert_eq!(s.timers, Timers::default());
+    }
+
+    #[test]
+    fn address_errors_name_the_position() {
+        let e = error_of(request(&["+14155550101", "not a number"]));
+        assert_eq!(e.field, "addresses[1]");
+        let e = error_of(request(&["+14155550101", "+14155550101"]));
+        assert_eq!(e.field, "addresses[1]");
+        assert!(e.message.contains("repeats"));
+        let e = error_of(request(&["+15005550002"]));
+        assert!(e.message.contains("pool"), "{e}");
+    }
+
+    #[test]
+    fn participant_count_is_bounded() {
+        assert_eq!(error_of(request(&[])).field, "addresses");
+        let many: Vec<String> = (0..51).map(|i| format!("+1415555{i:04}")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(error_of(request(&refs)).field, "addresses");
+        let fifty: Vec<&str> = refs[..50].to_vec();
+        assert!(request(&fifty)
+            .validate(&pool(), &SessionDefaults::default())
+            .is_ok());
+    }
+
+    #[test]
+    fn rejects_bad_optional_fields() {
+        let mut r = request(&["+14155550101"]);
+        r.messaging_service_sid = Some("MG123".into());
+        assert_eq!(error_of(r).field, "messagingServiceSid");
+
+        let mut r = request(&["+14155550101"]);
+        r.attributes = Some(json!([1, 2]));
+        assert_eq!(error_of(r).field, "attributes");
+
+        let mut r = request(&["+14155550101"]);
+        r.attributes = Some(json!({NAMESPACE: {}}));
+        assert_eq!(error_of(r).field, "attributes");
+
+        let mut r = request(&["+14155550101"]);
+        r.friendly_name = Some("a\nb".into());
+        assert_eq!(error_of(r).field, "friendlyName");
+
+        let mut r = request(&["+14155550101"]);
+        r.unique_name = Some("x".repeat(257));
+        assert_eq!(error_of(r).field, "uniqueName");
+
+        let mut r = request(&["+14155550101"]);
+        r.timers.inactive = Some("PT30S".into());
+        let e = error_of(r);
+        assert_eq!(e.field, "timers.inactive");
+        assert!(e.message.contains("1 minute"), "{e}");
+
+        let mut r = request(&["+14155550101"]);
+        r.timers.closed = Some("one day".into());
+        assert_eq!(error_of(r).field, "timers.closed");
+    }
+
+    #[test]
+    fn config_defaults_fill_missing_timers_only() {
+        let defaults = SessionDefaults {
+            inactive_timer: Some(SessionTimer::inactive("PT1H").unwrap()),
+            closed_timer: Some(SessionTimer::closed("P1D").unwrap()),
+        };
+        let mut r = request(&["+14155550101"]);
+        r.timers.closed = Some("PT12H".into());
+        let s = r.validate(&pool(), &defaults).unwrap();
+        assert_eq!(s.timers.inactive.unwrap().as_str(), "PT1H");
+        assert_eq!(s.timers.closed.unwrap().as_str(), "PT12H");
+    }
+
+    #[test]
+    fn form_addresses_merge_both_field_names() {
+        let form: SessionRequestForm =
+            serde_html_form::from_str("address=%2B14155550101&addresses=%2B14155550102&address=%2B14155550103")
+                .unwrap();
+        let r = SessionRequest::try_from(form).unwrap();
+        assert_eq!(r.addresses, ["+14155550101", "+14155550103", "+14155550102"]);
+    }
+
+    #[test]
+    fn sid_shape() {
+        assert!(is_sid("MG0123456789abcdef0123456789ABCDEF", "MG"));
+        assert!(!is_sid("MG0123456789abcdef0123456789abcde", "MG"));
+        assert!(!is_sid("CH0123456789abcdef0123456789abcdef", "MG"));
+        assert!(!is_sid("MG0123456789abcdef0123456789abcdeg", "MG"));
+    }
+}

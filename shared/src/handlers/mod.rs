@@ -1,0 +1,3 @@
+//! One module per Lambda function: parse, decide, call Twilio, answer.
+
+pub mod sessions;

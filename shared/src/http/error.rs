@@ -1,0 +1,138 @@
+//! One error type for every API answer: status, stable code, message.
+
+use lambda_http::http::{header, StatusCode};
+use lambda_http::{Body, Response};
+use serde_json::json;
+
+use crate::config::ConfigError;
+use crate::domain::session::InvalidField;
+use crate::twilio::TwilioError;
+
+/// The realm browsers show in the basic-auth prompt.
+pub const AUTH_REALM: &str = "masked-comms";
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(InvalidField),
+    #[error("send Content-Type {accepted}")]
+    UnsupportedMediaType { accepted: &'static str },
+    #[error("valid operator credentials are required (HTTP basic auth)")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed; this route accepts {allow}")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("no free proxy number in the pool for participant {address}")]
+    PoolExhausted { address: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("the request body is over the {limit} byte limit")]
+    PayloadTooLarge { limit: usize },
+    #[error("Twilio refused the request: {message}")]
+    Twilio {
+        twilio_code: Option<u32>,
+        twilio_status: u16,
+        message: String,
+    },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Configuration(ConfigError),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::InvalidRequest(InvalidField::new(field, message))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PoolExhausted { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Twilio { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) | ApiError::Configuration(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::PoolExhausted { .. } => "pool_exhausted",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Twilio { .. } => "twilio_error",
+            ApiError::Unavailable(_) => "upstream_unavailable",
+            ApiError::Configuration(_) => "configuration_error",
+        }
+    }
+
+    /// The JSON error answer: `{"error": {"code", "message", ...}}`.
+    pub fn into_response(self) -> Response<Body> {
+        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        match &self {
+            ApiError::InvalidRequest(field) => error["field"] = json!(field.field),
+            ApiError::PoolExhausted { address } => error["address"] = json!(address),
+            ApiError::Twilio {
+                twilio_code,
+                twilio_status,
+                ..
+            } => {
+                error["twilio_code"] = json!(twilio_code);
+                error["twilio_status"] = json!(twilio_status);
+            }
+            _ => {}
+        }
+        let mut response = super::response::json(self.status(), &json!({ "error": error }));
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthorized => {
+                let challenge = format!("Basic realm=\"{AUTH_REALM}\", charset=\"UTF-8\"");
+                headers.insert(header::WWW_AUTHENTICATE, challenge.parse().expect("static header"));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                headers.insert(header::ALLOW, allow.parse().expect("static header"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(field: InvalidField) -> Self {
+        ApiError::InvalidRequest(field)
+    }
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(err: ConfigError) -> Self {
+        ApiError::Configuration(err)
+    }
+}
+
+impl From<TwilioError> for ApiError {
+    fn from(err: TwilioError) -> Self {
+        match err {
+            TwilioError::Refused {
+                status,
+                code,
+                message,
+            } => ApiError::Twilio {
+                twilio_code: code,
+                twilio_status: status,
+                message,
+            },
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! HTTP plumbing shared by the functions: bodies, operator auth, errors.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod response;
+
+pub use error::ApiError;

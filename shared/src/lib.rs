@@ -1,0 +1,17 @@
+//! masked-comms: masked communications on Twilio Conversations.
+//!
+//! The domain (number choice, session rules) is pure and lives in [`domain`];
+//! Twilio I/O in [`twilio`]; configuration in [`config`]; each Lambda's
+//! request handling in [`handlers`].
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod handlers;
+pub mod http;
+pub mod logging;
+pub mod privacy;
+pub mod provision;
+pub mod twilio;
+
+pub use app::AppState;

@@ -1,0 +1,324 @@
+//! The HTTP side of the Twilio adapter: auth, timeouts, retries, paging.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use reqwest::{header, Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::error::{TwilioError, TwilioErrorBody};
+use crate::config::TwilioCredentials;
+
+/// Where Twilio is and how patiently to talk to it. Built once per process.
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    pub conversations_url: String,
+    pub api_url: String,
+    pub connect_timeout: Duration,
+    /// Upper bound for one attempt, from sending to the last byte.
+    pub attempt_timeout: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    pub min_retry_delay: Duration,
+    pub max_retry_delay: Duration,
+}
+
+impl Default for TwilioSettings {
+    fn default() -> Self {
+        TwilioSettings {
+            conversations_url: "https://conversations.twilio.com".into(),
+            api_url: "https://api.twilio.com".into(),
+            connect_timeout: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(4),
+            max_retries: 3,
+            min_retry_delay: Duration::from_millis(100),
+            max_retry_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+impl TwilioSettings {
+    /// Defaults, with base URLs from `TWILIO_CONVERSATIONS_URL` and
+    /// `TWILIO_API_URL` (for the emulator and contract mocks).
+    pub fn from_env() -> Self {
+        let mut settings = TwilioSettings::default();
+        if let Ok(url) = std::env::var("TWILIO_CONVERSATIONS_URL") {
+            settings.conversations_url = url;
+        }
+        if let Ok(url) = std::env::var("TWILIO_API_URL") {
+            settings.api_url = url;
+        }
+        settings.conversations_url = settings.conversations_url.trim_end_matches('/').into();
+        settings.api_url = settings.api_url.trim_end_matches('/').into();
+        settings
+    }
+}
+
+/// The connection pool and settings, shared by every request of a process.
+#[derive(Debug, Clone)]
+pub struct TwilioHttp {
+    client: reqwest::Client,
+    settings: TwilioSettings,
+}
+
+impl TwilioHttp {
+    pub fn new(settings: TwilioSettings) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("masked-comms/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(TwilioHttp { client, settings })
+    }
+
+    pub fn settings(&self) -> &TwilioSettings {
+        &self.settings
+    }
+
+    /// A client for one invocation: its credentials, its deadline, its count.
+    pub fn session<'a>(&'a self, credentials: &'a TwilioCredentials, budget: Duration) -> Twilio<'a> {
+        Twilio {
+            http: self,
+            credentials,
+            deadline: Mutex::new(Instant::now() + budget),
+            requests: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Whether repeating a request can change anything beyond the first attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Reads, deletes and updates that set absolute values.
+    Safe,
+    /// Creates: a repeat could make a second resource.
+    Unsafe,
+}
+
+/// One invocation's view of Twilio.
+pub struct Twilio<'a> {
+    http: &'a TwilioHttp,
+    credentials: &'a TwilioCredentials,
+    deadline: Mutex<Instant>,
+    requests: AtomicUsize,
+}
+
+/// Why one attempt failed, and whether another may help.
+#[derive(Debug)]
+enum AttemptError {
+    Throttled { retry_after: Option<Duration> },
+    ServerError(StatusCode),
+    NotSent(String),
+    Lost(String),
+    Final(TwilioError),
+}
+
+impl<'a> Twilio<'a> {
+    pub(crate) fn conversations_url(&self, path: &str) -> String {
+        format!("{}{}", self.http.settings.conversations_url, path)
+    }
+
+    pub(crate) fn api_url(&self, path: &str) -> String {
+        format!("{}{}", self.http.settings.api_url, path)
+    }
+
+    pub(crate) fn account_sid(&self) -> &str {
+        &self.credentials.account_sid
+    }
+
+    /// Twilio requests made so far, retries included.
+    pub fn request_count(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Gives this client more time, e.g. to roll back after a failure.
+    pub fn extend_deadline(&self, extra: Duration) {
+        let mut deadline = self.deadline.lock().unwrap_or_else(|e| e.into_inner());
+        *deadline = (*deadline).max(Instant::now()) + extra;
+    }
+
+    fn deadline(&self) -> Instant {
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) async fn get<T: DeserializeOwned>(&self, url: &str) -> Result<T, TwilioError> {
+        let body = self.send(Method::GET, url, &[], Idempotency::Safe).await?;
+        parse(&body)
+    }
+
+    pub(crate) async fn post<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        idempotency: Idempotency,
+    ) -> Result<T, TwilioError> {
+        let body = self.send(Method::POST, url, form, idempotency).await?;
+        parse(&body)
+    }
+
+    pub(crate) async fn delete(&self, url: &str) -> Result<(), TwilioError> {
+        self.send(Method::DELETE, url, &[], Idempotency::Safe)
+            .await
+            .map(drop)
+    }
+
+    /// The URL of a list's next page, kept on the configured host: Twilio's
+    /// absolute `next_page_url` names the public host, which a local emulator
+    /// or mock is not.
+    pub(crate) fn next_page(&self, base: &str, next_page_url: Option<&str>) -> Option<String> {
+        let next = url::Url::parse(next_page_url?).ok()?;
+        let query = next.query().map(|q| format!("?{q}")).unwrap_or_default();
+        Some(format!("{base}{}{query}", next.path()))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        form: &[(&str, &str)],
+        idempotency: Idempotency,
+    ) -> Result<Bytes, TwilioError> {
+        let settings = &self.http.settings;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(settings.min_retry_delay)
+            .with_max_delay(settings.max_retry_delay)
+            .with_max_times(settings.max_retries)
+            .with_jitter();
+        let encoded = (!form.is_empty()).then(|| {
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish()
+        });
+        let deadline = self.deadline();
+        let attempt = || self.attempt(method.clone(), url, encoded.clone());
+        attempt
+            .retry(backoff)
+            .when(|e| match e {
+                AttemptError::Throttled { .. } | AttemptError::NotSent(_) => true,
+                AttemptError::ServerError(_) | AttemptError::Lost(_) => idempotency == Idempotency::Safe,
+                AttemptError::Final(_) => false,
+            })
+            .adjust(move |e, backoff_delay| {
+                let delay = match e {
+                    AttemptError::Throttled {
+                        retry_after: Some(after),
+                    } => Some(*after),
+                    _ => backoff_delay,
+                }?;
+                // Waiting past the deadline only postpones the same failure.
+                (Instant::now() + delay < deadline).then_some(delay)
+            })
+            .await
+            .map_err(|e| match e {
+                AttemptError::Throttled { .. } => TwilioError::Throttled,
+                AttemptError::ServerError(status) if idempotency == Idempotency::Unsafe => {
+                    TwilioError::OutcomeUnknown(format!("HTTP {status}"))
+                }
+                AttemptError::ServerError(status) => TwilioError::Unavailable(format!("HTTP {status}")),
+                AttemptError::NotSent(reason) => TwilioError::Unavailable(reason),
+                AttemptError::Lost(reason) if idempotency == Idempotency::Unsafe => {
+                    TwilioError::OutcomeUnknown(reason)
+                }
+                AttemptError::Lost(reason) => TwilioError::Unavailable(reason),
+                AttemptError::Final(err) => err,
+            })
+    }
+
+    async fn attempt(
+        &self,
+        method: Method,
+        url: &str,
+        form: Option<String>,
+    ) -> Result<Bytes, AttemptError> {
+        let remaining = self.deadline().saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(AttemptError::Final(TwilioError::Unavailable(
+                "time budget for Twilio requests is spent".into(),
+            )));
+        }
+        let timeout = remaining.min(self.http.settings.attempt_timeout);
+        let mut request = self
+            .http
+            .client
+            .request(method.clone(), url)
+            .basic_auth(&self.credentials.account_sid, Some(self.credentials.auth_token.expose()))
+            .header(header::ACCEPT, "application/json")
+            .timeout(timeout);
+        if let Some(body) = form {
+            request = request
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let response = request.send().await.map_err(classify_transport)?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.bytes().await.map_err(classify_transport)?;
+        // The path can hold a conversation's unique name but never a phone
+        // number; queries (which can) are not logged.
+        tracing::debug!(
+            method = %method,
+            path = %url::Url::parse(url).map(|u| u.path().to_owned()).unwrap_or_default(),
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "twilio request"
+        );
+        if status.is_success() {
+            return Ok(body);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(AttemptError::Throttled { retry_after });
+        }
+        if status.is_server_error() {
+            return Err(AttemptError::ServerError(status));
+        }
+        let error: TwilioErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+        Err(AttemptError::Final(TwilioError::Refused {
+            status: status.as_u16(),
+            code: error.code,
+            message: error.message,
+        }))
+    }
+}
+
+fn classify_transport(err: reqwest::Error) -> AttemptError {
+    // A failed connect means Twilio never saw the request.
+    if err.is_connect() {
+        AttemptError::NotSent(format!("cannot connect to Twilio: {}", error_chain(&err)))
+    } else if err.is_timeout() {
+        AttemptError::Lost("Twilio did not answer in time".into())
+    } else {
+        AttemptError::Lost(format!("connection to Twilio failed: {}", error_chain(&err)))
+    }
+}
+
+/// The error's causes, which hold the useful detail (refused, reset, …).
+/// reqwest's messages carry the URL, whose query may hold a phone number, so
+/// the URL is stripped first.
+fn error_chain(err: &reqwest::Error) -> String {
+    let mut text = Vec::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push(cause.to_string());
+        source = cause.source();
+    }
+    if text.is_empty() {
+        "no detail".into()
+    } else {
+        text.join(": ")
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, TwilioError> {
+    serde_json::from_slice(body).map_err(|e| TwilioError::InvalidResponse(e.to_string()))
+}
+

@@ -1,0 +1,12 @@
+//! The Twilio adapter: every request masked-comms makes to Twilio.
+
+pub mod client;
+pub mod conversations;
+pub mod error;
+
+pub use client::{Twilio, TwilioHttp, TwilioSettings};
+pub use conversations::{
+    Conversation, ConversationParams, ConversationState, MessagingBinding, Participant,
+    ParticipantConversation,
+};
+pub use error::{code, TwilioError};
