@@ -35,8 +35,9 @@ pub mod key {
         Key { ssm: "call/out-of-session-message", env: "OUT_OF_SESSION_MESSAGE_FOR_CALL" };
     pub const INACTIVE_TIMER: Key = Key { ssm: "session/inactive-timer", env: "SESSION_INACTIVE_TIMER" };
     pub const CLOSED_TIMER: Key = Key { ssm: "session/closed-timer", env: "SESSION_CLOSED_TIMER" };
+    pub const CLOSED_CONVERSATIONS: Key = Key { ssm: "closed-conversations", env: "CLOSED_CONVERSATIONS" };
 
-    pub const ALL: [&Key; 12] = [
+    pub const ALL: [&Key; 13] = [
         &ACCOUNT_SID,
         &AUTH_TOKEN,
         &NUMBER_POOL,
@@ -49,6 +50,7 @@ pub mod key {
         &OUT_OF_SESSION_MESSAGE,
         &INACTIVE_TIMER,
         &CLOSED_TIMER,
+        &CLOSED_CONVERSATIONS,
     ];
 }
 
@@ -95,6 +97,16 @@ pub struct CallSettings {
     pub out_of_session_message: Option<String>,
 }
 
+/// What the conversation-events webhook does with a closed conversation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClosedConversations {
+    /// Delete it: no personal data is kept once a session ends.
+    #[default]
+    Delete,
+    /// Keep it (its history serves sticky number choice).
+    Keep,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub twilio: TwilioCredentials,
@@ -103,6 +115,7 @@ pub struct Config {
     pub public_base_url: Option<url::Url>,
     pub call: CallSettings,
     pub session: SessionDefaults,
+    pub closed_conversations: ClosedConversations,
 }
 
 /// A configuration value that is missing or malformed. Names the key, never
@@ -199,6 +212,11 @@ impl RawConfig {
             inactive_timer: self.timer(&key::INACTIVE_TIMER, SessionTimer::inactive)?,
             closed_timer: self.timer(&key::CLOSED_TIMER, SessionTimer::closed)?,
         };
+        let closed_conversations = match self.optional(&key::CLOSED_CONVERSATIONS) {
+            None | Some("delete") => ClosedConversations::Delete,
+            Some("keep") => ClosedConversations::Keep,
+            Some(_) => return Err(self.invalid(&key::CLOSED_CONVERSATIONS, "must be `delete` or `keep`")),
+        };
         Ok(Config {
             twilio: TwilioCredentials {
                 account_sid: account_sid.to_owned(),
@@ -217,6 +235,7 @@ impl RawConfig {
                 out_of_session_message: owned(&key::OUT_OF_SESSION_MESSAGE),
             },
             session,
+            closed_conversations,
         })
     }
 

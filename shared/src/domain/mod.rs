@@ -4,4 +4,5 @@ pub mod address;
 pub mod duration;
 pub mod pool;
 pub mod roster;
+pub mod routing;
 pub mod session;

@@ -1,3 +1,5 @@
 //! One module per Lambda function: parse, decide, call Twilio, answer.
 
+pub mod conversation_events;
+pub mod inbound_call;
 pub mod sessions;

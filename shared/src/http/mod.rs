@@ -4,5 +4,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod response;
+pub mod signature;
+pub mod webhook;
 
 pub use error::ApiError;

@@ -1,8 +1,10 @@
 //! The Twilio adapter: every request masked-comms makes to Twilio.
 
+pub mod calls;
 pub mod client;
 pub mod conversations;
 pub mod error;
+pub mod twiml;
 
 pub use client::{Twilio, TwilioHttp, TwilioSettings};
 pub use conversations::{

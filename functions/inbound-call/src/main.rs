@@ -1,0 +1,11 @@
+//! Lambda: `POST /inbound-call`, a Twilio webhook.
+
+use lambda_http::{run, service_fn, Error};
+use masked_comms::{handlers::inbound_call, logging, AppState};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    logging::init();
+    let state = AppState::from_env().await?;
+    run(service_fn(|req| async { Ok::<_, Error>(inbound_call::handle(&state, req).await) })).await
+}

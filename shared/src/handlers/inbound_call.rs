@@ -1,0 +1,238 @@
+//! `POST /inbound-call`: a participant dialled their proxy number. We find
+//! their session with one Twilio request and answer with TwiML.
+//!
+//! The caller must never hear Twilio's "application error": every outcome
+//! except a forged request is a 200 with valid TwiML.
+
+use std::time::Instant;
+
+use futures_util::future::join_all;
+use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+
+use crate::app::AppState;
+use crate::config::{CallSettings, Config};
+use crate::domain::roster::{RosterEntry, SessionRecord};
+use crate::domain::routing::{plan_call, CallPlan};
+use crate::http::webhook::{verified_params, WebhookError};
+use crate::logging;
+use crate::privacy::Redacted;
+use crate::twilio::twiml::{render, Verb, Voice};
+use crate::twilio::{ParticipantConversation, Twilio, TwilioError};
+
+const DEFAULT_OUT_OF_SESSION: &str =
+    "This number is not connected to an active conversation. Goodbye.";
+const UNAVAILABLE: &str = "Sorry, we cannot connect your call right now. Please try again later.";
+const NOBODY_DIALABLE: &str =
+    "The other participants in this conversation cannot take calls. Please send a message instead.";
+
+pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let mut outcome = Outcome::default();
+    let response = answer(state, &req, &mut outcome).await;
+    logging::request_done(
+        "/inbound-call",
+        response.status().as_u16(),
+        started,
+        outcome.twilio_requests,
+        outcome.session.as_deref(),
+    );
+    response
+}
+
+#[derive(Default)]
+struct Outcome {
+    twilio_requests: usize,
+    session: Option<String>,
+}
+
+async fn answer(state: &AppState, req: &Request, outcome: &mut Outcome) -> Response<Body> {
+    if req.method() != Method::POST {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "POST only");
+    }
+    let config = match state.config.current().await {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot answer calls without configuration");
+            return twiml(&apology(&CallSettings::default()));
+        }
+    };
+    let params = match verified_params(req, &config) {
+        Ok(params) => params,
+        Err(err @ WebhookError::Unsigned(_)) | Err(err @ WebhookError::TooLarge) => {
+            tracing::warn!(error = %err, "refused an inbound-call request that Twilio did not sign");
+            return plain(StatusCode::FORBIDDEN, "invalid signature");
+        }
+    };
+    let (Some(caller), Some(proxy)) = (
+        params.get("From"),
+        params.get("To").or_else(|| params.get("Called")),
+    ) else {
+        return twiml(&out_of_session(&config.call));
+    };
+    let room = format!("mc-{}", params.get("CallSid").unwrap_or("call"));
+
+    let twilio = state.twilio.session(&config.twilio, state.budget);
+    let verbs = match route(&twilio, &config, caller, proxy, &room).await {
+        Ok(Routed { verbs, session }) => {
+            outcome.session = session;
+            verbs
+        }
+        Err(err) => {
+            tracing::error!(caller = %Redacted(caller), error = %err, "could not route a call");
+            apology(&config.call)
+        }
+    };
+    outcome.twilio_requests = twilio.request_count();
+    twiml(&verbs)
+}
+
+struct Routed {
+    verbs: Vec<Verb>,
+    session: Option<String>,
+}
+
+async fn route(
+    twilio: &Twilio<'_>,
+    config: &Config,
+    caller: &str,
+    proxy: &str,
+    room: &str,
+) -> Result<Routed, TwilioError> {
+    let conversations = twilio.participant_conversations(caller).await?;
+    // Twilio's pair rule makes this unique among non-closed conversations.
+    let Some(session) = conversations
+        .iter()
+        .find(|c| c.conversation_state.holds_bindings() && c.proxy_address() == Some(proxy))
+    else {
+        return Ok(Routed {
+            verbs: out_of_session(&config.call),
+            session: None,
+        });
+    };
+    let plan = match roster_of(session).and_then(|r| plan_call(caller, proxy, &r, room)) {
+        Some(plan) => Some(plan),
+        None => {
+            // No usable roster (created elsewhere, or edited): ask Twilio.
+            let roster: Vec<RosterEntry> = twilio
+                .participants(&session.conversation_sid)
+                .await?
+                .iter()
+                .filter_map(|p| {
+                    let binding = p.messaging_binding.as_ref()?;
+                    Some(RosterEntry::new(binding.address.as_deref()?, binding.proxy_address.as_deref()?))
+                })
+                .collect();
+            plan_call(caller, proxy, &roster, room)
+        }
+    };
+    let verbs = match plan {
+        None => out_of_session(&config.call),
+        Some(CallPlan::NobodyDialable) => vec![say(NOBODY_DIALABLE, &config.call), Verb::Hangup],
+        Some(CallPlan::Connect { callee }) => with_announcement(
+            &config.call,
+            Verb::DialNumber {
+                caller_id: callee.proxy,
+                number: callee.address,
+            },
+        ),
+        Some(CallPlan::Conference { room, callees }) => {
+            ring_into_conference(twilio, &room, &callees).await?;
+            with_announcement(
+                &config.call,
+                Verb::DialConference {
+                    room,
+                    end_on_exit: true,
+                },
+            )
+        }
+    };
+    Ok(Routed {
+        verbs,
+        session: Some(session.conversation_sid.clone()),
+    })
+}
+
+fn roster_of(session: &ParticipantConversation) -> Option<Vec<RosterEntry>> {
+    SessionRecord::read(session.conversation_attributes.as_deref()?)?.roster
+}
+
+/// Calls every other participant into the conference, each from their own
+/// proxy number. Fails only when nobody could be called.
+async fn ring_into_conference(twilio: &Twilio<'_>, room: &str, callees: &[RosterEntry]) -> Result<(), TwilioError> {
+    let join = render(&[Verb::DialConference {
+        room: room.to_owned(),
+        end_on_exit: false,
+    }]);
+    let results = join_all(
+        callees
+            .iter()
+            .map(|c| twilio.create_call(&c.proxy, &c.address, &join)),
+    )
+    .await;
+    let mut first_error = None;
+    let mut rung = 0;
+    for (callee, result) in callees.iter().zip(results) {
+        match result {
+            Ok(_) => rung += 1,
+            Err(err) => {
+                tracing::warn!(callee = %Redacted(&callee.address), error = %err, "could not call a participant into the conference");
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    match first_error {
+        Some(err) if rung == 0 => Err(err),
+        _ => Ok(()),
+    }
+}
+
+fn voice(call: &CallSettings) -> Voice {
+    Voice {
+        voice: call.voice.clone(),
+        language: call.language.clone(),
+    }
+}
+
+fn say(text: &str, call: &CallSettings) -> Verb {
+    Verb::Say {
+        text: text.to_owned(),
+        voice: voice(call),
+    }
+}
+
+fn with_announcement(call: &CallSettings, dial: Verb) -> Vec<Verb> {
+    match &call.connecting_announcement {
+        Some(text) => vec![say(text, call), dial],
+        None => vec![dial],
+    }
+}
+
+fn out_of_session(call: &CallSettings) -> Vec<Verb> {
+    let text = call
+        .out_of_session_message
+        .as_deref()
+        .unwrap_or(DEFAULT_OUT_OF_SESSION);
+    vec![say(text, call), Verb::Hangup]
+}
+
+fn apology(call: &CallSettings) -> Vec<Verb> {
+    vec![say(UNAVAILABLE, call), Verb::Hangup]
+}
+
+fn twiml(verbs: &[Verb]) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/xml")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Text(render(verbs)))
+        .expect("static response parts are valid")
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::Text(text.to_owned()))
+        .expect("static response parts are valid")
+}

@@ -1,0 +1,239 @@
+//! Twilio's webhook signature (`X-Twilio-Signature`): HMAC-SHA1 keyed by the
+//! auth token over the URL Twilio requested plus the sorted POST parameters.
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use lambda_http::http::header;
+use lambda_http::Request;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
+
+/// The signature Twilio sends for `url` and form `params`. A repeated name
+/// contributes each of its distinct values, sorted, as Twilio's libraries do.
+pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut sorted: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key length");
+    mac.update(url.as_bytes());
+    for (name, value) in sorted {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The URL with and without its scheme's default port: Twilio's libraries
+/// accept a signature over either form.
+pub fn url_variants(url: &str) -> Vec<String> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return vec![url.to_owned()];
+    };
+    let default_port = match parsed.scheme() {
+        "https" => 443,
+        "http" => 80,
+        _ => return vec![url.to_owned()],
+    };
+    // `url` keeps only a non-default port (one form) and drops a default one.
+    if parsed.port().is_some() {
+        return vec![url.to_owned()];
+    }
+    let without = parsed.to_string();
+    let with = format!(
+        "{}:{default_port}{}",
+        &parsed[..url::Position::AfterHost],
+        &parsed[url::Position::BeforePath..]
+    );
+    let mut variants = vec![url.to_owned(), without, with];
+    variants.sort();
+    variants.dedup();
+    variants
+}
+
+/// Checks a signature in constant time against every accepted form of `url`.
+pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
+    url_variants(url).iter().fold(false, |matched, candidate| {
+        let expected = compute(auth_token, candidate, params);
+        matched | bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the request has no X-Twilio-Signature")]
+    Missing,
+    #[error("the X-Twilio-Signature does not match")]
+    Mismatch,
+    #[error("the URL's bodySHA256 does not match the body")]
+    BodyHashMismatch,
+}
+
+/// The URL Twilio requested: the configured public base URL when set (it is
+/// what Twilio signed), otherwise rebuilt from the forwarded scheme and Host.
+pub fn requested_url(req: &Request, public_base_url: Option<&url::Url>) -> String {
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    match public_base_url {
+        Some(base) => format!("{}{}", base.as_str().trim_end_matches('/'), path_and_query),
+        None => {
+            let headers = req.headers();
+            let scheme = headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .unwrap_or("https");
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| req.uri().authority().map(|a| a.as_str()))
+                .unwrap_or_default();
+            format!("{scheme}://{host}{path_and_query}")
+        }
+    }
+}
+
+/// Verifies a webhook: form parameters for form bodies, or the `bodySHA256`
+/// query parameter for JSON bodies.
+pub fn verify_request(
+    req: &Request,
+    auth_token: &str,
+    public_base_url: Option<&url::Url>,
+    form: &[(String, String)],
+    body: &[u8],
+) -> Result<(), SignatureError> {
+    let signature = req
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(SignatureError::Missing)?;
+    let url = requested_url(req, public_base_url);
+    let body_hash = url::Url::parse(&url).ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "bodySHA256")
+            .map(|(_, v)| v.into_owned())
+    });
+    match body_hash {
+        Some(expected) => {
+            if !verify(auth_token, &url, &[], signature) {
+                return Err(SignatureError::Mismatch);
+            }
+            let actual = hex::encode(Sha256::digest(body));
+            if bool::from(actual.as_bytes().ct_eq(expected.to_ascii_lowercase().as_bytes())) {
+                Ok(())
+            } else {
+                Err(SignatureError::BodyHashMismatch)
+            }
+        }
+        None if verify(auth_token, &url, form, signature) => Ok(()),
+        None => Err(SignatureError::Mismatch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn call(caller: &str) -> Vec<(String, String)> {
+        params(&[
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", caller),
+            ("Digits", "1234"),
+            ("From", caller),
+            ("To", "+18005551212"),
+        ])
+    }
+
+    // Vectors from Twilio's docs and helper libraries (see REFERENCE.md).
+    #[test]
+    fn matches_published_vectors() {
+        assert_eq!(compute("12345", URL, &call("+12349013030")), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
+        assert_eq!(compute("12345", URL, &call("+14158675309")), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+        assert_eq!(
+            compute("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", &call("+14158675309")),
+            "kvajT1Ptam85bY51eRf/AJRuM3w="
+        );
+        let repeated = params(&[
+            ("Sid", "CA123"),
+            ("SidAccount", "AC123"),
+            ("Digits", "5678"),
+            ("Digits", "1234"),
+            ("Digits", "1234"),
+        ]);
+        assert_eq!(compute("12345", URL, &repeated), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
+    }
+
+    #[test]
+    fn accepts_either_port_form_and_nothing_else() {
+        let p = call("+14158675309");
+        assert!(verify("12345", URL, &p, "kvajT1Ptam85bY51eRf/AJRuM3w="));
+        assert!(verify("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", &p, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(!verify("12345", URL, &p, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+        assert!(!verify("54321", URL, &p, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(!verify("12345", URL, &p, ""));
+    }
+
+    #[test]
+    fn url_variants_cover_default_ports() {
+        assert_eq!(
+            url_variants("http://localhost/a?b=1"),
+            ["http://localhost/a?b=1", "http://localhost:80/a?b=1"]
+        );
+        assert_eq!(
+            url_variants("http://localhost:9000/a"),
+            ["http://localhost:9000/a"]
+        );
+    }
+
+    fn request(url: &str, signature: Option<&str>, body: &str) -> Request {
+        let parsed = url::Url::parse(url).unwrap();
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(&url[url.find(parsed.path()).unwrap()..])
+            .header("host", parsed.host_str().unwrap())
+            .header("x-forwarded-proto", parsed.scheme());
+        if let Some(s) = signature {
+            builder = builder.header(SIGNATURE_HEADER, s);
+        }
+        builder.body(lambda_http::Body::Text(body.into())).unwrap()
+    }
+
+    #[test]
+    fn verifies_json_bodies_by_hash() {
+        let body = r#"{"property": "value", "boolean": true}"#;
+        let hash = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+        let url = format!("{URL}&bodySHA256={hash}");
+        let signed = request(&url, Some("a9nBmqA0ju/hNViExpshrM61xv4="), body);
+        assert_eq!(verify_request(&signed, "12345", None, &[], body.as_bytes()), Ok(()));
+        assert_eq!(
+            verify_request(&signed, "12345", None, &[], b"{}"),
+            Err(SignatureError::BodyHashMismatch)
+        );
+    }
+
+    #[test]
+    fn rebuilds_the_url_or_uses_the_public_base() {
+        let p = call("+12349013030");
+        let req = request(URL, Some("0/KCTR6DLpKmkAf8muzZqo1nDgQ="), "");
+        assert_eq!(verify_request(&req, "12345", None, &p, b""), Ok(()));
+        let missing = request(URL, None, "");
+        assert_eq!(verify_request(&missing, "12345", None, &p, b""), Err(SignatureError::Missing));
+
+        let internal = request("https://abc.execute-api.amazonaws.com/myapp.php?foo=1&bar=2", Some("0/KCTR6DLpKmkAf8muzZqo1nDgQ="), "");
+        assert_eq!(verify_request(&internal, "12345", None, &p, b""), Err(SignatureError::Mismatch));
+        let base = url::Url::parse("https://mycompany.com").unwrap();
+        assert_eq!(verify_request(&internal, "12345", Some(&base), &p, b""), Ok(()));
+    }
+}
