@@ -21,21 +21,58 @@ pub mod key {
         pub env: &'static str,
     }
 
-    pub const ACCOUNT_SID: Key = Key { ssm: "twilio/account-sid", env: "TWILIO_ACCOUNT_SID" };
-    pub const AUTH_TOKEN: Key = Key { ssm: "twilio/auth-token", env: "TWILIO_AUTH_TOKEN" };
-    pub const NUMBER_POOL: Key = Key { ssm: "number-pool", env: "NUMBER_POOL" };
-    pub const USERNAME: Key = Key { ssm: "auth/username", env: "AUTH_USERNAME" };
-    pub const PASSWORD: Key = Key { ssm: "auth/password", env: "AUTH_PASSWORD" };
-    pub const PUBLIC_BASE_URL: Key = Key { ssm: "public-base-url", env: "PUBLIC_BASE_URL" };
-    pub const CALL_VOICE: Key = Key { ssm: "call/voice", env: "CALL_ANNOUNCEMENT_VOICE" };
-    pub const CALL_LANGUAGE: Key = Key { ssm: "call/language", env: "CALL_ANNOUNCEMENT_LANGUAGE" };
-    pub const CONNECTING_ANNOUNCEMENT: Key =
-        Key { ssm: "call/connecting-announcement", env: "CONNECTING_CALL_ANNOUNCEMENT" };
-    pub const OUT_OF_SESSION_MESSAGE: Key =
-        Key { ssm: "call/out-of-session-message", env: "OUT_OF_SESSION_MESSAGE_FOR_CALL" };
-    pub const INACTIVE_TIMER: Key = Key { ssm: "session/inactive-timer", env: "SESSION_INACTIVE_TIMER" };
-    pub const CLOSED_TIMER: Key = Key { ssm: "session/closed-timer", env: "SESSION_CLOSED_TIMER" };
-    pub const CLOSED_CONVERSATIONS: Key = Key { ssm: "closed-conversations", env: "CLOSED_CONVERSATIONS" };
+    pub const ACCOUNT_SID: Key = Key {
+        ssm: "twilio/account-sid",
+        env: "TWILIO_ACCOUNT_SID",
+    };
+    pub const AUTH_TOKEN: Key = Key {
+        ssm: "twilio/auth-token",
+        env: "TWILIO_AUTH_TOKEN",
+    };
+    pub const NUMBER_POOL: Key = Key {
+        ssm: "number-pool",
+        env: "NUMBER_POOL",
+    };
+    pub const USERNAME: Key = Key {
+        ssm: "auth/username",
+        env: "AUTH_USERNAME",
+    };
+    pub const PASSWORD: Key = Key {
+        ssm: "auth/password",
+        env: "AUTH_PASSWORD",
+    };
+    pub const PUBLIC_BASE_URL: Key = Key {
+        ssm: "public-base-url",
+        env: "PUBLIC_BASE_URL",
+    };
+    pub const CALL_VOICE: Key = Key {
+        ssm: "call/voice",
+        env: "CALL_ANNOUNCEMENT_VOICE",
+    };
+    pub const CALL_LANGUAGE: Key = Key {
+        ssm: "call/language",
+        env: "CALL_ANNOUNCEMENT_LANGUAGE",
+    };
+    pub const CONNECTING_ANNOUNCEMENT: Key = Key {
+        ssm: "call/connecting-announcement",
+        env: "CONNECTING_CALL_ANNOUNCEMENT",
+    };
+    pub const OUT_OF_SESSION_MESSAGE: Key = Key {
+        ssm: "call/out-of-session-message",
+        env: "OUT_OF_SESSION_MESSAGE_FOR_CALL",
+    };
+    pub const INACTIVE_TIMER: Key = Key {
+        ssm: "session/inactive-timer",
+        env: "SESSION_INACTIVE_TIMER",
+    };
+    pub const CLOSED_TIMER: Key = Key {
+        ssm: "session/closed-timer",
+        env: "SESSION_CLOSED_TIMER",
+    };
+    pub const CLOSED_CONVERSATIONS: Key = Key {
+        ssm: "closed-conversations",
+        env: "CLOSED_CONVERSATIONS",
+    };
 
     pub const ALL: [&Key; 13] = [
         &ACCOUNT_SID,
@@ -181,7 +218,9 @@ impl RawConfig {
     }
 
     fn required(&self, key: &Key) -> Result<&str, ConfigError> {
-        self.optional(key).ok_or_else(|| ConfigError::Missing { key: self.name(key) })
+        self.optional(key).ok_or_else(|| ConfigError::Missing {
+            key: self.name(key),
+        })
     }
 
     fn invalid(&self, key: &Key, problem: impl Into<String>) -> ConfigError {
@@ -215,7 +254,9 @@ impl RawConfig {
         let closed_conversations = match self.optional(&key::CLOSED_CONVERSATIONS) {
             None | Some("delete") => ClosedConversations::Delete,
             Some("keep") => ClosedConversations::Keep,
-            Some(_) => return Err(self.invalid(&key::CLOSED_CONVERSATIONS, "must be `delete` or `keep`")),
+            Some(_) => {
+                return Err(self.invalid(&key::CLOSED_CONVERSATIONS, "must be `delete` or `keep`"))
+            }
         };
         Ok(Config {
             twilio: TwilioCredentials {
@@ -390,7 +431,12 @@ mod tests {
     pub const SID: &str = "AC00000000000000000000000000000000";
 
     fn raw(pairs: &[(&str, &str)]) -> RawConfig {
-        RawConfig::from_ssm(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        RawConfig::from_ssm(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     fn complete() -> Vec<(&'static str, &'static str)> {
@@ -432,17 +478,26 @@ mod tests {
         let mut pairs = complete();
         pairs[0] = ("twilio/account-sid", "ACsecretish");
         let err = raw(&pairs).parse().unwrap_err().to_string();
-        assert!(err.contains("twilio/account-sid") && !err.contains("ACsecretish"), "{err}");
+        assert!(
+            err.contains("twilio/account-sid") && !err.contains("ACsecretish"),
+            "{err}"
+        );
 
         let mut pairs = complete();
         pairs.push(("session/closed-timer", "PT1M"));
         let err = raw(&pairs).parse().unwrap_err().to_string();
-        assert!(err.contains("session/closed-timer") && err.contains("10 minutes"), "{err}");
+        assert!(
+            err.contains("session/closed-timer") && err.contains("10 minutes"),
+            "{err}"
+        );
 
         let mut pairs = complete();
         pairs[2] = ("number-pool", "+15005550001,5005550002");
         let err = raw(&pairs).parse().unwrap_err().to_string();
-        assert!(err.contains("number-pool") && err.contains("entry 2"), "{err}");
+        assert!(
+            err.contains("number-pool") && err.contains("entry 2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,14 +17,24 @@ pub fn init() {
         .with_target(false)
         .with_ansi(false);
     let _ = if json {
-        builder.json().flatten_event(true).with_current_span(false).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
     } else {
         builder.try_init()
     };
 }
 
 /// The one log line each request ends with.
-pub fn request_done(route: &str, status: u16, started: Instant, twilio_requests: usize, session: Option<&str>) {
+pub fn request_done(
+    route: &str,
+    status: u16,
+    started: Instant,
+    twilio_requests: usize,
+    session: Option<&str>,
+) {
     tracing::info!(
         route,
         status,

@@ -16,7 +16,11 @@ impl fmt::Display for Redacted<'_> {
 
 pub fn redact(address: &str) -> String {
     let (channel, number) = split_channel(address);
-    let prefix = if channel.can_be_dialled() { "" } else { "whatsapp:" };
+    let prefix = if channel.can_be_dialled() {
+        ""
+    } else {
+        "whatsapp:"
+    };
     let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
     if digits.len() < 6 || !number.starts_with('+') {
         return format!("{prefix}[redacted]");

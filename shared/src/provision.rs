@@ -69,8 +69,16 @@ pub async fn provision(
         ..Default::default()
     };
 
-    let addresses: Vec<String> = session.participants.iter().map(Address::to_string).collect();
-    let lists = try_join_all(addresses.iter().map(|a| twilio.participant_conversations(a)));
+    let addresses: Vec<String> = session
+        .participants
+        .iter()
+        .map(Address::to_string)
+        .collect();
+    let lists = try_join_all(
+        addresses
+            .iter()
+            .map(|a| twilio.participant_conversations(a)),
+    );
     let (lists, created) = join(lists, create_once(twilio, &params, request_id)).await;
     let conversation = created?;
     let sid = conversation.sid.clone();
@@ -100,7 +108,8 @@ pub async fn provision(
             .iter()
             .map(|(p, proxies)| RosterEntry::new(&p.to_string(), &proxies[0]))
             .collect();
-        let planned_attributes = SessionRecord::new(request_id, Some(planned.clone())).merged_into(&session.attributes);
+        let planned_attributes =
+            SessionRecord::new(request_id, Some(planned.clone())).merged_into(&session.attributes);
 
         let adds = join_all(plans.iter().enumerate().map(|(i, (participant, proxies))| {
             let pace = Duration::from_secs((i / PARTICIPANT_WRITES_PER_SECOND) as u64);
@@ -129,7 +138,8 @@ pub async fn provision(
             .collect();
         if actual != planned {
             // A race moved someone to another number: the roster must say so.
-            let corrected = SessionRecord::new(request_id, Some(actual)).merged_into(&session.attributes);
+            let corrected =
+                SessionRecord::new(request_id, Some(actual)).merged_into(&session.attributes);
             conversation = twilio
                 .update_conversation(
                     &sid,
@@ -161,7 +171,9 @@ async fn create_once(
     params: &ConversationParams<'_>,
     request_id: &str,
 ) -> Result<Conversation, ProvisionError> {
-    let unique_name = params.unique_name.expect("provision always sets a unique name");
+    let unique_name = params
+        .unique_name
+        .expect("provision always sets a unique name");
     let mut lost = 0;
     loop {
         match twilio.create_conversation(params).await {
@@ -246,7 +258,12 @@ async fn add_with_fallback(
 async fn roll_back(twilio: &Twilio<'_>, sid: &str) {
     twilio.extend_deadline(ROLLBACK_BUDGET);
     match twilio.delete_conversation(sid).await {
-        Ok(()) => tracing::info!(session = sid, "rolled back the conversation of a failed create"),
-        Err(e) => tracing::error!(session = sid, error = %e, "could not delete the conversation of a failed create; it may hold pool numbers until deleted"),
+        Ok(()) => tracing::info!(
+            session = sid,
+            "rolled back the conversation of a failed create"
+        ),
+        Err(e) => {
+            tracing::error!(session = sid, error = %e, "could not delete the conversation of a failed create; it may hold pool numbers until deleted")
+        }
     }
 }

@@ -7,5 +7,8 @@ use masked_comms::{handlers::conversation_events, logging, AppState};
 async fn main() -> Result<(), Error> {
     logging::init();
     let state = AppState::from_env().await?;
-    run(service_fn(|req| async { Ok::<_, Error>(conversation_events::handle(&state, req).await) })).await
+    run(service_fn(|req| async {
+        Ok::<_, Error>(conversation_events::handle(&state, req).await)
+    }))
+    .await
 }

@@ -69,7 +69,7 @@ fn seconds_of(text: &str) -> Result<u64, TimerError> {
     }
     // `iso8601::duration` ignores trailing text; the whole input must parse.
     let parsed = match iso8601::parsers::parse_duration(text.as_bytes()) {
-        Ok((rest, parsed)) if rest.is_empty() => parsed,
+        Ok((b"", parsed)) => parsed,
         _ => return Err(TimerError::NotIso8601),
     };
     let seconds = match parsed {
@@ -114,7 +114,9 @@ mod tests {
 
     #[test]
     fn rejects_text_that_is_not_a_duration() {
-        for text in ["", "P", "PT", "1H", "PT1X", "P1DT", "one day", "-PT1H", "PT1H "] {
+        for text in [
+            "", "P", "PT", "1H", "PT1X", "P1DT", "one day", "-PT1H", "PT1H ",
+        ] {
             assert_eq!(seconds_of(text), Err(TimerError::NotIso8601), "{text:?}");
         }
     }

@@ -9,7 +9,10 @@ pub enum CallPlan {
     /// number (the one they know this session by).
     Connect { callee: RosterEntry },
     /// Several: call each of them into a conference the caller joins.
-    Conference { room: String, callees: Vec<RosterEntry> },
+    Conference {
+        room: String,
+        callees: Vec<RosterEntry>,
+    },
     /// Everyone else is on WhatsApp, which cannot be dialled.
     NobodyDialable,
 }
@@ -17,7 +20,12 @@ pub enum CallPlan {
 /// Plans the call from `caller` (who dialled `proxy`) in a session with
 /// `roster`. `room` names the conference if one is needed. Returns `None`
 /// when the caller is not in the roster on that proxy.
-pub fn plan_call(caller: &str, proxy: &str, roster: &[RosterEntry], room: &str) -> Option<CallPlan> {
+pub fn plan_call(
+    caller: &str,
+    proxy: &str,
+    roster: &[RosterEntry],
+    room: &str,
+) -> Option<CallPlan> {
     roster
         .iter()
         .find(|e| e.address == caller && e.proxy == proxy)?;
@@ -68,7 +76,9 @@ mod tests {
             entry("whatsapp:+447700900123", "whatsapp:+15005550001"),
             entry("+14155550103", "+15005550003"),
         ];
-        let Some(CallPlan::Conference { room, callees }) = plan_call(CALLER, PROXY, &roster, "mc-CA1") else {
+        let Some(CallPlan::Conference { room, callees }) =
+            plan_call(CALLER, PROXY, &roster, "mc-CA1")
+        else {
             panic!("expected a conference");
         };
         assert_eq!(room, "mc-CA1");
@@ -82,7 +92,10 @@ mod tests {
             entry(CALLER, PROXY),
             entry("whatsapp:+447700900123", "whatsapp:+15005550001"),
         ];
-        assert_eq!(plan_call(CALLER, PROXY, &roster, "r"), Some(CallPlan::NobodyDialable));
+        assert_eq!(
+            plan_call(CALLER, PROXY, &roster, "r"),
+            Some(CallPlan::NobodyDialable)
+        );
     }
 
     #[test]

@@ -149,7 +149,11 @@ pub struct SessionDefaults {
 
 impl SessionRequest {
     /// Checks every field against Twilio's rules and our pool.
-    pub fn validate(self, pool: &Pool, defaults: &SessionDefaults) -> Result<NewSession, InvalidField> {
+    pub fn validate(
+        self,
+        pool: &Pool,
+        defaults: &SessionDefaults,
+    ) -> Result<NewSession, InvalidField> {
         let participants = validate_addresses(&self.addresses, pool)?;
         let friendly_name = validate_name("friendlyName", self.friendly_name)?;
         let unique_name = validate_name("uniqueName", self.unique_name)?;
@@ -168,8 +172,12 @@ impl SessionRequest {
             })
             .transpose()?;
         let timers = Timers {
-            inactive: timer("timers.inactive", self.timers.inactive, SessionTimer::inactive)?
-                .or_else(|| defaults.inactive_timer.clone()),
+            inactive: timer(
+                "timers.inactive",
+                self.timers.inactive,
+                SessionTimer::inactive,
+            )?
+            .or_else(|| defaults.inactive_timer.clone()),
             closed: timer("timers.closed", self.timers.closed, SessionTimer::closed)?
                 .or_else(|| defaults.closed_timer.clone()),
         };
@@ -202,7 +210,8 @@ fn validate_addresses(raw: &[String], pool: &Pool) -> Result<Vec<Address>, Inval
         .enumerate()
         .map(|(i, text)| {
             let field = format!("addresses[{i}]");
-            let address = Address::parse(text).map_err(|e| InvalidField::new(&field, e.to_string()))?;
+            let address =
+                Address::parse(text).map_err(|e| InvalidField::new(&field, e.to_string()))?;
             if pool.contains(address.number()) {
                 return Err(InvalidField::new(
                     field,
@@ -244,7 +253,9 @@ fn validate_attributes(attributes: Option<Value>) -> Result<Map<String, Value>, 
             format!("must not use the key `{NAMESPACE}`, which masked-comms reserves"),
         ));
     }
-    let size = serde_json::to_string(&map).map(|s| s.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_string(&map)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_USER_ATTRIBUTES_BYTES {
         return Err(InvalidField::new(
             "attributes",
@@ -287,7 +298,8 @@ mod tests {
     }
 
     fn error_of(req: SessionRequest) -> InvalidField {
-        req.validate(&pool(), &SessionDefaults::default()).unwrap_err()
+        req.validate(&pool(), &SessionDefaults::default())
+            .unwrap_err()
     }
 
     #[test]
@@ -371,11 +383,15 @@ mod tests {
 
     #[test]
     fn form_addresses_merge_both_field_names() {
-        let form: SessionRequestForm =
-            serde_html_form::from_str("address=%2B14155550101&addresses=%2B14155550102&address=%2B14155550103")
-                .unwrap();
+        let form: SessionRequestForm = serde_html_form::from_str(
+            "address=%2B14155550101&addresses=%2B14155550102&address=%2B14155550103",
+        )
+        .unwrap();
         let r = SessionRequest::try_from(form).unwrap();
-        assert_eq!(r.addresses, ["+14155550101", "+14155550103", "+14155550102"]);
+        assert_eq!(
+            r.addresses,
+            ["+14155550101", "+14155550103", "+14155550102"]
+        );
     }
 
     #[test]

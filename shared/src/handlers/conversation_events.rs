@@ -28,7 +28,9 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(Body::Text(status.canonical_reason().unwrap_or_default().to_owned()))
+        .body(Body::Text(
+            status.canonical_reason().unwrap_or_default().to_owned(),
+        ))
         .expect("static response parts are valid")
 }
 

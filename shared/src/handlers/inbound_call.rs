@@ -120,7 +120,10 @@ async fn route(
                 .iter()
                 .filter_map(|p| {
                     let binding = p.messaging_binding.as_ref()?;
-                    Some(RosterEntry::new(binding.address.as_deref()?, binding.proxy_address.as_deref()?))
+                    Some(RosterEntry::new(
+                        binding.address.as_deref()?,
+                        binding.proxy_address.as_deref()?,
+                    ))
                 })
                 .collect();
             plan_call(caller, proxy, &roster, room)
@@ -159,7 +162,11 @@ fn roster_of(session: &ParticipantConversation) -> Option<Vec<RosterEntry>> {
 
 /// Calls every other participant into the conference, each from their own
 /// proxy number. Fails only when nobody could be called.
-async fn ring_into_conference(twilio: &Twilio<'_>, room: &str, callees: &[RosterEntry]) -> Result<(), TwilioError> {
+async fn ring_into_conference(
+    twilio: &Twilio<'_>,
+    room: &str,
+    callees: &[RosterEntry],
+) -> Result<(), TwilioError> {
     let join = render(&[Verb::DialConference {
         room: room.to_owned(),
         end_on_exit: false,

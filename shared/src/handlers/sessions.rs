@@ -40,7 +40,11 @@ struct Outcome {
     session: Option<String>,
 }
 
-async fn route(state: &AppState, req: &Request, outcome: &mut Outcome) -> Result<Response<Body>, ApiError> {
+async fn route(
+    state: &AppState,
+    req: &Request,
+    outcome: &mut Outcome,
+) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().trim_end_matches('/');
     if path != "/sessions" {
         return Err(ApiError::NotFound(format!("no route {path}")));
@@ -51,7 +55,11 @@ async fn route(state: &AppState, req: &Request, outcome: &mut Outcome) -> Result
     create(state, req, outcome).await
 }
 
-async fn create(state: &AppState, req: &Request, outcome: &mut Outcome) -> Result<Response<Body>, ApiError> {
+async fn create(
+    state: &AppState,
+    req: &Request,
+    outcome: &mut Outcome,
+) -> Result<Response<Body>, ApiError> {
     let config = state.config.current().await?;
     auth::require_operator(req, &config.operator)?;
     let bytes = body::bytes(req)?;

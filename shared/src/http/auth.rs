@@ -69,7 +69,11 @@ mod tests {
     #[test]
     fn accepts_the_operator() {
         assert!(require_operator(&with_auth(&basic("operator:s3cret")), &operator()).is_ok());
-        assert!(require_operator(&with_auth(&basic("operator:s3cret").replace("Basic", "basic")), &operator()).is_ok());
+        assert!(require_operator(
+            &with_auth(&basic("operator:s3cret").replace("Basic", "basic")),
+            &operator()
+        )
+        .is_ok());
     }
 
     #[test]
@@ -89,7 +93,10 @@ mod tests {
         ];
         for value in cases {
             assert!(
-                matches!(require_operator(&with_auth(&value), &operator()), Err(ApiError::Unauthorized)),
+                matches!(
+                    require_operator(&with_auth(&value), &operator()),
+                    Err(ApiError::Unauthorized)
+                ),
                 "{value:?}"
             );
         }

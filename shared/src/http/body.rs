@@ -54,7 +54,8 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 pub fn form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_html_form::from_bytes(bytes).map_err(|e| ApiError::invalid("body", format!("is not a valid form: {e}")))
+    serde_html_form::from_bytes(bytes)
+        .map_err(|e| ApiError::invalid("body", format!("is not a valid form: {e}")))
 }
 
 /// serde_json's message without the offending value, which may be a number.
@@ -63,7 +64,11 @@ fn json_problem(err: &serde_json::Error) -> String {
     let text = err.to_string();
     match err.classify() {
         Category::Syntax | Category::Eof | Category::Io => {
-            format!("is not valid JSON (line {}, column {})", err.line(), err.column())
+            format!(
+                "is not valid JSON (line {}, column {})",
+                err.line(),
+                err.column()
+            )
         }
         Category::Data => {
             // Keep serde's "unknown field `x`, expected one of …" and "missing
@@ -72,7 +77,10 @@ fn json_problem(err: &serde_json::Error) -> String {
                 text.split(" at line").next().unwrap_or(&text).to_owned()
             } else {
                 match text.find(", expected") {
-                    Some(at) => format!("has a value of the wrong type{}", text[at..].split(" at line").next().unwrap_or("")),
+                    Some(at) => format!(
+                        "has a value of the wrong type{}",
+                        text[at..].split(" at line").next().unwrap_or("")
+                    ),
                     None => "has a value of the wrong type".to_owned(),
                 }
             }

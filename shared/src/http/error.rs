@@ -56,7 +56,9 @@ impl ApiError {
             ApiError::PoolExhausted { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Twilio { .. } => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) | ApiError::Configuration(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Configuration(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -97,7 +99,10 @@ impl ApiError {
         match &self {
             ApiError::Unauthorized => {
                 let challenge = format!("Basic realm=\"{AUTH_REALM}\", charset=\"UTF-8\"");
-                headers.insert(header::WWW_AUTHENTICATE, challenge.parse().expect("static header"));
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    challenge.parse().expect("static header"),
+                );
             }
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, allow.parse().expect("static header"));

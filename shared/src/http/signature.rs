@@ -14,10 +14,14 @@ pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 /// The signature Twilio sends for `url` and form `params`. A repeated name
 /// contributes each of its distinct values, sorted, as Twilio's libraries do.
 pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
-    let mut sorted: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut sorted: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     sorted.sort_unstable();
     sorted.dedup();
-    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key length");
     mac.update(url.as_bytes());
     for (name, value) in sorted {
         mac.update(name.as_bytes());
@@ -125,7 +129,11 @@ pub fn verify_request(
                 return Err(SignatureError::Mismatch);
             }
             let actual = hex::encode(Sha256::digest(body));
-            if bool::from(actual.as_bytes().ct_eq(expected.to_ascii_lowercase().as_bytes())) {
+            if bool::from(
+                actual
+                    .as_bytes()
+                    .ct_eq(expected.to_ascii_lowercase().as_bytes()),
+            ) {
                 Ok(())
             } else {
                 Err(SignatureError::BodyHashMismatch)
@@ -143,7 +151,10 @@ mod tests {
     const URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn call(caller: &str) -> Vec<(String, String)> {
@@ -159,10 +170,20 @@ mod tests {
     // Vectors from Twilio's docs and helper libraries (see REFERENCE.md).
     #[test]
     fn matches_published_vectors() {
-        assert_eq!(compute("12345", URL, &call("+12349013030")), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
-        assert_eq!(compute("12345", URL, &call("+14158675309")), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
         assert_eq!(
-            compute("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", &call("+14158675309")),
+            compute("12345", URL, &call("+12349013030")),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        );
+        assert_eq!(
+            compute("12345", URL, &call("+14158675309")),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        );
+        assert_eq!(
+            compute(
+                "12345",
+                "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+                &call("+14158675309")
+            ),
             "kvajT1Ptam85bY51eRf/AJRuM3w="
         );
         let repeated = params(&[
@@ -172,14 +193,22 @@ mod tests {
             ("Digits", "1234"),
             ("Digits", "1234"),
         ]);
-        assert_eq!(compute("12345", URL, &repeated), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
+        assert_eq!(
+            compute("12345", URL, &repeated),
+            "IK+Dwps556ElfBT0I3Rgjkr1wJU="
+        );
     }
 
     #[test]
     fn accepts_either_port_form_and_nothing_else() {
         let p = call("+14158675309");
         assert!(verify("12345", URL, &p, "kvajT1Ptam85bY51eRf/AJRuM3w="));
-        assert!(verify("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", &p, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(verify(
+            "12345",
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            &p,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
         assert!(!verify("12345", URL, &p, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
         assert!(!verify("54321", URL, &p, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
         assert!(!verify("12345", URL, &p, ""));
@@ -216,7 +245,10 @@ mod tests {
         let hash = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
         let url = format!("{URL}&bodySHA256={hash}");
         let signed = request(&url, Some("a9nBmqA0ju/hNViExpshrM61xv4="), body);
-        assert_eq!(verify_request(&signed, "12345", None, &[], body.as_bytes()), Ok(()));
+        assert_eq!(
+            verify_request(&signed, "12345", None, &[], body.as_bytes()),
+            Ok(())
+        );
         assert_eq!(
             verify_request(&signed, "12345", None, &[], b"{}"),
             Err(SignatureError::BodyHashMismatch)
@@ -229,11 +261,24 @@ mod tests {
         let req = request(URL, Some("0/KCTR6DLpKmkAf8muzZqo1nDgQ="), "");
         assert_eq!(verify_request(&req, "12345", None, &p, b""), Ok(()));
         let missing = request(URL, None, "");
-        assert_eq!(verify_request(&missing, "12345", None, &p, b""), Err(SignatureError::Missing));
+        assert_eq!(
+            verify_request(&missing, "12345", None, &p, b""),
+            Err(SignatureError::Missing)
+        );
 
-        let internal = request("https://abc.execute-api.amazonaws.com/myapp.php?foo=1&bar=2", Some("0/KCTR6DLpKmkAf8muzZqo1nDgQ="), "");
-        assert_eq!(verify_request(&internal, "12345", None, &p, b""), Err(SignatureError::Mismatch));
+        let internal = request(
+            "https://abc.execute-api.amazonaws.com/myapp.php?foo=1&bar=2",
+            Some("0/KCTR6DLpKmkAf8muzZqo1nDgQ="),
+            "",
+        );
+        assert_eq!(
+            verify_request(&internal, "12345", None, &p, b""),
+            Err(SignatureError::Mismatch)
+        );
         let base = url::Url::parse("https://mycompany.com").unwrap();
-        assert_eq!(verify_request(&internal, "12345", Some(&base), &p, b""), Ok(()));
+        assert_eq!(
+            verify_request(&internal, "12345", Some(&base), &p, b""),
+            Ok(())
+        );
     }
 }

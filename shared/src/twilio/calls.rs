@@ -13,8 +13,16 @@ pub struct Call {
 impl Twilio<'_> {
     /// Places a call from `from` (a pool number) to `to`, running `twiml`.
     /// Never repeated after a lost answer: a second call would ring twice.
-    pub async fn create_call(&self, from: &str, to: &str, twiml: &str) -> Result<Call, TwilioError> {
-        let url = self.api_url(&format!("/2010-04-01/Accounts/{}/Calls.json", self.account_sid()));
+    pub async fn create_call(
+        &self,
+        from: &str,
+        to: &str,
+        twiml: &str,
+    ) -> Result<Call, TwilioError> {
+        let url = self.api_url(&format!(
+            "/2010-04-01/Accounts/{}/Calls.json",
+            self.account_sid()
+        ));
         let form = [("To", to), ("From", from), ("Twiml", twiml)];
         self.post(&url, &form, Idempotency::Unsafe).await
     }

@@ -79,7 +79,11 @@ impl TwilioHttp {
     }
 
     /// A client for one invocation: its credentials, its deadline, its count.
-    pub fn session<'a>(&'a self, credentials: &'a TwilioCredentials, budget: Duration) -> Twilio<'a> {
+    pub fn session<'a>(
+        &'a self,
+        credentials: &'a TwilioCredentials,
+        budget: Duration,
+    ) -> Twilio<'a> {
         Twilio {
             http: self,
             credentials,
@@ -198,7 +202,9 @@ impl<'a> Twilio<'a> {
             .retry(backoff)
             .when(|e| match e {
                 AttemptError::Throttled { .. } | AttemptError::NotSent(_) => true,
-                AttemptError::ServerError(_) | AttemptError::Lost(_) => idempotency == Idempotency::Safe,
+                AttemptError::ServerError(_) | AttemptError::Lost(_) => {
+                    idempotency == Idempotency::Safe
+                }
                 AttemptError::Final(_) => false,
             })
             .adjust(move |e, backoff_delay| {
@@ -217,7 +223,9 @@ impl<'a> Twilio<'a> {
                 AttemptError::ServerError(status) if idempotency == Idempotency::Unsafe => {
                     TwilioError::OutcomeUnknown(format!("HTTP {status}"))
                 }
-                AttemptError::ServerError(status) => TwilioError::Unavailable(format!("HTTP {status}")),
+                AttemptError::ServerError(status) => {
+                    TwilioError::Unavailable(format!("HTTP {status}"))
+                }
                 AttemptError::NotSent(reason) => TwilioError::Unavailable(reason),
                 AttemptError::Lost(reason) if idempotency == Idempotency::Unsafe => {
                     TwilioError::OutcomeUnknown(reason)
@@ -244,7 +252,10 @@ impl<'a> Twilio<'a> {
             .http
             .client
             .request(method.clone(), url)
-            .basic_auth(&self.credentials.account_sid, Some(self.credentials.auth_token.expose()))
+            .basic_auth(
+                &self.credentials.account_sid,
+                Some(self.credentials.auth_token.expose()),
+            )
             .header(header::ACCEPT, "application/json")
             .timeout(timeout);
         if let Some(body) = form {
@@ -297,7 +308,10 @@ fn classify_transport(err: reqwest::Error) -> AttemptError {
     } else if err.is_timeout() {
         AttemptError::Lost("Twilio did not answer in time".into())
     } else {
-        AttemptError::Lost(format!("connection to Twilio failed: {}", error_chain(&err)))
+        AttemptError::Lost(format!(
+            "connection to Twilio failed: {}",
+            error_chain(&err)
+        ))
     }
 }
 
@@ -321,4 +335,3 @@ fn error_chain(err: &reqwest::Error) -> String {
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, TwilioError> {
     serde_json::from_slice(body).map_err(|e| TwilioError::InvalidResponse(e.to_string()))
 }
-

@@ -169,7 +169,8 @@ impl Twilio<'_> {
     }
 
     pub async fn fetch_conversation(&self, sid_or_name: &str) -> Result<Conversation, TwilioError> {
-        let url = self.conversations_url(&format!("/v1/Conversations/{}", path_segment(sid_or_name)));
+        let url =
+            self.conversations_url(&format!("/v1/Conversations/{}", path_segment(sid_or_name)));
         self.get(&url).await
     }
 
@@ -210,7 +211,10 @@ impl Twilio<'_> {
         self.post(&url, &form, Idempotency::Unsafe).await
     }
 
-    pub async fn participants(&self, conversation_sid: &str) -> Result<Vec<Participant>, TwilioError> {
+    pub async fn participants(
+        &self,
+        conversation_sid: &str,
+    ) -> Result<Vec<Participant>, TwilioError> {
         let base = self.conversations_url("");
         let mut url = Some(format!(
             "{base}/v1/Conversations/{}/Participants?PageSize={PARTICIPANTS_PAGE_SIZE}",

@@ -16,11 +16,20 @@ pub struct Voice {
 /// The verbs masked-comms answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verb {
-    Say { text: String, voice: Voice },
+    Say {
+        text: String,
+        voice: Voice,
+    },
     /// Dial one number, showing `caller_id`.
-    DialNumber { caller_id: String, number: String },
+    DialNumber {
+        caller_id: String,
+        number: String,
+    },
     /// Join a conference room.
-    DialConference { room: String, end_on_exit: bool },
+    DialConference {
+        room: String,
+        end_on_exit: bool,
+    },
     Hangup,
 }
 
@@ -62,7 +71,10 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) -> io::Result<()> {
         Verb::DialConference { room, end_on_exit } => {
             w.create_element("Dial").write_inner_content(|w| {
                 w.create_element("Conference")
-                    .with_attribute(("endConferenceOnExit", if *end_on_exit { "true" } else { "false" }))
+                    .with_attribute((
+                        "endConferenceOnExit",
+                        if *end_on_exit { "true" } else { "false" },
+                    ))
                     .write_text_content(BytesText::new(room))
                     .map(drop)
             })?;
@@ -129,6 +141,8 @@ mod tests {
             room: "mc-CA1".into(),
             end_on_exit: true,
         }]);
-        assert!(twiml.contains(r#"<Dial><Conference endConferenceOnExit="true">mc-CA1</Conference></Dial>"#));
+        assert!(twiml.contains(
+            r#"<Dial><Conference endConferenceOnExit="true">mc-CA1</Conference></Dial>"#
+        ));
     }
 }

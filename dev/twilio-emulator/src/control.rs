@@ -1,0 +1,186 @@
+//! The control API under `/_emulator/` (no auth): what the binary's users and out-of-process
+//! tests use instead of the `Emulator` methods.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    faults::{Fault, Operation},
+    recording::RequestView,
+    server::{lock, Shared},
+    state::CallSnapshot,
+    webhooks::WebhookOutcome,
+};
+
+pub(crate) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/info", get(info))
+        .route("/requests", get(requests).delete(clear_requests))
+        .route("/conversations", get(conversations))
+        .route("/conversations/{sid}/close", post(close_conversation))
+        .route("/calls", get(calls))
+        .route("/calls/place", post(place_call))
+        .route("/faults", post(add_fault).delete(clear_faults))
+        .route("/latency", post(set_latency))
+        .route("/rate-limit", post(set_rate_limit))
+        .route("/webhooks", get(webhooks).post(set_webhooks))
+        .route("/reset", post(reset))
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn outcome(result: Result<WebhookOutcome, String>) -> Response {
+    match result {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn info(State(shared): State<Arc<Shared>>) -> Response {
+    Json(json!({
+        "base_url": shared.ctx.base_url,
+        "account_sid": shared.ctx.account_sid,
+        "chat_service_sid": shared.ctx.chat_service_sid,
+        "messaging_service_sid": shared.default_messaging_service_sid,
+        "connections_accepted": shared.connections.load(std::sync::atomic::Ordering::SeqCst),
+    }))
+    .into_response()
+}
+
+async fn requests(State(shared): State<Arc<Shared>>) -> Response {
+    let requests = lock(&shared.requests);
+    let views: Vec<RequestView<'_>> = requests
+        .iter()
+        .map(|r| RequestView::new(r, shared.epoch))
+        .collect();
+    Json(views).into_response()
+}
+
+async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {
+    lock(&shared.requests).clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn conversations(State(shared): State<Arc<Shared>>) -> Response {
+    Json(lock(&shared.state).snapshot()).into_response()
+}
+
+async fn calls(State(shared): State<Arc<Shared>>) -> Response {
+    let calls: Vec<CallSnapshot> = lock(&shared.state)
+        .calls
+        .iter()
+        .map(CallSnapshot::from)
+        .collect();
+    Json(calls).into_response()
+}
+
+#[derive(Deserialize)]
+struct FaultBody {
+    operation: Operation,
+    fault: Fault,
+    #[serde(default = "one")]
+    times: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+async fn add_fault(State(shared): State<Arc<Shared>>, Json(body): Json<FaultBody>) -> StatusCode {
+    lock(&shared.faults).inject(body.operation, body.fault, body.times);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
+    lock(&shared.faults).clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct LatencyBody {
+    ms: u64,
+}
+
+async fn set_latency(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<LatencyBody>,
+) -> StatusCode {
+    *lock(&shared.latency) = Duration::from_millis(body.ms);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct RateLimitBody {
+    conversation_creates_per_second: Option<u32>,
+}
+
+async fn set_rate_limit(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<RateLimitBody>,
+) -> StatusCode {
+    lock(&shared.rate).set(body.conversation_creates_per_second);
+    StatusCode::NO_CONTENT
+}
+
+async fn webhooks(State(shared): State<Arc<Shared>>) -> Response {
+    let targets = lock(&shared.webhooks).clone();
+    let deliveries = lock(&shared.deliveries).clone();
+    Json(json!({
+        "voice_url": targets.voice_url,
+        "events_url": targets.events_url,
+        "deliveries": deliveries,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct WebhooksBody {
+    voice_url: Option<String>,
+    events_url: Option<String>,
+}
+
+async fn set_webhooks(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<WebhooksBody>,
+) -> StatusCode {
+    let mut targets = lock(&shared.webhooks);
+    targets.voice_url = body.voice_url;
+    targets.events_url = body.events_url;
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct PlaceCallBody {
+    from: String,
+    to: String,
+}
+
+async fn place_call(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<PlaceCallBody>,
+) -> Response {
+    outcome(shared.place_call(&body.from, &body.to).await)
+}
+
+async fn close_conversation(
+    State(shared): State<Arc<Shared>>,
+    Path(sid): Path<String>,
+) -> Response {
+    outcome(shared.close_conversation(&sid).await)
+}
+
+async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.reset();
+    StatusCode::NO_CONTENT
+}

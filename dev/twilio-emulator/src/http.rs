@@ -1,0 +1,547 @@
+//! The Twilio-facing HTTP surface: routing, auth, latency, faults, rate limit, recording,
+//! and the handlers themselves.
+//!
+//! One dispatcher serves every Twilio path (both the Conversations host's `/v1/...` and the
+//! REST host's `/2010-04-01/...`), so the cross-cutting steps run in one visible order:
+//! auth -> route -> latency -> injected fault -> rate limit -> handler -> record.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::Bytes,
+    extract::{ConnectInfo, State},
+    http::{header, HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    Json,
+};
+use base64::Engine as _;
+use serde_json::Value;
+use url::form_urlencoded;
+
+use crate::{
+    clock::{now_unix, parse_iso_duration},
+    errors::{codes, TwilioError},
+    faults::{Fault, Operation},
+    net::ConnInfo,
+    paging::PageRequest,
+    recording::RecordedRequest,
+    resources,
+    server::{lock, Shared},
+    state::{new_sid, Call, ConversationParams, ConversationState, ParticipantParams, StateChange},
+};
+
+/// How long a `Hang` fault holds a request: longer than any client timeout we use.
+const HANG_FOR: Duration = Duration::from_secs(120);
+
+/// A recognised Twilio route and its path parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    CreateConversation,
+    FetchConversation(String),
+    UpdateConversation(String),
+    DeleteConversation(String),
+    CreateParticipant(String),
+    ListParticipants(String),
+    ListParticipantConversations,
+    CreateCall { account_sid: String },
+}
+
+impl Route {
+    fn classify(method: &Method, path: &str) -> Option<Self> {
+        let segments: Vec<String> = path
+            .trim_matches('/')
+            .split('/')
+            .map(percent_decode)
+            .collect();
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let route = match (method.as_str(), segments.as_slice()) {
+            ("POST", ["v1", "Conversations"]) => Self::CreateConversation,
+            ("GET", ["v1", "Conversations", id]) => Self::FetchConversation((*id).to_owned()),
+            ("POST", ["v1", "Conversations", id]) => Self::UpdateConversation((*id).to_owned()),
+            ("DELETE", ["v1", "Conversations", id]) => Self::DeleteConversation((*id).to_owned()),
+            ("POST", ["v1", "Conversations", id, "Participants"]) => {
+                Self::CreateParticipant((*id).to_owned())
+            }
+            ("GET", ["v1", "Conversations", id, "Participants"]) => {
+                Self::ListParticipants((*id).to_owned())
+            }
+            ("GET", ["v1", "ParticipantConversations"]) => Self::ListParticipantConversations,
+            ("POST", ["2010-04-01", "Accounts", account, "Calls.json"]) => Self::CreateCall {
+                account_sid: (*account).to_owned(),
+            },
+            _ => return None,
+        };
+        Some(route)
+    }
+
+    fn operation(&self) -> Operation {
+        match self {
+            Self::CreateConversation => Operation::CreateConversation,
+            Self::FetchConversation(_) => Operation::FetchConversation,
+            Self::UpdateConversation(_) => Operation::UpdateConversation,
+            Self::DeleteConversation(_) => Operation::DeleteConversation,
+            Self::CreateParticipant(_) => Operation::CreateParticipant,
+            Self::ListParticipants(_) => Operation::ListParticipants,
+            Self::ListParticipantConversations => Operation::ListParticipantConversations,
+            Self::CreateCall { .. } => Operation::CreateCall,
+        }
+    }
+}
+
+/// Decodes `%XX` escapes in a path segment (unique names may contain anything).
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Form or query parameters, in order; names may repeat.
+struct Params<'a>(&'a [(String, String)]);
+
+impl Params<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn owned(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_owned)
+    }
+
+    /// `Attributes`, which must hold JSON when present.
+    fn attributes(&self) -> Result<Option<String>, TwilioError> {
+        match self.get("Attributes") {
+            Some(text) if serde_json::from_str::<Value>(text).is_err() => {
+                Err(TwilioError::bad_request(
+                    codes::INVALID_ATTRIBUTES,
+                    "Attributes must be a valid JSON string",
+                ))
+            }
+            other => Ok(other.map(str::to_owned)),
+        }
+    }
+
+    fn timer(
+        &self,
+        name: &str,
+        minimum: Duration,
+        minimum_text: &str,
+    ) -> Result<Option<Duration>, TwilioError> {
+        let Some(text) = self.get(name) else {
+            return Ok(None);
+        };
+        let duration = parse_iso_duration(text).ok_or_else(|| {
+            TwilioError::bad_request(
+                codes::INVALID_PARAMETER,
+                format!("{name} must be an ISO-8601 duration such as PT10M, got {text}"),
+            )
+        })?;
+        if duration < minimum {
+            return Err(TwilioError::bad_request(
+                codes::INVALID_PARAMETER,
+                format!("{name} must be at least {minimum_text}, got {text}"),
+            ));
+        }
+        Ok(Some(duration))
+    }
+
+    fn conversation_params(&self) -> Result<ConversationParams, TwilioError> {
+        let state = match self.get("State") {
+            Some(text) => Some(ConversationState::parse(text).ok_or_else(|| {
+                TwilioError::bad_request(
+                    codes::INVALID_PARAMETER,
+                    format!(
+                        "State must be one of initializing, inactive, active, closed; got {text}"
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        Ok(ConversationParams {
+            friendly_name: self.owned("FriendlyName"),
+            // An empty UniqueName means none, rather than the name "".
+            unique_name: self.owned("UniqueName").filter(|s| !s.is_empty()),
+            attributes: self.attributes()?,
+            messaging_service_sid: self.owned("MessagingServiceSid"),
+            state,
+            timers_inactive: self.timer(
+                "Timers.Inactive",
+                Duration::from_secs(60),
+                "1 minute (PT1M)",
+            )?,
+            timers_closed: self.timer(
+                "Timers.Closed",
+                Duration::from_secs(600),
+                "10 minutes (PT10M)",
+            )?,
+        })
+    }
+}
+
+/// What the pipeline decided to do with a request.
+enum Reply {
+    Http(Response),
+    Reset,
+    Hang,
+}
+
+impl From<TwilioError> for Reply {
+    fn from(e: TwilioError) -> Self {
+        Reply::Http(e.into_response())
+    }
+}
+
+/// The single entry point for every Twilio path (the router's fallback).
+pub(crate) async fn dispatch(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<ConnInfo>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let path = uri.path().to_owned();
+    let query = uri.query().unwrap_or("").to_owned();
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let route = Route::classify(&method, &path);
+    let operation = route.as_ref().map_or(Operation::Unknown, Route::operation);
+
+    let reply = pipeline(&shared, route, &path, &headers, &query, &form).await;
+
+    let status = match &reply {
+        Reply::Http(response) => response.status().as_u16(),
+        Reply::Reset | Reply::Hang => 0,
+    };
+    tracing::info!(
+        ?operation,
+        status,
+        connection_id = conn.id,
+        "twilio request"
+    );
+    tracing::debug!(?operation, %method, %path, ?form, "twilio request detail");
+    // Recorded before a hang starts, so tests see it while the client is still waiting.
+    lock(&shared.requests).push(RecordedRequest {
+        operation,
+        method: method.to_string(),
+        path,
+        query,
+        form,
+        status,
+        started,
+        finished: Instant::now(),
+        connection_id: conn.id,
+    });
+
+    match reply {
+        Reply::Http(response) => response,
+        Reply::Hang => {
+            let mut shutdown = shared.shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(HANG_FOR) => {}
+                _ = shutdown.wait_for(|stopped| *stopped) => {}
+            }
+            conn.reset();
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Reply::Reset => {
+            // This response is never written: the connection refuses all further I/O.
+            conn.reset();
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Auth, routing, latency, faults and rate limit, then the handler.
+async fn pipeline(
+    shared: &Arc<Shared>,
+    route: Option<Route>,
+    path: &str,
+    headers: &HeaderMap,
+    query: &str,
+    form: &[(String, String)],
+) -> Reply {
+    if !authorized(shared, headers) {
+        return TwilioError::unauthenticated().into();
+    }
+    let Some(route) = route else {
+        return TwilioError::not_found(path).into();
+    };
+
+    let latency = *lock(&shared.latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+
+    let operation = route.operation();
+    match lock(&shared.faults).take(operation) {
+        Some(Fault::Status {
+            status,
+            retry_after,
+        }) => {
+            return TwilioError::for_status(status, retry_after).into();
+        }
+        Some(Fault::Hang) => return Reply::Hang,
+        Some(Fault::Reset) => return Reply::Reset,
+        None => {}
+    }
+
+    if operation == Operation::CreateConversation && !lock(&shared.rate).try_acquire(Instant::now())
+    {
+        return TwilioError::too_many_requests(Some(1)).into();
+    }
+
+    let query: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    match handle(shared, route, &Params(form), &query) {
+        Ok(response) => Reply::Http(response),
+        Err(e) => e.into(),
+    }
+}
+
+/// HTTP Basic with AccountSid:AuthToken.
+fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(encoded) = value.strip_prefix("Basic ") else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let expected = format!("{}:{}", shared.ctx.account_sid, shared.auth_token);
+    decoded == expected.as_bytes()
+}
+
+fn created(body: Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+fn ok(body: Value) -> Response {
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+fn handle(
+    shared: &Arc<Shared>,
+    route: Route,
+    form: &Params<'_>,
+    query: &[(String, String)],
+) -> Result<Response, TwilioError> {
+    let ctx = &shared.ctx;
+    let now = now_unix();
+    match route {
+        Route::CreateConversation => {
+            let params = form.conversation_params()?;
+            let mut state = lock(&shared.state);
+            let index =
+                state.create_conversation(params, &shared.default_messaging_service_sid, now)?;
+            Ok(created(resources::conversation(
+                ctx,
+                &state.conversations[index],
+            )))
+        }
+        Route::FetchConversation(id) => {
+            let state = lock(&shared.state);
+            let index = state
+                .find(&id)
+                .ok_or_else(|| TwilioError::not_found(&format!("/Conversations/{id}")))?;
+            Ok(ok(resources::conversation(
+                ctx,
+                &state.conversations[index],
+            )))
+        }
+        Route::UpdateConversation(id) => {
+            let params = form.conversation_params()?;
+            let (body, change) = {
+                let mut state = lock(&shared.state);
+                let (index, change) = state.update_conversation(&id, params, now)?;
+                (
+                    resources::conversation(ctx, &state.conversations[index]),
+                    change,
+                )
+            };
+            if let Some(change) = change {
+                spawn_state_updated(shared, change);
+            }
+            Ok(ok(body))
+        }
+        Route::DeleteConversation(id) => {
+            lock(&shared.state).delete_conversation(&id)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Route::CreateParticipant(id) => {
+            let params = ParticipantParams {
+                address: form.owned("MessagingBinding.Address"),
+                proxy_address: form.owned("MessagingBinding.ProxyAddress"),
+                identity: form.owned("Identity"),
+                attributes: form.attributes()?,
+            };
+            // Check and insert under one lock: concurrent creates race like on Twilio.
+            let mut state = lock(&shared.state);
+            let (ci, pi) = state.add_participant(&id, params, now)?;
+            let conversation = &state.conversations[ci];
+            Ok(created(resources::participant(
+                ctx,
+                &conversation.sid,
+                &conversation.participants[pi],
+            )))
+        }
+        Route::ListParticipants(id) => {
+            let page = PageRequest::parse(query, 50, 100)?;
+            let state = lock(&shared.state);
+            let index = state
+                .find(&id)
+                .ok_or_else(|| TwilioError::not_found(&format!("/Conversations/{id}")))?;
+            let conversation = &state.conversations[index];
+            let items = conversation
+                .participants
+                .iter()
+                .map(|p| resources::participant(ctx, &conversation.sid, p))
+                .collect();
+            let path = format!("/v1/Conversations/{id}/Participants");
+            Ok(ok(page.respond(
+                items,
+                "participants",
+                &ctx.base_url,
+                &path,
+            )))
+        }
+        Route::ListParticipantConversations => {
+            let page = PageRequest::parse(query, 50, 50)?;
+            let q = Params(query);
+            let (address, identity) = (q.get("Address"), q.get("Identity"));
+            if address.is_none() && identity.is_none() {
+                return Err(TwilioError::bad_request(
+                    codes::INVALID_PARAMETER,
+                    "Either Address or Identity must be specified",
+                ));
+            }
+            let state = lock(&shared.state);
+            let items = state
+                .participant_conversations(address, identity)
+                .into_iter()
+                .map(|(c, p)| resources::participant_conversation(ctx, c, p))
+                .collect();
+            Ok(ok(page.respond(
+                items,
+                "conversations",
+                &ctx.base_url,
+                "/v1/ParticipantConversations",
+            )))
+        }
+        Route::CreateCall { account_sid } => {
+            if account_sid != ctx.account_sid {
+                return Err(TwilioError::not_found(&format!(
+                    "/Accounts/{account_sid}/Calls.json"
+                )));
+            }
+            let to = form.owned("To").ok_or_else(|| {
+                TwilioError::bad_request(
+                    codes::CALL_TO_REQUIRED,
+                    "A 'To' phone number is required.",
+                )
+            })?;
+            let from = form.owned("From").ok_or_else(|| {
+                TwilioError::bad_request(
+                    codes::CALL_FROM_REQUIRED,
+                    "A 'From' phone number is required.",
+                )
+            })?;
+            let twiml = form.owned("Twiml");
+            let url = form.owned("Url");
+            if twiml.is_none() && url.is_none() {
+                return Err(TwilioError::bad_request(
+                    codes::CALL_URL_REQUIRED,
+                    "Either Url or Twiml is required",
+                ));
+            }
+            let call = Call {
+                sid: new_sid("CA"),
+                to,
+                from,
+                twiml,
+                url,
+                created: now,
+            };
+            let body = resources::call(ctx, &call);
+            lock(&shared.state).calls.push(call);
+            Ok(created(body))
+        }
+    }
+}
+
+/// Twilio tells the events URL about state changes asynchronously, after answering.
+fn spawn_state_updated(shared: &Arc<Shared>, change: StateChange) {
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        shared.send_state_updated(&change).await;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_both_hosts_paths() {
+        let post = Method::POST;
+        assert_eq!(
+            Route::classify(&post, "/v1/Conversations"),
+            Some(Route::CreateConversation)
+        );
+        assert_eq!(
+            Route::classify(&Method::GET, "/v1/Conversations/order%2042"),
+            Some(Route::FetchConversation("order 42".into()))
+        );
+        assert_eq!(
+            Route::classify(&Method::DELETE, "/v1/Conversations/CH1"),
+            Some(Route::DeleteConversation("CH1".into()))
+        );
+        assert_eq!(
+            Route::classify(&post, "/v1/Conversations/CH1/Participants").map(|r| r.operation()),
+            Some(Operation::CreateParticipant)
+        );
+        assert_eq!(
+            Route::classify(&Method::GET, "/v1/ParticipantConversations"),
+            Some(Route::ListParticipantConversations)
+        );
+        assert_eq!(
+            Route::classify(&post, "/2010-04-01/Accounts/AC1/Calls.json"),
+            Some(Route::CreateCall {
+                account_sid: "AC1".into()
+            })
+        );
+        assert_eq!(Route::classify(&Method::PUT, "/v1/Conversations/CH1"), None);
+        assert_eq!(Route::classify(&Method::GET, "/v1/Services"), None);
+    }
+
+    #[test]
+    fn percent_decoding_keeps_malformed_escapes() {
+        assert_eq!(percent_decode("a%2Bb"), "a+b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}

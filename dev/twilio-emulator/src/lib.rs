@@ -1,0 +1,290 @@
+//! A stateful local stand-in for the parts of Twilio that masked-comms uses: the
+//! Conversations API (conversations, participants, participant conversations), outbound
+//! calls, and Twilio's webhooks toward us (inbound calls, conversation state updates).
+//!
+//! Never deployed. Integration tests start it in-process on an ephemeral port
+//! ([`Emulator::start`]); local runs start the `twilio-emulator` binary and steer it through
+//! the control API under `/_emulator/`.
+//!
+//! One server answers both Twilio hosts' paths, so point both the Conversations base URL
+//! and the REST API base URL at [`Emulator::base_url`].
+//!
+//! Besides Twilio's rules, the emulator records every Twilio request (with timing and the
+//! TCP connection it came on), can add latency, rate-limit conversation creates, and
+//! inject faults (error statuses, hangs, connection resets) per operation.
+
+mod clock;
+mod control;
+pub mod errors;
+mod faults;
+mod http;
+mod net;
+mod paging;
+mod recording;
+mod resources;
+mod server;
+mod state;
+mod webhooks;
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
+
+use axum::Router;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+pub use crate::{
+    errors::TwilioError,
+    faults::{Fault, Operation},
+    recording::{sequential_round_trips, RecordedRequest},
+    state::{CallSnapshot, ConversationSnapshot, ConversationState, ParticipantSnapshot},
+    webhooks::{compute_signature, WebhookDelivery, WebhookOutcome},
+};
+use crate::{
+    net::{ConnInfo, CountingListener},
+    server::{lock, Shared},
+};
+
+/// A sample AccountSid used when none is configured.
+pub const SAMPLE_ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+/// A sample auth token used when none is configured.
+pub const SAMPLE_AUTH_TOKEN: &str = "emulatortoken0123456789abcdef0000";
+
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    pub account_sid: String,
+    pub auth_token: String,
+    /// Added to every Twilio request before it is processed.
+    pub latency: Duration,
+    /// Maximum conversation creates per second; excess gets 429 code 20429, `Retry-After: 1`.
+    pub conversation_creates_per_second: Option<u32>,
+    /// Where inbound calls are POSTed ([`Emulator::place_call`]).
+    pub voice_url: Option<String>,
+    /// Where Conversations post-events are POSTed.
+    pub events_url: Option<String>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            account_sid: SAMPLE_ACCOUNT_SID.to_owned(),
+            auth_token: SAMPLE_AUTH_TOKEN.to_owned(),
+            latency: Duration::ZERO,
+            conversation_creates_per_second: None,
+            voice_url: None,
+            events_url: None,
+        }
+    }
+}
+
+/// State to create directly with [`Emulator::seed_conversation`]. Bindings are
+/// (address, proxy_address) pairs and go through the same rules as the API.
+#[derive(Debug, Clone)]
+pub struct ConversationSeed {
+    pub unique_name: Option<String>,
+    pub friendly_name: Option<String>,
+    pub attributes: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub state: ConversationState,
+    pub bindings: Vec<(String, String)>,
+}
+
+impl Default for ConversationSeed {
+    fn default() -> Self {
+        Self {
+            unique_name: None,
+            friendly_name: None,
+            attributes: None,
+            messaging_service_sid: None,
+            state: ConversationState::Active,
+            bindings: Vec::new(),
+        }
+    }
+}
+
+/// A running emulator. Dropping it stops the server (hung requests are released).
+pub struct Emulator {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Starts on 127.0.0.1 with an ephemeral port.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        // A wildcard bind is still reached through loopback.
+        let host = if local.ip().is_unspecified() {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, local.port()))
+        } else {
+            local
+        };
+        let (stop, stopped) = watch::channel(false);
+        let shared = Arc::new(Shared::new(
+            config,
+            format!("http://{host}"),
+            stopped.clone(),
+        ));
+        let app = Router::new()
+            .nest("/_emulator", control::router())
+            .fallback(http::dispatch)
+            .with_state(Arc::clone(&shared));
+        let listener = CountingListener::new(listener, Arc::clone(&shared.connections));
+        let server = tokio::spawn(async move {
+            let mut stopped = stopped;
+            let signal = async move {
+                // Also returns when the sender is gone.
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            let service = app.into_make_service_with_connect_info::<ConnInfo>();
+            if let Err(e) = axum::serve(listener, service)
+                .with_graceful_shutdown(signal)
+                .await
+            {
+                tracing::warn!("emulator server stopped with an error: {e}");
+            }
+        });
+        tracing::info!(base_url = %shared.ctx.base_url, "twilio emulator listening");
+        Ok(Emulator {
+            shared,
+            stop,
+            server: Some(server),
+        })
+    }
+
+    /// Stops the server and waits (up to 5 s) for open connections to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`; serves both `/v1/...` and `/2010-04-01/...`.
+    pub fn base_url(&self) -> String {
+        self.shared.ctx.base_url.clone()
+    }
+
+    pub fn account_sid(&self) -> &str {
+        &self.shared.ctx.account_sid
+    }
+
+    pub fn auth_token(&self) -> &str {
+        &self.shared.auth_token
+    }
+
+    /// The `IS...` sid reported as every conversation's `chat_service_sid`.
+    pub fn chat_service_sid(&self) -> &str {
+        &self.shared.ctx.chat_service_sid
+    }
+
+    /// The `MG...` sid used when a create gives no `MessagingServiceSid`.
+    pub fn default_messaging_service_sid(&self) -> &str {
+        &self.shared.default_messaging_service_sid
+    }
+
+    /// Every Twilio request so far, in the order they finished.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+
+    /// TCP connections accepted since start (control API connections included).
+    pub fn connections_accepted(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// All conversations (closed ones too), oldest first.
+    pub fn conversations(&self) -> Vec<ConversationSnapshot> {
+        lock(&self.shared.state).snapshot()
+    }
+
+    /// One conversation by sid or unique name.
+    pub fn conversation(&self, sid_or_unique_name: &str) -> Option<ConversationSnapshot> {
+        let state = lock(&self.shared.state);
+        state
+            .find(sid_or_unique_name)
+            .map(|i| ConversationSnapshot::from(&state.conversations[i]))
+    }
+
+    /// Calls created through the Calls API, oldest first.
+    pub fn calls(&self) -> Vec<CallSnapshot> {
+        lock(&self.shared.state)
+            .calls
+            .iter()
+            .map(CallSnapshot::from)
+            .collect()
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        *lock(&self.shared.latency) = latency;
+    }
+
+    pub fn set_conversation_rate_limit(&self, per_second: Option<u32>) {
+        lock(&self.shared.rate).set(per_second);
+    }
+
+    /// The next `times` requests of `operation` get `fault` instead of being processed.
+    /// Rules for the same operation apply in the order they were injected.
+    pub fn inject(&self, operation: Operation, fault: Fault, times: usize) {
+        lock(&self.shared.faults).inject(operation, fault, times);
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    pub fn set_webhooks(&self, voice_url: Option<String>, events_url: Option<String>) {
+        let mut targets = lock(&self.shared.webhooks);
+        targets.voice_url = voice_url;
+        targets.events_url = events_url;
+    }
+
+    /// Simulates an inbound call from `from` to our number `to`: POSTs Twilio's signed
+    /// voice webhook to `voice_url` and returns what came back (the TwiML).
+    pub async fn place_call(&self, from: &str, to: &str) -> Result<WebhookOutcome, String> {
+        self.shared.place_call(from, to).await
+    }
+
+    /// Closes a conversation (freeing its pairs) as Twilio's timer would, and POSTs the
+    /// signed `onConversationStateUpdated` event to `events_url`. Errors without changing
+    /// anything when no `events_url` is set, the sid is unknown, or it is already closed;
+    /// if only the POST fails, the conversation stays closed.
+    pub async fn close_conversation(&self, sid: &str) -> Result<WebhookOutcome, String> {
+        self.shared.close_conversation(sid).await
+    }
+
+    /// Every webhook POST sent so far (including the asynchronous ones that API closes
+    /// trigger), oldest first.
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        lock(&self.shared.deliveries).clone()
+    }
+
+    /// Creates a conversation directly (no HTTP, no faults, no recording), e.g. a closed
+    /// conversation that once held a binding. Returns its sid.
+    pub fn seed_conversation(&self, seed: ConversationSeed) -> Result<String, String> {
+        self.shared.seed_conversation(seed)
+    }
+
+    /// Clears all state, records, faults and deliveries; restores the configured latency,
+    /// rate limit and webhook URLs.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

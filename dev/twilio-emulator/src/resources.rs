@@ -1,0 +1,155 @@
+//! JSON renderings of resources, in Twilio's snake_case shapes with absolute URLs on the
+//! emulator's base URL.
+
+use serde_json::{json, Value};
+
+use crate::{
+    clock::{iso8601, rfc2822},
+    state::{Binding, Call, Conversation, Participant, Timers},
+};
+
+/// Fixed facts every rendering needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub base_url: String,
+    pub account_sid: String,
+    pub chat_service_sid: String,
+}
+
+impl Ctx {
+    fn conversation_url(&self, sid: &str) -> String {
+        format!("{}/v1/Conversations/{sid}", self.base_url)
+    }
+}
+
+fn timers_json(timers: &Timers) -> Value {
+    let mut map = serde_json::Map::new();
+    if let Some(t) = timers.inactive_at {
+        map.insert("date_inactive".into(), iso8601(t).into());
+    }
+    if let Some(t) = timers.closed_at {
+        map.insert("date_closed".into(), iso8601(t).into());
+    }
+    Value::Object(map)
+}
+
+pub(crate) fn conversation(ctx: &Ctx, c: &Conversation) -> Value {
+    let url = ctx.conversation_url(&c.sid);
+    json!({
+        "sid": c.sid,
+        "account_sid": ctx.account_sid,
+        "chat_service_sid": ctx.chat_service_sid,
+        "messaging_service_sid": c.messaging_service_sid,
+        "friendly_name": c.friendly_name,
+        "unique_name": c.unique_name,
+        "attributes": c.attributes,
+        "state": c.state.as_str(),
+        "date_created": iso8601(c.created),
+        "date_updated": iso8601(c.updated),
+        "timers": timers_json(&c.timers),
+        "bindings": null,
+        "url": url,
+        "links": {
+            "participants": format!("{url}/Participants"),
+            "messages": format!("{url}/Messages"),
+            "webhooks": format!("{url}/Webhooks"),
+        },
+    })
+}
+
+fn binding_json(b: &Binding) -> Value {
+    json!({
+        "type": b.channel.as_str(),
+        "address": b.address,
+        "proxy_address": b.proxy_address,
+    })
+}
+
+pub(crate) fn participant(ctx: &Ctx, conversation_sid: &str, p: &Participant) -> Value {
+    json!({
+        "sid": p.sid,
+        "account_sid": ctx.account_sid,
+        "conversation_sid": conversation_sid,
+        "identity": p.identity,
+        "attributes": p.attributes,
+        "messaging_binding": p.binding.as_ref().map(binding_json),
+        "role_sid": null,
+        "date_created": iso8601(p.created),
+        "date_updated": iso8601(p.updated),
+        "url": format!("{}/Participants/{}", ctx.conversation_url(conversation_sid), p.sid),
+        "last_read_message_index": null,
+        "last_read_timestamp": null,
+    })
+}
+
+/// One item of `GET /v1/ParticipantConversations`.
+pub(crate) fn participant_conversation(ctx: &Ctx, c: &Conversation, p: &Participant) -> Value {
+    let conversation_url = ctx.conversation_url(&c.sid);
+    let binding = p.binding.as_ref().map(|b| {
+        json!({
+            "type": b.channel.as_str(),
+            "address": b.address,
+            "proxy_address": b.proxy_address,
+            "name": null,
+            "level": null,
+            "projected_address": null,
+        })
+    });
+    json!({
+        "account_sid": ctx.account_sid,
+        "chat_service_sid": ctx.chat_service_sid,
+        "participant_sid": p.sid,
+        "participant_user_sid": null,
+        "participant_identity": p.identity,
+        "participant_messaging_binding": binding,
+        "conversation_sid": c.sid,
+        "conversation_unique_name": c.unique_name,
+        "conversation_friendly_name": c.friendly_name,
+        "conversation_attributes": c.attributes,
+        "conversation_date_created": iso8601(c.created),
+        "conversation_date_updated": iso8601(c.updated),
+        "conversation_created_by": "system",
+        "conversation_state": c.state.as_str(),
+        "conversation_timers": timers_json(&c.timers),
+        "links": {
+            "participant": format!("{conversation_url}/Participants/{}", p.sid),
+            "conversation": conversation_url,
+        },
+    })
+}
+
+pub(crate) fn call(ctx: &Ctx, c: &Call) -> Value {
+    let uri = format!("/2010-04-01/Accounts/{}/Calls/{}", ctx.account_sid, c.sid);
+    let date = rfc2822(c.created);
+    json!({
+        "sid": c.sid,
+        "account_sid": ctx.account_sid,
+        "to": c.to,
+        "to_formatted": c.to,
+        "from": c.from,
+        "from_formatted": c.from,
+        "status": "queued",
+        "direction": "outbound-api",
+        "api_version": "2010-04-01",
+        "date_created": date,
+        "date_updated": date,
+        "start_time": null,
+        "end_time": null,
+        "duration": null,
+        "price": null,
+        "price_unit": "USD",
+        "parent_call_sid": null,
+        "phone_number_sid": null,
+        "answered_by": null,
+        "caller_name": null,
+        "forwarded_from": null,
+        "group_sid": null,
+        "queue_time": "0",
+        "trunk_sid": null,
+        "uri": format!("{uri}.json"),
+        "subresource_uris": {
+            "notifications": format!("{uri}/Notifications.json"),
+            "recordings": format!("{uri}/Recordings.json"),
+        },
+    })
+}

@@ -1,0 +1,206 @@
+//! State shared by the HTTP handlers and the `Emulator` handle, and the operations both use.
+
+use std::{
+    sync::{atomic::AtomicUsize, Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use tokio::sync::watch;
+
+use crate::{
+    clock::now_unix,
+    faults::{FaultBook, RateLimiter},
+    recording::RecordedRequest,
+    resources::Ctx,
+    state::{
+        new_sid, ConversationParams, ConversationState, ParticipantParams, State, StateChange,
+    },
+    webhooks::{self, WebhookDelivery, WebhookOutcome},
+    ConversationSeed, EmulatorConfig,
+};
+
+/// Locks a mutex, shrugging off poisoning: a panicking test must not wedge the emulator.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WebhookTargets {
+    pub voice_url: Option<String>,
+    pub events_url: Option<String>,
+}
+
+pub(crate) struct Shared {
+    pub auth_token: String,
+    pub ctx: Ctx,
+    pub default_messaging_service_sid: String,
+    /// The configuration at start, restored by `reset`.
+    pub initial: EmulatorConfig,
+    /// Twilio's resources. One mutex: rule checks and writes are atomic together.
+    pub state: Mutex<State>,
+    pub requests: Mutex<Vec<RecordedRequest>>,
+    pub faults: Mutex<FaultBook>,
+    pub latency: Mutex<Duration>,
+    pub rate: Mutex<RateLimiter>,
+    pub webhooks: Mutex<WebhookTargets>,
+    pub deliveries: Mutex<Vec<WebhookDelivery>>,
+    pub connections: Arc<AtomicUsize>,
+    /// Flips to true when the emulator stops; hung requests watch it.
+    pub shutdown: watch::Receiver<bool>,
+    pub http: reqwest::Client,
+    /// Zero point for the control API's millisecond timestamps.
+    pub epoch: Instant,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: EmulatorConfig,
+        base_url: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let ctx = Ctx {
+            base_url,
+            account_sid: config.account_sid.clone(),
+            chat_service_sid: new_sid("IS"),
+        };
+        Self {
+            auth_token: config.auth_token.clone(),
+            ctx,
+            default_messaging_service_sid: new_sid("MG"),
+            state: Mutex::new(State::default()),
+            requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(FaultBook::default()),
+            latency: Mutex::new(config.latency),
+            rate: Mutex::new(RateLimiter::new(config.conversation_creates_per_second)),
+            webhooks: Mutex::new(WebhookTargets {
+                voice_url: config.voice_url.clone(),
+                events_url: config.events_url.clone(),
+            }),
+            deliveries: Mutex::new(Vec::new()),
+            connections: Arc::new(AtomicUsize::new(0)),
+            shutdown,
+            http: reqwest::Client::new(),
+            epoch: Instant::now(),
+            initial: config,
+        }
+    }
+
+    /// Back to a fresh emulator (same sids, port and connection counter).
+    pub(crate) fn reset(&self) {
+        *lock(&self.state) = State::default();
+        lock(&self.requests).clear();
+        lock(&self.faults).clear();
+        lock(&self.deliveries).clear();
+        *lock(&self.latency) = self.initial.latency;
+        lock(&self.rate).set(self.initial.conversation_creates_per_second);
+        *lock(&self.webhooks) = WebhookTargets {
+            voice_url: self.initial.voice_url.clone(),
+            events_url: self.initial.events_url.clone(),
+        };
+    }
+
+    async fn deliver(
+        &self,
+        kind: &'static str,
+        url: String,
+        params: Vec<(String, String)>,
+    ) -> Result<WebhookOutcome, String> {
+        let (signature, outcome) =
+            webhooks::post_signed(&self.http, &self.auth_token, &url, &params).await;
+        match &outcome {
+            Ok(o) => tracing::info!(kind, status = o.status, "webhook delivered"),
+            Err(e) => tracing::info!(kind, error = %e, "webhook failed"),
+        }
+        lock(&self.deliveries).push(WebhookDelivery {
+            kind,
+            url,
+            params,
+            signature,
+            outcome: outcome.clone(),
+        });
+        outcome
+    }
+
+    /// An inbound call: POST Twilio's voice webhook form to the voice URL.
+    pub(crate) async fn place_call(&self, from: &str, to: &str) -> Result<WebhookOutcome, String> {
+        let url = lock(&self.webhooks)
+            .voice_url
+            .clone()
+            .ok_or("no voice_url is configured")?;
+        let call_sid = new_sid("CA");
+        tracing::debug!(%call_sid, from, to, "placing inbound call");
+        let params = webhooks::inbound_call_params(&self.ctx.account_sid, &call_sid, from, to);
+        self.deliver("voice", url, params).await
+    }
+
+    /// `onConversationStateUpdated` for a change, if an events URL is configured.
+    pub(crate) async fn send_state_updated(
+        &self,
+        change: &StateChange,
+    ) -> Option<Result<WebhookOutcome, String>> {
+        let url = lock(&self.webhooks).events_url.clone()?;
+        let params = webhooks::state_updated_params(
+            &self.ctx.account_sid,
+            &self.ctx.chat_service_sid,
+            change,
+        );
+        Some(self.deliver("events", url, params).await)
+    }
+
+    /// Closes a conversation as Twilio's timer or console would, then tells our events URL.
+    /// Refuses (changing nothing) when no events URL is configured.
+    pub(crate) async fn close_conversation(&self, sid: &str) -> Result<WebhookOutcome, String> {
+        if lock(&self.webhooks).events_url.is_none() {
+            return Err("no events_url is configured".into());
+        }
+        let change = lock(&self.state)
+            .close(sid, now_unix())
+            .map_err(|e| e.message)?;
+        self.send_state_updated(&change)
+            .await
+            .unwrap_or_else(|| Err("events_url was removed while closing".into()))
+    }
+
+    /// Creates state directly, bypassing HTTP, faults and recording (but not the rules).
+    pub(crate) fn seed_conversation(&self, seed: ConversationSeed) -> Result<String, String> {
+        let now = now_unix();
+        let mut state = lock(&self.state);
+        let params = ConversationParams {
+            friendly_name: seed.friendly_name,
+            unique_name: seed.unique_name,
+            attributes: seed.attributes,
+            messaging_service_sid: seed.messaging_service_sid,
+            state: None,
+            timers_inactive: None,
+            timers_closed: None,
+        };
+        let index = state
+            .create_conversation(params, &self.default_messaging_service_sid, now)
+            .map_err(|e| e.message)?;
+        let sid = state.conversations[index].sid.clone();
+        for (address, proxy_address) in seed.bindings {
+            let params = ParticipantParams {
+                address: Some(address),
+                proxy_address: Some(proxy_address),
+                ..Default::default()
+            };
+            if let Err(e) = state.add_participant(&sid, params, now) {
+                // Leave nothing half-seeded behind.
+                let _ = state.delete_conversation(&sid);
+                return Err(e.message);
+            }
+        }
+        match seed.state {
+            ConversationState::Closed => {
+                state.close(&sid, now).map_err(|e| e.message)?;
+            }
+            other => {
+                let index = state.find(&sid).expect("just created");
+                state.conversations[index].state = other;
+            }
+        }
+        Ok(sid)
+    }
+}

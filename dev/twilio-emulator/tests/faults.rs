@@ -1,0 +1,214 @@
+//! Fault injection, latency, recording and connection accounting.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::start;
+use futures_util::future::join_all;
+use serde_json::json;
+use twilio_emulator::{sequential_round_trips, Fault, Operation};
+
+const ALICE: &str = "+14155550101";
+const PROXY: &str = "+14155550000";
+
+#[tokio::test]
+async fn injected_429_then_normal_behaviour_resumes() {
+    let (emulator, client) = start().await;
+    let sid = client.create_conversation(&[]).await;
+    emulator.inject(
+        Operation::CreateParticipant,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        },
+        1,
+    );
+    let throttled = client.add_participant(&sid, ALICE, PROXY).await;
+    throttled.assert_error(429, 20429);
+    assert_eq!(throttled.headers["retry-after"], "1");
+    // A throttled request was not processed.
+    assert!(emulator.conversation(&sid).unwrap().participants.is_empty());
+
+    let retried = client.add_participant(&sid, ALICE, PROXY).await;
+    assert_eq!(retried.status, 201, "{}", retried.text);
+    assert_eq!(emulator.conversation(&sid).unwrap().participants.len(), 1);
+    let statuses: Vec<(Operation, u16)> = emulator
+        .requests()
+        .iter()
+        .map(|r| (r.operation, r.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (Operation::CreateConversation, 201),
+            (Operation::CreateParticipant, 429),
+            (Operation::CreateParticipant, 201),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn injected_5xx_uses_a_generic_body_and_only_hits_its_operation() {
+    let (emulator, client) = start().await;
+    emulator.inject(
+        Operation::CreateConversation,
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+        2,
+    );
+    client
+        .post("/v1/Conversations", &[])
+        .await
+        .assert_error(503, 20503);
+    // Other operations are unaffected while the rule is pending.
+    client
+        .get("/v1/Conversations/CHnope")
+        .await
+        .assert_error(404, 20404);
+    let second = client.post("/v1/Conversations", &[]).await;
+    second.assert_error(503, 20503);
+    assert!(!second.headers.contains_key("retry-after"));
+    client.create_conversation(&[]).await;
+    assert_eq!(emulator.conversations().len(), 1);
+}
+
+#[tokio::test]
+async fn reset_drops_the_connection_without_a_response() {
+    let (emulator, client) = start().await;
+    let sid = client.create_conversation(&[]).await;
+    emulator.inject(Operation::FetchConversation, Fault::Reset, 1);
+    let err = client
+        .try_get(&format!("/v1/Conversations/{sid}"))
+        .await
+        .err()
+        .expect("a reset gives no HTTP response");
+    assert!(!err.is_timeout(), "{err}");
+    let ok = client.get(&format!("/v1/Conversations/{sid}")).await;
+    assert_eq!(ok.status, 200);
+    let requests = emulator.requests();
+    assert_eq!(requests[1].operation, Operation::FetchConversation);
+    assert_eq!(requests[1].status, 0);
+    // The client had to open a new connection after the reset.
+    assert_ne!(requests[1].connection_id, requests[2].connection_id);
+    assert!(emulator.connections_accepted() >= 2);
+}
+
+#[tokio::test]
+async fn hang_outlasts_the_client_timeout() {
+    let (emulator, client) = start().await;
+    emulator.inject(Operation::CreateConversation, Fault::Hang, 1);
+    let started = Instant::now();
+    let err = client
+        .http
+        .post(format!("{}/v1/Conversations", client.base))
+        .basic_auth(&client.account_sid, Some(&client.token))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await
+        .expect_err("a hung request never answers");
+    assert!(err.is_timeout(), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(emulator.conversations().is_empty());
+    let hung = &emulator.requests()[0];
+    assert_eq!(
+        (hung.operation, hung.status),
+        (Operation::CreateConversation, 0)
+    );
+    // Normal behaviour resumes for the next request.
+    client.create_conversation(&[]).await;
+}
+
+#[tokio::test]
+async fn latency_and_round_trips_and_connection_reuse() {
+    let (emulator, client) = start().await;
+    let sid = client.create_conversation(&[]).await;
+    emulator.clear_requests();
+    emulator.set_latency(Duration::from_millis(80));
+
+    // Three sequential requests on one keep-alive connection.
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(
+            client.get(&format!("/v1/Conversations/{sid}")).await.status,
+            200
+        );
+    }
+    assert!(started.elapsed() >= Duration::from_millis(240));
+    let sequential = emulator.requests();
+    assert_eq!(sequential_round_trips(&sequential), 3);
+    assert!(sequential
+        .iter()
+        .all(|r| r.connection_id == sequential[0].connection_id));
+    assert!(sequential
+        .iter()
+        .all(|r| r.finished - r.started >= Duration::from_millis(80)));
+
+    // Four concurrent requests are one wave.
+    emulator.clear_requests();
+    let path = format!("/v1/Conversations/{sid}/Participants");
+    let replies = join_all((0..4).map(|_| client.get(&path))).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    let parallel = emulator.requests();
+    assert_eq!(parallel.len(), 4);
+    assert_eq!(sequential_round_trips(&parallel), 1);
+    // Concurrency needs more connections than the single one reused above.
+    let distinct: std::collections::HashSet<usize> =
+        parallel.iter().map(|r| r.connection_id).collect();
+    assert_eq!(distinct.len(), 4);
+}
+
+#[tokio::test]
+async fn control_api_drives_faults_latency_and_snapshots() {
+    let (emulator, client) = start().await;
+    let added = client
+        .control_post(
+            "/faults",
+            &json!({"operation": "CreateParticipant",
+                    "fault": {"kind": "status", "status": 429, "retry_after": 1}, "times": 1}),
+        )
+        .await;
+    assert_eq!(added.status, 204, "{}", added.text);
+    assert_eq!(
+        client
+            .control_post("/latency", &json!({"ms": 5}))
+            .await
+            .status,
+        204
+    );
+
+    let sid = client
+        .create_conversation(&[("UniqueName", "via-control")])
+        .await;
+    client
+        .add_participant(&sid, ALICE, PROXY)
+        .await
+        .assert_error(429, 20429);
+    assert_eq!(client.add_participant(&sid, ALICE, PROXY).await.status, 201);
+
+    let requests = client.control_get("/requests").await;
+    let requests = requests.as_array().unwrap();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[1]["operation"], "CreateParticipant");
+    assert_eq!(requests[1]["status"], 429);
+    assert_eq!(
+        requests[2]["form"][0],
+        json!(["MessagingBinding.Address", ALICE])
+    );
+    assert!(
+        requests[2]["finished_ms"].as_f64().unwrap() - requests[2]["started_ms"].as_f64().unwrap()
+            >= 5.0
+    );
+
+    let conversations = client.control_get("/conversations").await;
+    assert_eq!(conversations[0]["unique_name"], "via-control");
+    assert_eq!(conversations[0]["state"], "active");
+    assert_eq!(conversations[0]["participants"][0]["address"], ALICE);
+
+    assert_eq!(client.control_post("/reset", &json!({})).await.status, 204);
+    assert!(emulator.conversations().is_empty());
+    assert!(emulator.requests().is_empty());
+    assert_eq!(client.control_get("/conversations").await, json!([]));
+}

@@ -1,0 +1,236 @@
+//! The emulator playing Twilio toward our webhooks: signed inbound calls and
+//! conversation state events.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, Uri},
+    response::IntoResponse,
+    Router,
+};
+use common::{start, start_with};
+use serde_json::json;
+use tokio::sync::mpsc;
+use twilio_emulator::{compute_signature, ConversationState, EmulatorConfig};
+
+const ALICE: &str = "+14155550101";
+const PROXY: &str = "+14155550000";
+const TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial callerId="+14155550000"><Number>+14155550102</Number></Dial></Response>"#;
+
+/// What our stand-in webhook received.
+#[derive(Debug)]
+struct Received {
+    path: String,
+    signature: String,
+    params: Vec<(String, String)>,
+}
+
+impl Received {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A tiny webhook server that records each POST and answers TwiML.
+async fn webhook_server() -> (String, mpsc::UnboundedReceiver<Received>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    async fn record(
+        State(tx): State<Arc<mpsc::UnboundedSender<Received>>>,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> impl IntoResponse {
+        let signature = headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let params = url::form_urlencoded::parse(&body).into_owned().collect();
+        let _ = tx.send(Received {
+            path: uri.to_string(),
+            signature,
+            params,
+        });
+        ([("content-type", "text/xml")], TWIML)
+    }
+    let app = Router::new().fallback(record).with_state(Arc::new(tx));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, rx)
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a webhook arrives")
+        .expect("channel open")
+}
+
+#[tokio::test]
+async fn place_call_posts_a_signed_inbound_call_and_returns_the_twiml() {
+    let (hooks, mut rx) = webhook_server().await;
+    let voice_url = format!("{hooks}/voice?tenant=a");
+    let (emulator, _client) = start_with(EmulatorConfig {
+        voice_url: Some(voice_url.clone()),
+        ..EmulatorConfig::default()
+    })
+    .await;
+
+    let outcome = emulator.place_call(ALICE, PROXY).await.unwrap();
+    assert_eq!(outcome.status, 200);
+    assert_eq!(outcome.content_type.as_deref(), Some("text/xml"));
+    assert_eq!(outcome.body, TWIML);
+
+    let got = next(&mut rx).await;
+    assert_eq!(got.path, "/voice?tenant=a");
+    assert_eq!(got.get("From"), Some(ALICE));
+    assert_eq!(got.get("Caller"), Some(ALICE));
+    assert_eq!(got.get("To"), Some(PROXY));
+    assert_eq!(got.get("Called"), Some(PROXY));
+    assert_eq!(got.get("CallStatus"), Some("ringing"));
+    assert_eq!(got.get("Direction"), Some("inbound"));
+    assert_eq!(got.get("ApiVersion"), Some("2010-04-01"));
+    assert_eq!(got.get("AccountSid"), Some(emulator.account_sid()));
+    assert!(got
+        .get("CallSid")
+        .is_some_and(|s| s.starts_with("CA") && s.len() == 34));
+    // The signature covers the full URL (query included) and the form, keyed by the token.
+    assert_eq!(
+        got.signature,
+        compute_signature(emulator.auth_token(), &voice_url, &got.params)
+    );
+    assert_ne!(
+        got.signature,
+        compute_signature("wrong", &voice_url, &got.params)
+    );
+
+    let deliveries = emulator.webhook_deliveries();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].kind, "voice");
+    assert_eq!(deliveries[0].outcome.as_ref().unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn close_conversation_sends_state_updated_and_frees_the_pair() {
+    let (hooks, mut rx) = webhook_server().await;
+    let (emulator, client) = start().await;
+    let sid = client.create_conversation(&[]).await;
+    assert_eq!(client.add_participant(&sid, ALICE, PROXY).await.status, 201);
+
+    // Without an events URL nothing happens.
+    assert!(emulator.close_conversation(&sid).await.is_err());
+    assert_eq!(
+        emulator.conversation(&sid).unwrap().state,
+        ConversationState::Active
+    );
+
+    let events_url = format!("{hooks}/events");
+    emulator.set_webhooks(None, Some(events_url.clone()));
+    let outcome = emulator.close_conversation(&sid).await.unwrap();
+    assert_eq!(outcome.status, 200);
+    assert_eq!(
+        emulator.conversation(&sid).unwrap().state,
+        ConversationState::Closed
+    );
+
+    let got = next(&mut rx).await;
+    assert_eq!(got.get("EventType"), Some("onConversationStateUpdated"));
+    assert_eq!(got.get("ConversationSid"), Some(sid.as_str()));
+    assert_eq!(got.get("StateFrom"), Some("active"));
+    assert_eq!(got.get("StateTo"), Some("closed"));
+    assert_eq!(got.get("Reason"), Some("API"));
+    assert_eq!(got.get("ChatServiceSid"), Some(emulator.chat_service_sid()));
+    assert_eq!(
+        got.get("MessagingServiceSid"),
+        Some(emulator.default_messaging_service_sid())
+    );
+    assert!(got.get("StateUpdated").is_some_and(|s| s.ends_with('Z')));
+    assert_eq!(
+        got.signature,
+        compute_signature(emulator.auth_token(), &events_url, &got.params)
+    );
+
+    // The pair is free again, and a second close is refused.
+    let fresh = client.create_conversation(&[]).await;
+    assert_eq!(
+        client.add_participant(&fresh, ALICE, PROXY).await.status,
+        201
+    );
+    assert!(emulator.close_conversation(&sid).await.is_err());
+}
+
+#[tokio::test]
+async fn closing_through_the_api_fires_the_event_asynchronously() {
+    let (hooks, mut rx) = webhook_server().await;
+    let (emulator, client) = start_with(EmulatorConfig {
+        events_url: Some(format!("{hooks}/events")),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let sid = client.create_conversation(&[("UniqueName", "s-1")]).await;
+    let reply = client
+        .post("/v1/Conversations/s-1", &[("State", "closed")])
+        .await;
+    assert_eq!(reply.status, 200);
+    let got = next(&mut rx).await;
+    assert_eq!(got.get("ConversationSid"), Some(sid.as_str()));
+    assert_eq!(got.get("StateTo"), Some("closed"));
+    // A plain attribute update changes no state and sends nothing.
+    let other = client.create_conversation(&[]).await;
+    client
+        .post(
+            &format!("/v1/Conversations/{other}"),
+            &[("Attributes", "{}")],
+        )
+        .await;
+    assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv())
+        .await
+        .is_err());
+    assert_eq!(emulator.webhook_deliveries().len(), 1);
+}
+
+#[tokio::test]
+async fn control_api_places_calls_and_closes_conversations() {
+    let (hooks, mut rx) = webhook_server().await;
+    let (emulator, client) = start().await;
+    let refused = client
+        .control_post("/calls/place", &json!({"from": ALICE, "to": PROXY}))
+        .await;
+    assert_eq!(refused.status, 400, "no voice_url yet");
+
+    let set = client
+        .control_post(
+            "/webhooks",
+            &json!({"voice_url": format!("{hooks}/voice"), "events_url": format!("{hooks}/events")}),
+        )
+        .await;
+    assert_eq!(set.status, 204);
+    let placed = client
+        .control_post("/calls/place", &json!({"from": ALICE, "to": PROXY}))
+        .await;
+    assert_eq!(placed.status, 200, "{}", placed.text);
+    assert_eq!(
+        placed.json(),
+        json!({"status": 200, "content_type": "text/xml", "body": TWIML})
+    );
+    assert_eq!(next(&mut rx).await.path, "/voice");
+
+    let sid = client.create_conversation(&[]).await;
+    let closed = client
+        .control_post(&format!("/conversations/{sid}/close"), &json!({}))
+        .await;
+    assert_eq!(closed.status, 200, "{}", closed.text);
+    assert_eq!(next(&mut rx).await.get("StateTo"), Some("closed"));
+    assert_eq!(
+        emulator.conversation(&sid).unwrap().state,
+        ConversationState::Closed
+    );
+}
