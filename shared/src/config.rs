@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use crate::domain::address::Channel;
 use crate::domain::duration::SessionTimer;
-use crate::domain::pool::Pool;
+use crate::domain::geo::GeoMatch;
+use crate::domain::pool::{ChoiceSettings, Pool, Sticky};
 use crate::domain::session::{is_sid, SessionDefaults};
 
 /// Configuration keys: the SSM name below the prefix and the environment
@@ -73,8 +75,20 @@ pub mod key {
         ssm: "closed-conversations",
         env: "CLOSED_CONVERSATIONS",
     };
+    pub const GEO_MATCH: Key = Key {
+        ssm: "number-selection/geo-match",
+        env: "NUMBER_SELECTION_GEO_MATCH",
+    };
+    pub const STICKY: Key = Key {
+        ssm: "number-selection/sticky",
+        env: "NUMBER_SELECTION_STICKY",
+    };
+    pub const WHATSAPP_POOL: Key = Key {
+        ssm: "whatsapp-pool",
+        env: "WHATSAPP_POOL",
+    };
 
-    pub const ALL: [&Key; 13] = [
+    pub const ALL: [&Key; 16] = [
         &ACCOUNT_SID,
         &AUTH_TOKEN,
         &NUMBER_POOL,
@@ -88,6 +102,9 @@ pub mod key {
         &INACTIVE_TIMER,
         &CLOSED_TIMER,
         &CLOSED_CONVERSATIONS,
+        &GEO_MATCH,
+        &STICKY,
+        &WHATSAPP_POOL,
     ];
 }
 
@@ -153,6 +170,26 @@ pub struct Config {
     pub call: CallSettings,
     pub session: SessionDefaults,
     pub closed_conversations: ClosedConversations,
+    /// Numbers registered as WhatsApp senders; the main pool when unset.
+    pub whatsapp_pool: Option<Pool>,
+    pub choice: ChoiceSettings,
+}
+
+impl Config {
+    /// The pool a participant on `channel` draws proxies from.
+    pub fn pool_for(&self, channel: Channel) -> &Pool {
+        match (channel, &self.whatsapp_pool) {
+            (Channel::Whatsapp, Some(pool)) => pool,
+            _ => &self.pool,
+        }
+    }
+
+    /// Every number that is a proxy, never a participant.
+    pub fn pools(&self) -> Vec<&Pool> {
+        std::iter::once(&self.pool)
+            .chain(self.whatsapp_pool.as_ref())
+            .collect()
+    }
 }
 
 /// A configuration value that is missing or malformed. Names the key, never
@@ -236,7 +273,28 @@ impl RawConfig {
             return Err(self.invalid(&key::ACCOUNT_SID, "must be AC followed by 32 hex digits"));
         }
         let auth_token = self.required(&key::AUTH_TOKEN)?;
-        let pool = self.pool()?;
+        let pool = self.pool(&key::NUMBER_POOL)?;
+        let whatsapp_pool = match self.optional(&key::WHATSAPP_POOL) {
+            Some(_) => Some(self.pool(&key::WHATSAPP_POOL)?),
+            None => None,
+        };
+        let choice = ChoiceSettings {
+            geo: match self.optional(&key::GEO_MATCH) {
+                None | Some("area-code") => GeoMatch::AreaCode,
+                Some("country") => GeoMatch::Country,
+                Some("off") => GeoMatch::Off,
+                Some(_) => {
+                    return Err(
+                        self.invalid(&key::GEO_MATCH, "must be `area-code`, `country` or `off`")
+                    )
+                }
+            },
+            sticky: match self.optional(&key::STICKY) {
+                None | Some("prefer") => Sticky::Prefer,
+                Some("avoid") => Sticky::Avoid,
+                Some(_) => return Err(self.invalid(&key::STICKY, "must be `prefer` or `avoid`")),
+            },
+        };
         let username = self.required(&key::USERNAME)?;
         let password = self.required(&key::PASSWORD)?;
         let public_base_url = self
@@ -277,19 +335,21 @@ impl RawConfig {
             },
             session,
             closed_conversations,
+            whatsapp_pool,
+            choice,
         })
     }
 
     /// A JSON array or a comma-separated list (SSM's StringList).
-    fn pool(&self) -> Result<Pool, ConfigError> {
-        let text = self.required(&key::NUMBER_POOL)?;
+    fn pool(&self, key: &Key) -> Result<Pool, ConfigError> {
+        let text = self.required(key)?;
         let numbers: Vec<String> = if text.starts_with('[') {
             serde_json::from_str(text)
-                .map_err(|_| self.invalid(&key::NUMBER_POOL, "is not a JSON array of strings"))?
+                .map_err(|_| self.invalid(key, "is not a JSON array of strings"))?
         } else {
             text.split(',').map(str::to_owned).collect()
         };
-        Pool::new(numbers).map_err(|e| self.invalid(&key::NUMBER_POOL, e.to_string()))
+        Pool::new(numbers).map_err(|e| self.invalid(key, e.to_string()))
     }
 
     fn timer(

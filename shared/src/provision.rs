@@ -3,7 +3,7 @@
 //! failure.
 //!
 //! Wave 1, concurrently: list each participant's conversations (to know the
-//! proxies they already hold) and create the conversation.
+//! proxies they hold and held) and create the conversation.
 //! Wave 2, concurrently: add every participant on their best free proxy, and
 //! write the planned roster into the conversation's attributes.
 //! A participant whose proxy was taken meanwhile (50416) moves to their next
@@ -14,12 +14,17 @@ use std::time::Duration;
 use futures_util::future::{join, join_all, try_join_all};
 use serde::Serialize;
 
-use crate::domain::address::Address;
-use crate::domain::pool::{candidates, BoundProxies, Pool};
+use crate::config::Config;
+use crate::domain::address::{Address, PhoneNumber};
+use crate::domain::geo::Location;
+use crate::domain::pool::{candidates, ProxyHistory};
 use crate::domain::roster::{RosterEntry, SessionRecord};
 use crate::domain::session::NewSession;
 use crate::privacy::Redacted;
-use crate::twilio::{code, Conversation, ConversationParams, Participant, Twilio, TwilioError};
+use crate::twilio::{
+    code, Conversation, ConversationParams, Participant, ParticipantConversation, Twilio,
+    TwilioError,
+};
 
 /// Twilio allows about 30 participant writes per second per conversation.
 const PARTICIPANT_WRITES_PER_SECOND: usize = 30;
@@ -28,12 +33,28 @@ const LOST_ANSWER_RETRIES: usize = 2;
 /// Extra time granted to delete a conversation after a failure.
 pub const ROLLBACK_BUDGET: Duration = Duration::from_secs(3);
 
-/// A created session: the conversation in Twilio's shape plus its participants.
+/// A session: the conversation in Twilio's shape plus its participants.
 #[derive(Debug, Clone, Serialize)]
-pub struct CreatedSession {
+pub struct Session {
     #[serde(flatten)]
     pub conversation: Conversation,
     pub participants: Vec<Participant>,
+}
+
+/// Who is asking: marks the conversation so a repeat can recognise it.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// A nonce, or the fingerprint of an idempotent request.
+    pub id: String,
+    /// The conversation's unique name when an `Idempotency-Key` fixes it.
+    pub idempotent_name: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Provisioned {
+    Created(Session),
+    /// An earlier request with the same idempotency key made this session.
+    Replayed(Session),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,23 +63,26 @@ pub enum ProvisionError {
     PoolExhausted { address: String },
     #[error("the unique name is taken by another conversation")]
     UniqueNameTaken,
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyConflict,
     #[error(transparent)]
     Twilio(#[from] TwilioError),
 }
 
 /// Creates the conversation for `session` with every participant bound to a
-/// proxy from `pool`. `request_id` marks the conversation as this request's.
+/// proxy from the configured pools.
 pub async fn provision(
     twilio: &Twilio<'_>,
-    pool: &Pool,
+    config: &Config,
     session: &NewSession,
-    request_id: &str,
-) -> Result<CreatedSession, ProvisionError> {
-    let unique_name = session
-        .unique_name
+    request: &CreateRequest,
+) -> Result<Provisioned, ProvisionError> {
+    let unique_name = request
+        .idempotent_name
         .clone()
-        .unwrap_or_else(|| format!("mc-{request_id}"));
-    let first_record = SessionRecord::new(request_id, None).merged_into(&session.attributes);
+        .or_else(|| session.unique_name.clone())
+        .unwrap_or_else(|| format!("mc-{}", request.id));
+    let first_record = SessionRecord::new(&request.id, None).merged_into(&session.attributes);
     let params = ConversationParams {
         friendly_name: session.friendly_name.as_deref(),
         unique_name: Some(&unique_name),
@@ -79,24 +103,27 @@ pub async fn provision(
             .iter()
             .map(|a| twilio.participant_conversations(a)),
     );
-    let (lists, created) = join(lists, create_once(twilio, &params, request_id)).await;
-    let conversation = created?;
+    let (lists, created) = join(lists, create_once(twilio, &params, request)).await;
+    let conversation = match created? {
+        Created::New(conversation) => conversation,
+        Created::Earlier(conversation) => {
+            let participants = twilio.participants(&conversation.sid).await?;
+            return Ok(Provisioned::Replayed(Session {
+                conversation,
+                participants,
+            }));
+        }
+    };
     let sid = conversation.sid.clone();
 
     let outcome = async {
         let held = lists?;
         let mut plans = Vec::with_capacity(session.participants.len());
         for (participant, conversations) in session.participants.iter().zip(&held) {
-            let bound = BoundProxies::new(
-                conversations
-                    .iter()
-                    .filter(|c| c.conversation_state.holds_bindings())
-                    .filter_map(|c| c.proxy_address()),
-            );
-            let proxies: Vec<String> = candidates(pool, &bound)
-                .into_iter()
-                .map(|n| participant.proxy_on(n))
-                .collect();
+            let history = history_of(conversations);
+            let pool = config.pool_for(participant.channel());
+            let location = Location::of(participant.number());
+            let proxies = candidates(pool, &location, &history, config.choice);
             if proxies.is_empty() {
                 return Err(ProvisionError::PoolExhausted {
                     address: participant.to_string(),
@@ -106,10 +133,10 @@ pub async fn provision(
         }
         let planned: Vec<RosterEntry> = plans
             .iter()
-            .map(|(p, proxies)| RosterEntry::new(&p.to_string(), &proxies[0]))
+            .map(|(p, proxies)| RosterEntry::new(&p.to_string(), &p.proxy_on(proxies[0])))
             .collect();
         let planned_attributes =
-            SessionRecord::new(request_id, Some(planned.clone())).merged_into(&session.attributes);
+            SessionRecord::new(&request.id, Some(planned.clone())).merged_into(&session.attributes);
 
         let adds = join_all(plans.iter().enumerate().map(|(i, (participant, proxies))| {
             let pace = Duration::from_secs((i / PARTICIPANT_WRITES_PER_SECOND) as u64);
@@ -139,7 +166,7 @@ pub async fn provision(
         if actual != planned {
             // A race moved someone to another number: the roster must say so.
             let corrected =
-                SessionRecord::new(request_id, Some(actual)).merged_into(&session.attributes);
+                SessionRecord::new(&request.id, Some(actual)).merged_into(&session.attributes);
             conversation = twilio
                 .update_conversation(
                     &sid,
@@ -150,17 +177,48 @@ pub async fn provision(
                 )
                 .await?;
         }
-        Ok(CreatedSession {
+        Ok(Session {
             conversation,
             participants,
         })
     }
     .await;
 
-    if outcome.is_err() {
-        roll_back(twilio, &sid).await;
+    match outcome {
+        Ok(session) => Ok(Provisioned::Created(session)),
+        Err(err) => {
+            roll_back(twilio, &sid).await;
+            Err(err)
+        }
     }
-    outcome
+}
+
+/// The proxies an address holds (non-closed conversations) and held
+/// (closed ones, most recent first).
+fn history_of(conversations: &[ParticipantConversation]) -> ProxyHistory<'_> {
+    let mut closed: Vec<&ParticipantConversation> = conversations
+        .iter()
+        .filter(|c| !c.conversation_state.holds_bindings())
+        .collect();
+    // Twilio's timestamps share one format, so text order is time order.
+    closed.sort_by(|a, b| {
+        b.conversation_date_updated
+            .cmp(&a.conversation_date_updated)
+    });
+    ProxyHistory {
+        bound: conversations
+            .iter()
+            .filter(|c| c.conversation_state.holds_bindings())
+            .filter_map(|c| c.proxy_address())
+            .collect(),
+        earlier: closed.iter().filter_map(|c| c.proxy_address()).collect(),
+    }
+}
+
+enum Created {
+    New(Conversation),
+    /// Made by an earlier request with the same idempotency key.
+    Earlier(Conversation),
 }
 
 /// Creates the conversation exactly once, even when an answer is lost: the
@@ -169,24 +227,28 @@ pub async fn provision(
 async fn create_once(
     twilio: &Twilio<'_>,
     params: &ConversationParams<'_>,
-    request_id: &str,
-) -> Result<Conversation, ProvisionError> {
+    request: &CreateRequest,
+) -> Result<Created, ProvisionError> {
     let unique_name = params
         .unique_name
         .expect("provision always sets a unique name");
     let mut lost = 0;
     loop {
         match twilio.create_conversation(params).await {
-            Ok(conversation) => return Ok(conversation),
+            Ok(conversation) => return Ok(Created::New(conversation)),
             Err(e) if e.is_code(code::UNIQUE_NAME_TAKEN) => {
-                if lost == 0 {
+                if lost == 0 && request.idempotent_name.is_none() {
                     return Err(ProvisionError::UniqueNameTaken);
                 }
                 let existing = twilio.fetch_conversation(unique_name).await?;
-                return if is_ours(&existing, request_id) {
-                    Ok(existing)
-                } else {
-                    Err(ProvisionError::UniqueNameTaken)
+                let ours = is_from(&existing, &request.id);
+                return match (ours, lost) {
+                    (true, 0) => Ok(Created::Earlier(existing)),
+                    (true, _) => Ok(Created::New(existing)),
+                    (false, _) if request.idempotent_name.is_some() => {
+                        Err(ProvisionError::IdempotencyConflict)
+                    }
+                    (false, _) => Err(ProvisionError::UniqueNameTaken),
                 };
             }
             Err(TwilioError::OutcomeUnknown(reason)) if lost < LOST_ANSWER_RETRIES => {
@@ -196,7 +258,7 @@ async fn create_once(
             Err(TwilioError::OutcomeUnknown(reason)) => {
                 // It may exist: find and remove it so it holds nothing.
                 if let Ok(existing) = twilio.fetch_conversation(unique_name).await {
-                    if is_ours(&existing, request_id) {
+                    if is_from(&existing, &request.id) {
                         roll_back(twilio, &existing.sid).await;
                     }
                 }
@@ -207,7 +269,7 @@ async fn create_once(
     }
 }
 
-fn is_ours(conversation: &Conversation, request_id: &str) -> bool {
+fn is_from(conversation: &Conversation, request_id: &str) -> bool {
     SessionRecord::read(&conversation.attributes).is_some_and(|r| r.request == request_id)
 }
 
@@ -216,7 +278,7 @@ async fn add_with_fallback(
     twilio: &Twilio<'_>,
     sid: &str,
     participant: &Address,
-    proxies: &[String],
+    proxies: &[&PhoneNumber],
     pace: Duration,
 ) -> Result<Participant, ProvisionError> {
     if !pace.is_zero() {
@@ -225,8 +287,9 @@ async fn add_with_fallback(
     let address = participant.to_string();
     let mut lost = 0;
     let mut next = 0;
-    while let Some(proxy) = proxies.get(next) {
-        match twilio.add_participant(sid, &address, proxy).await {
+    while let Some(number) = proxies.get(next) {
+        let proxy = participant.proxy_on(number);
+        match twilio.add_participant(sid, &address, &proxy).await {
             Ok(added) => return Ok(added),
             Err(e) if e.is_code(code::BINDING_IN_USE) || e.is_code(code::BINDINGS_IN_USE) => {
                 // Another session took this pair since we listed: try the next.

@@ -186,7 +186,7 @@ async fn refuses_bad_requests_without_calling_twilio() {
             "unauthorized",
         ),
         (
-            "GET",
+            "PUT",
             None,
             String::new(),
             Some(auth.clone()),

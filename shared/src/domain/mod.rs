@@ -2,6 +2,7 @@
 
 pub mod address;
 pub mod duration;
+pub mod geo;
 pub mod pool;
 pub mod roster;
 pub mod routing;

@@ -1,13 +1,16 @@
 //! The number pool and the choice of proxy numbers for a participant.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use super::address::{split_channel, AddressError, PhoneNumber};
+use super::geo::{GeoMatch, Location};
 
-/// The Twilio numbers sessions may use as proxies: sorted, without duplicates.
+/// The Twilio numbers sessions may use as proxies: sorted, without
+/// duplicates, each with its location worked out once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pool {
     numbers: Vec<PhoneNumber>,
+    locations: Vec<Location>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,7 +45,11 @@ impl Pool {
         }
         parsed.sort();
         parsed.dedup();
-        Ok(Pool { numbers: parsed })
+        let locations = parsed.iter().map(Location::of).collect();
+        Ok(Pool {
+            numbers: parsed,
+            locations,
+        })
     }
 
     pub fn numbers(&self) -> &[PhoneNumber] {
@@ -58,36 +65,85 @@ impl Pool {
     }
 
     pub fn contains(&self, number: &PhoneNumber) -> bool {
-        self.numbers.binary_search(number).is_ok()
+        self.index_of(number.as_str()).is_some()
+    }
+
+    fn index_of(&self, number: &str) -> Option<usize> {
+        self.numbers
+            .binary_search_by(|n| n.as_str().cmp(number))
+            .ok()
     }
 }
 
-/// The proxy numbers a participant already holds in non-closed conversations,
-/// as Twilio reports them (`+1...` or `whatsapp:+1...`).
-#[derive(Debug, Default, Clone)]
-pub struct BoundProxies<'a> {
-    numbers: HashSet<&'a str>,
+/// Whether a participant should see a number they had before.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sticky {
+    /// Keep the number in their contacts: prefer their most recent proxy.
+    #[default]
+    Prefer,
+    /// Prefer numbers they have not seen.
+    Avoid,
 }
 
-impl<'a> BoundProxies<'a> {
-    pub fn new(proxy_addresses: impl IntoIterator<Item = &'a str>) -> Self {
-        BoundProxies {
-            numbers: proxy_addresses
-                .into_iter()
-                .map(|p| split_channel(p).1)
-                .collect(),
+/// How number choice ranks a pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChoiceSettings {
+    pub geo: GeoMatch,
+    pub sticky: Sticky,
+}
+
+/// What is known of a participant's proxies, as Twilio reports them
+/// (`+1...` or `whatsapp:+1...`).
+#[derive(Debug, Default, Clone)]
+pub struct ProxyHistory<'a> {
+    /// Proxies held in non-closed conversations: never offered again.
+    pub bound: Vec<&'a str>,
+    /// Proxies of earlier, closed sessions, most recent first.
+    pub earlier: Vec<&'a str>,
+}
+
+/// The pool numbers this participant may be given, best first. Never a
+/// number outside the pool or one already bound to them. Ranked by
+/// geography, then by history, then in pool order.
+pub fn candidates<'p>(
+    pool: &'p Pool,
+    participant: &Location,
+    history: &ProxyHistory<'_>,
+    settings: ChoiceSettings,
+) -> Vec<&'p PhoneNumber> {
+    let mut excluded = vec![false; pool.len()];
+    for proxy in &history.bound {
+        if let Some(i) = pool.index_of(split_channel(proxy).1) {
+            excluded[i] = true;
         }
     }
-
-    pub fn contains(&self, number: &PhoneNumber) -> bool {
-        self.numbers.contains(number.as_str())
+    // Recency of each number seen before: 0 is the latest.
+    let mut seen: HashMap<usize, usize> = HashMap::new();
+    for (recency, proxy) in history.earlier.iter().enumerate() {
+        if let Some(i) = pool.index_of(split_channel(proxy).1) {
+            seen.entry(i).or_insert(recency);
+        }
     }
-}
-
-/// The pool numbers this participant may be given, best first: every number
-/// not already bound to them, in the pool's deterministic order.
-pub fn candidates<'p>(pool: &'p Pool, bound: &BoundProxies<'_>) -> Vec<&'p PhoneNumber> {
-    pool.numbers.iter().filter(|n| !bound.contains(n)).collect()
+    let mut tiers: [Vec<usize>; 3] = Default::default();
+    for (i, location) in pool.locations.iter().enumerate() {
+        if !excluded[i] {
+            tiers[usize::from(participant.distance(location, settings.geo))].push(i);
+        }
+    }
+    let mut ranked = Vec::with_capacity(pool.len());
+    for tier in &mut tiers {
+        if !seen.is_empty() {
+            // Stable: pool order stays the tie-break.
+            tier.sort_by_key(|i| match (seen.get(i), settings.sticky) {
+                (Some(recency), Sticky::Prefer) => (0, *recency),
+                (None, Sticky::Prefer) => (1, 0),
+                (None, Sticky::Avoid) => (0, 0),
+                (Some(recency), Sticky::Avoid) => (1, usize::MAX - recency),
+            });
+        }
+        ranked.extend(tier.iter().map(|&i| &pool.numbers[i]));
+    }
+    ranked
 }
 
 #[cfg(test)]
@@ -96,6 +152,31 @@ mod tests {
 
     fn pool(numbers: &[&str]) -> Pool {
         Pool::new(numbers).unwrap()
+    }
+
+    fn at(n: &str) -> Location {
+        Location::of(&PhoneNumber::parse(n).unwrap())
+    }
+
+    fn choose(
+        p: &Pool,
+        who: &str,
+        history: &ProxyHistory<'_>,
+        settings: ChoiceSettings,
+    ) -> Vec<String> {
+        candidates(p, &at(who), history, settings)
+            .into_iter()
+            .map(|n| n.to_string())
+            .collect()
+    }
+
+    const US_415: &str = "+14155550000";
+    const US_212: &str = "+12125550000";
+    const CA_604: &str = "+16045550000";
+    const UK: &str = "+447700900000";
+
+    fn mixed() -> Pool {
+        pool(&[UK, CA_604, US_212, US_415])
     }
 
     #[test]
@@ -119,17 +200,94 @@ mod tests {
     }
 
     #[test]
-    fn candidates_skip_numbers_bound_on_either_channel_prefix() {
-        let p = pool(&["+15005550001", "+15005550002", "+15005550003"]);
-        let bound = BoundProxies::new(["+15005550002", "whatsapp:+15005550001"]);
-        let chosen: Vec<_> = candidates(&p, &bound).iter().map(|n| n.as_str()).collect();
-        assert_eq!(chosen, ["+15005550003"]);
+    fn geo_match_prefers_area_code_then_country_then_any() {
+        let none = ProxyHistory::default();
+        let area = ChoiceSettings::default();
+        let country = ChoiceSettings {
+            geo: GeoMatch::Country,
+            ..Default::default()
+        };
+        let off = ChoiceSettings {
+            geo: GeoMatch::Off,
+            ..Default::default()
+        };
+        // Table: participant, setting, expected order.
+        let cases: [(&str, ChoiceSettings, [&str; 4]); 6] = [
+            ("+14155550101", area, [US_415, US_212, CA_604, UK]),
+            ("+12125550199", area, [US_212, US_415, CA_604, UK]),
+            ("+16045550123", area, [CA_604, US_212, US_415, UK]),
+            ("+447700900123", area, [UK, US_212, US_415, CA_604]),
+            ("+14155550101", country, [US_212, US_415, CA_604, UK]),
+            ("+14155550101", off, [US_212, US_415, CA_604, UK]),
+        ];
+        for (who, settings, expected) in cases {
+            assert_eq!(
+                choose(&mixed(), who, &none, settings),
+                expected,
+                "{who} {settings:?}"
+            );
+        }
     }
 
     #[test]
-    fn no_candidates_when_every_number_is_bound() {
+    fn whatsapp_bindings_exclude_the_same_pool_number() {
+        let history = ProxyHistory {
+            bound: vec![US_212, "whatsapp:+14155550000"],
+            earlier: vec![],
+        };
+        let chosen = choose(
+            &mixed(),
+            "+14155550101",
+            &history,
+            ChoiceSettings::default(),
+        );
+        assert_eq!(chosen, [CA_604, UK]);
+    }
+
+    #[test]
+    fn sticky_prefers_the_latest_earlier_proxy_within_its_tier() {
+        let p = pool(&["+14155550001", "+14155550002", "+14155550003", UK]);
+        let history = ProxyHistory {
+            bound: vec![],
+            earlier: vec!["+14155550003", "+14155550002", UK],
+        };
+        let prefer = choose(&p, "+14155550101", &history, ChoiceSettings::default());
+        assert_eq!(prefer, ["+14155550003", "+14155550002", "+14155550001", UK]);
+
+        let avoid = choose(
+            &p,
+            "+14155550101",
+            &history,
+            ChoiceSettings {
+                sticky: Sticky::Avoid,
+                ..Default::default()
+            },
+        );
+        assert_eq!(avoid, ["+14155550001", "+14155550002", "+14155550003", UK]);
+    }
+
+    #[test]
+    fn geography_outranks_history() {
+        let history = ProxyHistory {
+            bound: vec![],
+            earlier: vec![UK],
+        };
+        let chosen = choose(
+            &mixed(),
+            "+14155550101",
+            &history,
+            ChoiceSettings::default(),
+        );
+        assert_eq!(chosen[0], US_415);
+    }
+
+    #[test]
+    fn nothing_left_when_every_number_is_bound() {
         let p = pool(&["+15005550001"]);
-        let bound = BoundProxies::new(["+15005550001"]);
-        assert!(candidates(&p, &bound).is_empty());
+        let history = ProxyHistory {
+            bound: vec!["+15005550001"],
+            earlier: vec![],
+        };
+        assert!(choose(&p, "+14155550101", &history, ChoiceSettings::default()).is_empty());
     }
 }

@@ -151,10 +151,10 @@ impl SessionRequest {
     /// Checks every field against Twilio's rules and our pool.
     pub fn validate(
         self,
-        pool: &Pool,
+        pools: &[&Pool],
         defaults: &SessionDefaults,
     ) -> Result<NewSession, InvalidField> {
-        let participants = validate_addresses(&self.addresses, pool)?;
+        let participants = validate_addresses(&self.addresses, pools)?;
         let friendly_name = validate_name("friendlyName", self.friendly_name)?;
         let unique_name = validate_name("uniqueName", self.unique_name)?;
         let attributes = validate_attributes(self.attributes)?;
@@ -192,7 +192,7 @@ impl SessionRequest {
     }
 }
 
-fn validate_addresses(raw: &[String], pool: &Pool) -> Result<Vec<Address>, InvalidField> {
+fn validate_addresses(raw: &[String], pools: &[&Pool]) -> Result<Vec<Address>, InvalidField> {
     if raw.is_empty() {
         return Err(InvalidField::new(
             "addresses",
@@ -212,7 +212,7 @@ fn validate_addresses(raw: &[String], pool: &Pool) -> Result<Vec<Address>, Inval
             let field = format!("addresses[{i}]");
             let address =
                 Address::parse(text).map_err(|e| InvalidField::new(&field, e.to_string()))?;
-            if pool.contains(address.number()) {
+            if pools.iter().any(|p| p.contains(address.number())) {
                 return Err(InvalidField::new(
                     field,
                     "is one of the pool's proxy numbers, not a participant",
@@ -298,14 +298,14 @@ mod tests {
     }
 
     fn error_of(req: SessionRequest) -> InvalidField {
-        req.validate(&pool(), &SessionDefaults::default())
+        req.validate(&[&pool()], &SessionDefaults::default())
             .unwrap_err()
     }
 
     #[test]
     fn accepts_a_minimal_request() {
         let s = request(&["+14155550101", "whatsapp:+447700900123"])
-            .validate(&pool(), &SessionDefaults::default())
+            .validate(&[&pool()], &SessionDefaults::default())
             .unwrap();
         assert_eq!(s.participants.len(), 2);
         assert!(s.attributes.is_empty());
@@ -331,7 +331,7 @@ mod tests {
         assert_eq!(error_of(request(&refs)).field, "addresses");
         let fifty: Vec<&str> = refs[..50].to_vec();
         assert!(request(&fifty)
-            .validate(&pool(), &SessionDefaults::default())
+            .validate(&[&pool()], &SessionDefaults::default())
             .is_ok());
     }
 
@@ -376,7 +376,7 @@ mod tests {
         };
         let mut r = request(&["+14155550101"]);
         r.timers.closed = Some("PT12H".into());
-        let s = r.validate(&pool(), &defaults).unwrap();
+        let s = r.validate(&[&pool()], &defaults).unwrap();
         assert_eq!(s.timers.inactive.unwrap().as_str(), "PT1H");
         assert_eq!(s.timers.closed.unwrap().as_str(), "PT12H");
     }

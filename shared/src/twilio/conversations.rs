@@ -70,10 +70,16 @@ pub struct ParticipantConversation {
     #[serde(default)]
     pub conversation_unique_name: Option<String>,
     #[serde(default)]
+    pub conversation_friendly_name: Option<String>,
+    #[serde(default)]
     pub conversation_attributes: Option<String>,
     pub conversation_state: ConversationState,
     #[serde(default)]
+    pub conversation_timers: Option<Value>,
+    #[serde(default)]
     pub conversation_date_created: Option<String>,
+    #[serde(default)]
+    pub conversation_date_updated: Option<String>,
 }
 
 impl ParticipantConversation {
