@@ -93,6 +93,10 @@ impl TwilioHttp {
     }
 }
 
+/// Throttled requests were never processed, so they may be repeated until
+/// the deadline; this only bounds the loop.
+const MAX_THROTTLED_RETRIES: usize = 50;
+
 /// Whether repeating a request can change anything beyond the first attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Idempotency {
@@ -189,8 +193,10 @@ impl<'a> Twilio<'a> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(settings.min_retry_delay)
             .with_max_delay(settings.max_retry_delay)
-            .with_max_times(settings.max_retries)
+            // 429s are retried until the deadline; failures count below.
+            .with_max_times(MAX_THROTTLED_RETRIES)
             .with_jitter();
+        let mut failures = 0;
         let encoded = (!form.is_empty()).then(|| {
             url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(form)
@@ -200,18 +206,24 @@ impl<'a> Twilio<'a> {
         let attempt = || self.attempt(method.clone(), url, encoded.clone());
         attempt
             .retry(backoff)
-            .when(|e| match e {
-                AttemptError::Throttled { .. } | AttemptError::NotSent(_) => true,
-                AttemptError::ServerError(_) | AttemptError::Lost(_) => {
-                    idempotency == Idempotency::Safe
-                }
-                AttemptError::Final(_) => false,
+            .when(|e| {
+                let retryable = match e {
+                    AttemptError::Throttled { .. } => return true,
+                    AttemptError::NotSent(_) => true,
+                    AttemptError::ServerError(_) | AttemptError::Lost(_) => {
+                        idempotency == Idempotency::Safe
+                    }
+                    AttemptError::Final(_) => false,
+                };
+                failures += 1;
+                retryable && failures <= settings.max_retries
             })
             .adjust(move |e, backoff_delay| {
                 let delay = match e {
+                    // Jitter spreads the clients that were all told the same wait.
                     AttemptError::Throttled {
                         retry_after: Some(after),
-                    } => Some(*after),
+                    } => Some(*after + jitter(backoff_delay?)),
                     _ => backoff_delay,
                 }?;
                 // Waiting past the deadline only postpones the same failure.
@@ -299,6 +311,11 @@ impl<'a> Twilio<'a> {
             message: error.message,
         }))
     }
+}
+
+/// A random share of `upto`.
+fn jitter(upto: Duration) -> Duration {
+    upto.mul_f64(rand::random::<f64>())
 }
 
 fn classify_transport(err: reqwest::Error) -> AttemptError {
