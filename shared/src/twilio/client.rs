@@ -286,11 +286,9 @@ impl<'a> Twilio<'a> {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let body = response.bytes().await.map_err(classify_transport)?;
-        // The path can hold a conversation's unique name but never a phone
-        // number; queries (which can) are not logged.
         tracing::debug!(
             method = %method,
-            path = %url::Url::parse(url).map(|u| u.path().to_owned()).unwrap_or_default(),
+            path = %loggable_path(url),
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "twilio request"
@@ -311,6 +309,33 @@ impl<'a> Twilio<'a> {
             message: error.message,
         }))
     }
+}
+
+/// The request path for logs: sids and API words stay, anything else (a
+/// unique name, which a client may have filled with a phone number) does not.
+/// Queries, which carry addresses, are never logged.
+fn loggable_path(url: &str) -> String {
+    let path = url::Url::parse(url)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_default();
+    path.split('/')
+        .map(|segment| {
+            let is_sid = segment.len() == 34
+                && segment[..2].bytes().all(|b| b.is_ascii_uppercase())
+                && segment[2..].bytes().all(|b| b.is_ascii_hexdigit());
+            let is_word = segment
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || b == b'.')
+                || segment == "v1"
+                || segment == "2010-04-01";
+            if is_sid || is_word {
+                segment
+            } else {
+                "{name}"
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A random share of `upto`.
@@ -351,4 +376,27 @@ fn error_chain(err: &reqwest::Error) -> String {
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, TwilioError> {
     serde_json::from_slice(body).map_err(|e| TwilioError::InvalidResponse(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_paths_keep_sids_and_hide_names() {
+        assert_eq!(
+            loggable_path("http://x/v1/Conversations/CH0123456789abcdef0123456789abcdef/Participants?Address=%2B1415"),
+            "/v1/Conversations/CH0123456789abcdef0123456789abcdef/Participants"
+        );
+        assert_eq!(
+            loggable_path("http://x/v1/Conversations/%2B14155550101-ride"),
+            "/v1/Conversations/{name}"
+        );
+        assert_eq!(
+            loggable_path(
+                "http://x/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Calls.json"
+            ),
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Calls.json"
+        );
+    }
 }

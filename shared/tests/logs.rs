@@ -1,0 +1,173 @@
+//! The logs of a whole session (create, call, conversation closed, close,
+//! failures included) never contain a full phone number, the auth token or
+//! the operator's password.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use masked_comms::handlers::{conversation_events, inbound_call, sessions};
+use serde_json::{json, Value};
+use support::*;
+use tracing_subscriber::fmt::MakeWriter;
+use twilio_emulator::{Fault, Operation};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+const A: &str = "+14155550101";
+const B: &str = "+14155550102";
+const C: &str = "+447400999888";
+
+#[tokio::test]
+async fn a_full_flow_logs_no_numbers_or_secrets() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter("masked_comms=trace")
+        .with_writer(captured.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let h = Harness::start().await;
+    let token = h.emulator.auth_token().to_owned();
+    let op = |method: &str, path: &str, body: &Value| operator_json(method, path, body);
+
+    // Create (with a lost race to exercise the redacted debug line).
+    let response = sessions::handle(
+        &h.state,
+        op(
+            "POST",
+            "/sessions",
+            &json!({"addresses": [A, B, "whatsapp:+447400999888"]}),
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let session = body_json(&response);
+    let sid = session["sid"].as_str().unwrap().to_owned();
+    let proxy_a = session["participants"][0]["messaging_binding"]["proxy_address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Failures that log: pool exhausted, bad input, wrong password, Twilio down.
+    sessions::handle(
+        &h.state,
+        op("POST", "/sessions", &json!({"addresses": [C, "bad"]})),
+    )
+    .await;
+    sessions::handle(
+        &h.state,
+        request(
+            "POST",
+            "/sessions",
+            Some("application/json"),
+            "{}",
+            Some(&basic(USERNAME, "guess")),
+        ),
+    )
+    .await;
+
+    // Calls: connected, forged, and with Twilio failing.
+    let call = |from: &str, to: &str| {
+        vec![
+            ("CallSid", "CA0123456789abcdef0123456789abcdef"),
+            ("From", from),
+            ("To", to),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect::<Vec<_>>()
+    };
+    let params = call(A, &proxy_a);
+    let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let answered =
+        inbound_call::handle(&h.state, signed_form(&token, "/inbound-call", &refs)).await;
+    assert!(
+        body_text(&answered).contains(B),
+        "the TwiML itself carries the number, as it must"
+    );
+    inbound_call::handle(
+        &h.state,
+        form_request("/inbound-call", &refs, Some("forged")),
+    )
+    .await;
+    h.emulator.inject(
+        Operation::ListParticipantConversations,
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+        },
+        10,
+    );
+    inbound_call::handle(&h.state, signed_form(&token, "/inbound-call", &refs)).await;
+    h.emulator.clear_faults();
+
+    // Close through the API, then the closed event deletes it.
+    sessions::handle(
+        &h.state,
+        request(
+            "DELETE",
+            &format!("/sessions/{sid}"),
+            None,
+            "",
+            Some(&basic(USERNAME, PASSWORD)),
+        ),
+    )
+    .await;
+    let event = [
+        ("EventType", "onConversationStateUpdated"),
+        ("ConversationSid", sid.as_str()),
+        ("StateTo", "closed"),
+    ];
+    conversation_events::handle(
+        &h.state,
+        signed_form(&token, "/conversation-events", &event),
+    )
+    .await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines = logs.lines().count();
+    assert!(
+        lines >= 8,
+        "expected a line per request at least, got {lines}:\n{logs}"
+    );
+    assert!(
+        logs.contains("\"route\":\"/sessions\""),
+        "request lines are structured:\n{logs}"
+    );
+    for secret in [
+        A,
+        B,
+        C,
+        &proxy_a,
+        "4155550101",
+        "7400999888",
+        &token,
+        PASSWORD,
+    ] {
+        assert!(!logs.contains(secret), "log leaks {secret:?}:\n{logs}");
+    }
+    assert!(
+        logs.contains("+1********01") || logs.contains("+1********02"),
+        "redacted numbers still help:\n{logs}"
+    );
+}
