@@ -28,7 +28,12 @@ fn assert_no_orphans(h: &Harness, participants_each: usize, expected: usize) {
     let conversations = h.emulator.conversations();
     assert_eq!(conversations.len(), expected, "conversations left");
     for c in conversations {
-        assert_eq!(c.participants.len(), participants_each, "{} is incomplete", c.sid);
+        assert_eq!(
+            c.participants.len(),
+            participants_each,
+            "{} is incomplete",
+            c.sid
+        );
     }
 }
 
@@ -68,7 +73,11 @@ async fn fifty_concurrent_creates_share_an_address_across_fifty_numbers() {
     let ok = results.iter().filter(|(s, _)| *s == 201).count();
     assert_eq!(ok, 50, "{:?}", results.iter().find(|(s, _)| *s != 201));
     let distinct: HashSet<String> = shared_proxies(&results).into_iter().collect();
-    assert_eq!(distinct.len(), 50, "each session gives the shared address its own proxy");
+    assert_eq!(
+        distinct.len(),
+        50,
+        "each session gives the shared address its own proxy"
+    );
     assert_no_orphans(&h, 2, 50);
 }
 
@@ -103,7 +112,11 @@ async fn three_hundred_creates_under_twilios_rate_limit() {
             let h = &h;
             async move {
                 let t = Instant::now();
-                let (status, _) = create(h, vec![format!("+1415777{i:04}"), format!("+1415888{i:04}")]).await;
+                let (status, _) = create(
+                    h,
+                    vec![format!("+1415777{i:04}"), format!("+1415888{i:04}")],
+                )
+                .await;
                 (status, t.elapsed())
             }
         })
@@ -113,9 +126,19 @@ async fn three_hundred_creates_under_twilios_rate_limit() {
     let total = started.elapsed();
 
     let ok = latencies.iter().filter(|(s, _)| *s == 201).count();
-    assert_eq!(ok, 300, "statuses: {:?}", latencies.iter().map(|(s, _)| s).collect::<HashSet<_>>());
+    assert_eq!(
+        ok,
+        300,
+        "statuses: {:?}",
+        latencies.iter().map(|(s, _)| s).collect::<HashSet<_>>()
+    );
     assert_no_orphans(&h, 2, 300);
-    let throttled = h.emulator.requests().iter().filter(|r| r.status == 429).count();
+    let throttled = h
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
     assert!(throttled > 0, "the rate limit was not exercised");
 
     latencies.sort_by_key(|(_, d)| *d);
