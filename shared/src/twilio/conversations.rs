@@ -36,11 +36,16 @@ pub struct Conversation {
     pub sid: String,
     #[serde(default)]
     pub unique_name: Option<String>,
-    #[serde(default)]
+    /// Twilio's description allows null; treat it like unset (`{}`).
+    #[serde(default, deserialize_with = "null_as_empty_object")]
     pub attributes: String,
     pub state: ConversationState,
     #[serde(flatten)]
     pub other: Map<String, Value>,
+}
+
+fn null_as_empty_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_else(|| "{}".to_owned()))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

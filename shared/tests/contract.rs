@@ -1,0 +1,859 @@
+//! Contract tests: every request our Twilio client can make, sent to Stoplight Prism
+//! mocking Twilio's own OpenAPI description (twilio-oai, from the npm package
+//! `@twilio-alpha/mcp` that `contract/` pins).
+//!
+//! Our client and our emulator are both ours, so a wrong parameter name or shape could pass
+//! every other test. Here:
+//!
+//! - Prism (`prism mock --errors`) answers 422 with the violated rule when a request breaks
+//!   the description (a value's type, pattern, enum, bounds, a required field, auth). Any
+//!   answer that is not 2xx fails the test and shows Prism's validation messages.
+//! - Prism accepts form fields and query parameters the description does not declare, and
+//!   matches query names without regard to case, so a misspelt name would pass it. A
+//!   recording proxy between client and Prism therefore also checks that every name we send
+//!   is declared, exactly, for that operation.
+//! - Prism answers with the description's own examples. Each operation is repeated once per
+//!   example (`Prefer: example=NAME`, added by the proxy), and the client must parse them all.
+//! - For lists, the proxy points the first page's `next_page_url` at a second page (on
+//!   Twilio's public host, as Twilio does), so the client's paging requests are checked too.
+//!
+//! No request of ours sends an array field, so Prism's quirk of reading a single form value
+//! as a string where the description says array does not arise.
+//!
+//! Run by `contract/run.sh`, which starts Prism and sets `TWILIO_CONVERSATIONS_URL` and
+//! `TWILIO_API_URL`; these tests are `#[ignore]`d otherwise, and fail if run without them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use masked_comms::config::{Secret, TwilioCredentials};
+use masked_comms::twilio::twiml::{render, Verb, Voice};
+use masked_comms::twilio::{
+    ConversationParams, ConversationState, TwilioError, TwilioHttp, TwilioSettings,
+};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+const MESSAGING_SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
+const CONVERSATION: &str = "CH0123456789abcdef0123456789abcdef";
+const ALICE: &str = "+14155550101";
+const BOB: &str = "+447700900123";
+const WHATSAPP_CAROL: &str = "whatsapp:+14155550103";
+const PROXY: &str = "+14155550000";
+const WHATSAPP_PROXY: &str = "whatsapp:+14155550000";
+/// Attributes as masked-comms writes them: the user's, plus our namespaced record.
+const ATTRIBUTES: &str = r#"{"order":42,"masked-comms":{"v":1,"request":"0f8b6c2e-3a4d-4e5f-9a1b-2c3d4e5f6a7b","roster":[{"address":"+14155550101","proxy":"+14155550000"}]}}"#;
+
+const RUN_ME: &str = "run contract/run.sh, which starts Prism on Twilio's OpenAPI description \
+                      and runs these tests with --ignored";
+
+// ---------------------------------------------------------------------------------------
+// Twilio's description: which names an operation declares, and its examples.
+
+fn spec_dir() -> PathBuf {
+    match std::env::var_os("TWILIO_OPENAPI_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../contract/node_modules/@twilio-alpha/mcp/twilio-oai/spec/json"),
+    }
+}
+
+fn load_spec(name: &str) -> Value {
+    let path = spec_dir().join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {} ({e}); {RUN_ME}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+struct Description {
+    root: Value,
+}
+
+impl Description {
+    fn resolve<'a>(&'a self, value: &'a Value) -> &'a Value {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(reference) => self.resolve(
+                self.root
+                    .pointer(reference.trim_start_matches('#'))
+                    .unwrap_or_else(|| panic!("dangling $ref {reference}")),
+            ),
+            None => value,
+        }
+    }
+
+    /// The operation (its path template and object) whose template matches `path`.
+    fn operation(&self, method: &str, path: &str) -> Option<(&str, &Value)> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        self.root["paths"]
+            .as_object()?
+            .iter()
+            .filter_map(|(template, item)| {
+                let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+                if parts.len() != segments.len() {
+                    return None;
+                }
+                let mut literal = 0;
+                for (part, segment) in parts.iter().zip(&segments) {
+                    if part.starts_with('{') {
+                        continue;
+                    }
+                    if part != segment {
+                        return None;
+                    }
+                    literal += 1;
+                }
+                Some((
+                    literal,
+                    template.as_str(),
+                    item.get(method.to_ascii_lowercase())?,
+                ))
+            })
+            .max_by_key(|(literal, _, _)| *literal)
+            .map(|(_, template, op)| (template, op))
+    }
+
+    /// Names we sent that the operation does not declare (case-sensitive).
+    fn undeclared(&self, exchange: &Exchange) -> Vec<String> {
+        let Some((template, op)) = self.operation(&exchange.method, &exchange.path) else {
+            return vec![format!(
+                "{} {}: no operation in the description",
+                exchange.method, exchange.path
+            )];
+        };
+        let id = op["operationId"].as_str().unwrap_or(template);
+        let mut problems = Vec::new();
+        let query: Vec<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| self.resolve(p))
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for (name, _) in &exchange.query {
+            if !query.contains(&name.as_str()) {
+                problems.push(format!(
+                    "{id}: query parameter {name:?} is not declared (declared: {query:?})"
+                ));
+            }
+        }
+        if !exchange.form.is_empty() {
+            let schema = op
+                .pointer("/requestBody/content/application~1x-www-form-urlencoded/schema")
+                .map(|s| self.resolve(s));
+            let declared: Vec<&str> = schema
+                .and_then(|s| s["properties"].as_object())
+                .into_iter()
+                .flat_map(|p| p.keys().map(String::as_str))
+                .collect();
+            for (name, _) in &exchange.form {
+                if !declared.contains(&name.as_str()) {
+                    problems.push(format!(
+                        "{id}: form field {name:?} is not declared (declared: {declared:?})"
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// The examples (name, value) of an operation's JSON response.
+    fn examples(&self, method: &str, template: &str, status: u16) -> Vec<(String, Value)> {
+        let examples = self.root["paths"][template][method]["responses"][status.to_string()]
+            ["content"]["application/json"]["examples"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {template} {status} has no examples"));
+        examples
+            .iter()
+            .map(|(name, e)| (name.clone(), e["value"].clone()))
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The recording proxy between our client and Prism.
+
+/// One request our client sent, and what Prism answered.
+#[derive(Debug, Clone)]
+struct Exchange {
+    method: String,
+    path: String,
+    query: Vec<(String, String)>,
+    form: Vec<(String, String)>,
+    status: u16,
+    body: String,
+}
+
+impl Exchange {
+    fn describe(&self) -> String {
+        format!(
+            "{} {} query {:?} form {:?} -> {} {}",
+            self.method, self.path, self.query, self.form, self.status, self.body
+        )
+    }
+}
+
+#[derive(Default)]
+struct ProxyState {
+    /// Sent as `Prefer: example=NAME`: which of the description's examples Prism answers.
+    example: Option<String>,
+    /// Whether a list's first page gets a `next_page_url` to a second page.
+    paging: bool,
+    log: Vec<Exchange>,
+}
+
+/// Forwards each request to `upstream` (one request per connection) and records it.
+struct Proxy {
+    url: String,
+    state: Arc<Mutex<ProxyState>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(ProxyState::default()));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let shared = Arc::clone(&state);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (upstream, http, state) = (upstream.clone(), http.clone(), Arc::clone(&shared));
+                tokio::spawn(async move {
+                    if let Err(e) = relay(socket, &upstream, &http, &state).await {
+                        eprintln!("contract proxy: {e}");
+                    }
+                });
+            }
+        });
+        Proxy { url, state }
+    }
+
+    fn set_example(&self, example: Option<&str>) {
+        self.state.lock().unwrap().example = example.map(str::to_owned);
+    }
+
+    fn set_paging(&self, on: bool) {
+        self.state.lock().unwrap().paging = on;
+    }
+
+    fn log(&self) -> Vec<Exchange> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    fn last(&self) -> Exchange {
+        self.log().last().cloned().expect("a request was sent")
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn relay(
+    mut socket: TcpStream,
+    upstream: &str,
+    http: &reqwest::Client,
+    state: &Mutex<ProxyState>,
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(()); // closed before a request: a pooled connection going away
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let target = request_line.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = buf[head_end..].to_vec();
+
+    let (example, paging) = {
+        let s = state.lock().unwrap();
+        (s.example.clone(), s.paging)
+    };
+    let mut request = http.request(
+        reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method"),
+        format!("{upstream}{target}"),
+    );
+    for (name, value) in &headers {
+        if ["authorization", "content-type", "accept"].contains(&name.as_str()) {
+            request = request.header(name, value);
+        }
+    }
+    if let Some(example) = &example {
+        request = request.header("prefer", format!("example={example}"));
+    }
+    let (status, content_type, mut answer) = match request.body(body.clone()).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let text = response.text().await.unwrap_or_default();
+            (status, content_type, text)
+        }
+        Err(e) => (
+            502,
+            Some("text/plain".into()),
+            format!("proxy could not reach Prism: {e}"),
+        ),
+    };
+
+    let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    if paging && status == 200 && !query.iter().any(|(k, _)| k == "PageToken") {
+        answer = with_next_page(&answer, path, &query);
+    }
+    state.lock().unwrap().log.push(Exchange {
+        method: method.clone(),
+        path: path.to_owned(),
+        query,
+        form: url::form_urlencoded::parse(&body).into_owned().collect(),
+        status,
+        body: answer.clone(),
+    });
+
+    let mut reply = format!("HTTP/1.1 {status} Relayed\r\nconnection: close\r\n");
+    if let Some(ct) = content_type {
+        reply.push_str(&format!("content-type: {ct}\r\n"));
+    }
+    reply.push_str(&format!("content-length: {}\r\n\r\n", answer.len()));
+    socket.write_all(reply.as_bytes()).await?;
+    socket.write_all(answer.as_bytes()).await?;
+    socket.shutdown().await
+}
+
+/// The list page with `meta.next_page_url` pointing at page 1, as Twilio writes it: on the
+/// public host, with the filters, `PageSize`, `Page` and an opaque `PageToken`.
+fn with_next_page(body: &str, path: &str, query: &[(String, String)]) -> String {
+    let Ok(mut page) = serde_json::from_str::<Value>(body) else {
+        return body.to_owned();
+    };
+    let Some(meta) = page.get_mut("meta").and_then(Value::as_object_mut) else {
+        return body.to_owned();
+    };
+    let mut next = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in query.iter().filter(|(k, _)| k != "Page") {
+        next.append_pair(k, v);
+    }
+    next.append_pair("Page", "1");
+    next.append_pair(
+        "PageToken",
+        "PAQ0hBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB",
+    );
+    meta.insert(
+        "next_page_url".into(),
+        format!("https://conversations.twilio.com{path}?{}", next.finish()).into(),
+    );
+    page.to_string()
+}
+
+// ---------------------------------------------------------------------------------------
+// The harness: both mocks behind proxies, a client on them, and the checks.
+
+struct Contract {
+    conversations: Proxy,
+    api: Proxy,
+    conversations_spec: Description,
+    api_spec: Description,
+    http: TwilioHttp,
+    credentials: TwilioCredentials,
+}
+
+impl Contract {
+    async fn start() -> Contract {
+        let upstream = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| v.trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| panic!("{name} is not set; {RUN_ME}"))
+        };
+        let (conversations_url, api_url) = (
+            upstream("TWILIO_CONVERSATIONS_URL"),
+            upstream("TWILIO_API_URL"),
+        );
+        let conversations = Proxy::start(conversations_url).await;
+        let api = Proxy::start(api_url).await;
+        let http = TwilioHttp::new(TwilioSettings {
+            conversations_url: conversations.url.clone(),
+            api_url: api.url.clone(),
+            connect_timeout: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(20),
+            // A refusal must surface as it is, not be retried into something else.
+            max_retries: 0,
+            min_retry_delay: Duration::from_millis(10),
+            max_retry_delay: Duration::from_millis(10),
+        })
+        .expect("client builds");
+        Contract {
+            conversations,
+            api,
+            conversations_spec: Description {
+                root: load_spec("twilio_conversations_v1.json"),
+            },
+            api_spec: Description {
+                root: load_spec("twilio_api_v2010.json"),
+            },
+            http,
+            credentials: TwilioCredentials {
+                account_sid: ACCOUNT_SID.into(),
+                auth_token: Secret::new(AUTH_TOKEN),
+            },
+        }
+    }
+
+    /// Every request sent so far was accepted by Prism and uses only declared names.
+    /// Returns how many requests were checked.
+    fn assert_all_accepted(&self) -> usize {
+        let mut problems = Vec::new();
+        let mut count = 0;
+        for (proxy, spec) in [
+            (&self.conversations, &self.conversations_spec),
+            (&self.api, &self.api_spec),
+        ] {
+            for exchange in proxy.log() {
+                count += 1;
+                if !(200..300).contains(&exchange.status) {
+                    problems.push(format!(
+                        "not accepted: {}\n    {}",
+                        exchange.describe(),
+                        prism_messages(&exchange.body)
+                    ));
+                }
+                for problem in spec.undeclared(&exchange) {
+                    problems.push(format!("{problem}\n    in {}", exchange.describe()));
+                }
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "requests that Twilio's OpenAPI description does not accept:\n  {}",
+            problems.join("\n  ")
+        );
+        count
+    }
+}
+
+/// Prism's validation messages from a 422 body, or the body itself.
+fn prism_messages(body: &str) -> String {
+    let Ok(problem) = serde_json::from_str::<Value>(body) else {
+        return body.to_owned();
+    };
+    match problem["validation"].as_array() {
+        Some(rules) => rules
+            .iter()
+            .map(|r| format!("{} ({}: {})", r["message"], r["code"], r["location"]))
+            .collect::<Vec<_>>()
+            .join("; "),
+        None => body.to_owned(),
+    }
+}
+
+/// Unwraps a client result, or fails with what Prism said about the request.
+fn accepted<T>(result: Result<T, TwilioError>, proxy: &Proxy, what: &str) -> T {
+    result.unwrap_or_else(|e| {
+        let last = proxy.last();
+        panic!(
+            "{what}: {e}\n  request: {}\n  Prism: {}",
+            last.describe(),
+            prism_messages(&last.body)
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The requests.
+
+fn full_params<'a>(state: &'a str) -> ConversationParams<'a> {
+    ConversationParams {
+        friendly_name: Some("Order 42: Alice & Bob"),
+        unique_name: Some("mc-0f8b6c2e-3a4d-4e5f-9a1b-2c3d4e5f6a7b"),
+        attributes: Some(ATTRIBUTES),
+        messaging_service_sid: Some(MESSAGING_SERVICE),
+        state: Some(state),
+        timers_inactive: Some("PT1H"),
+        timers_closed: Some("P1D"),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Prism on Twilio's OpenAPI description: run contract/run.sh"]
+async fn conversation_requests_match_the_description() {
+    let contract = Contract::start().await;
+    let twilio = contract
+        .http
+        .session(&contract.credentials, Duration::from_secs(60));
+    let proxy = &contract.conversations;
+    let spec = &contract.conversations_spec;
+
+    // Create: everything we can send, and what provisioning sends, once per example.
+    let provisioning = ConversationParams {
+        unique_name: Some("mc-0f8b6c2e-3a4d-4e5f-9a1b-2c3d4e5f6a7b"),
+        attributes: Some(ATTRIBUTES),
+        timers_inactive: Some("PT5M"),
+        timers_closed: Some("PT10M"),
+        ..Default::default()
+    };
+    for (name, example) in spec.examples("post", "/v1/Conversations", 201) {
+        proxy.set_example(Some(&name));
+        for params in [full_params("active"), provisioning.clone()] {
+            let created = accepted(
+                twilio.create_conversation(&params).await,
+                proxy,
+                &format!("create conversation (example {name})"),
+            );
+            assert_eq!(created.sid, example["sid"].as_str().unwrap());
+            assert_eq!(
+                created.unique_name.as_deref(),
+                example["unique_name"].as_str()
+            );
+            assert_eq!(created.attributes, example["attributes"].as_str().unwrap());
+            assert_ne!(created.state, ConversationState::Unknown, "{name}");
+        }
+    }
+    for state in ["inactive", "closed"] {
+        proxy.set_example(None);
+        accepted(
+            twilio.create_conversation(&full_params(state)).await,
+            proxy,
+            &format!("create conversation in state {state}"),
+        );
+    }
+
+    // Fetch by sid and by unique name (which can hold anything, hence path encoding).
+    for (name, example) in spec.examples("get", "/v1/Conversations/{Sid}", 200) {
+        proxy.set_example(Some(&name));
+        for id in [CONVERSATION, "mc-order 42/ü?#&+"] {
+            let fetched = accepted(
+                twilio.fetch_conversation(id).await,
+                proxy,
+                &format!("fetch conversation {id:?} (example {name})"),
+            );
+            assert_eq!(fetched.sid, example["sid"].as_str().unwrap());
+            assert_eq!(fetched.state, ConversationState::Active);
+        }
+    }
+    let fetched_by_name = proxy.last();
+    assert_eq!(
+        fetched_by_name.path, "/v1/Conversations/mc-order%2042%2F%C3%BC%3F%23%26%2B",
+        "a unique name is one path segment"
+    );
+
+    // Update: our roster write (attributes alone), a close, and every parameter.
+    for (name, example) in spec.examples("post", "/v1/Conversations/{Sid}", 200) {
+        proxy.set_example(Some(&name));
+        let roster = ConversationParams {
+            attributes: Some(ATTRIBUTES),
+            ..Default::default()
+        };
+        let close = ConversationParams {
+            state: Some("closed"),
+            ..Default::default()
+        };
+        for params in [roster, close, full_params("inactive")] {
+            let updated = accepted(
+                twilio.update_conversation(CONVERSATION, &params).await,
+                proxy,
+                &format!("update conversation (example {name})"),
+            );
+            assert_eq!(updated.sid, example["sid"].as_str().unwrap());
+        }
+    }
+
+    // Delete.
+    proxy.set_example(None);
+    accepted(
+        twilio.delete_conversation(CONVERSATION).await,
+        proxy,
+        "delete conversation",
+    );
+    let delete = proxy.last();
+    assert_eq!((delete.method.as_str(), delete.status), ("DELETE", 204));
+
+    let count = contract.assert_all_accepted();
+    assert!(count >= 14, "only {count} requests were checked");
+}
+
+#[tokio::test]
+#[ignore = "needs Prism on Twilio's OpenAPI description: run contract/run.sh"]
+async fn participant_requests_match_the_description() {
+    let contract = Contract::start().await;
+    let twilio = contract
+        .http
+        .session(&contract.credentials, Duration::from_secs(60));
+    let proxy = &contract.conversations;
+    let spec = &contract.conversations_spec;
+    let participants = "/v1/Conversations/{ConversationSid}/Participants";
+
+    // Add: SMS (US and UK numbers) and WhatsApp, once per example.
+    for (name, example) in spec.examples("post", participants, 201) {
+        proxy.set_example(Some(&name));
+        for (address, proxy_address) in [
+            (ALICE, PROXY),
+            (BOB, PROXY),
+            (WHATSAPP_CAROL, WHATSAPP_PROXY),
+        ] {
+            let added = accepted(
+                twilio
+                    .add_participant(CONVERSATION, address, proxy_address)
+                    .await,
+                proxy,
+                &format!("add participant (example {name})"),
+            );
+            assert_eq!(added.sid, example["sid"].as_str().unwrap());
+            let binding = &example["messaging_binding"];
+            assert_eq!(
+                added
+                    .messaging_binding
+                    .as_ref()
+                    .and_then(|b| b.proxy_address.as_deref()),
+                binding["proxy_address"].as_str(),
+                "example {name}"
+            );
+        }
+    }
+
+    // List, following a next page.
+    proxy.set_paging(true);
+    for (name, example) in spec.examples("get", participants, 200) {
+        proxy.set_example(Some(&name));
+        let listed = accepted(
+            twilio.participants(CONVERSATION).await,
+            proxy,
+            &format!("list participants (example {name})"),
+        );
+        let per_page = example["participants"].as_array().unwrap().len();
+        assert_eq!(listed.len(), 2 * per_page, "two pages of example {name}");
+        let bound: Vec<_> = listed
+            .iter()
+            .filter_map(|p| p.messaging_binding.as_ref()?.address.as_deref())
+            .collect();
+        assert_eq!(bound, ["+15558675310", "+15558675310"], "example {name}");
+    }
+    let pages: Vec<Exchange> = proxy
+        .log()
+        .into_iter()
+        .filter(|e| e.method == "GET")
+        .collect();
+    assert!(pages
+        .iter()
+        .any(|e| e.query.iter().any(|(k, _)| k == "PageToken")));
+
+    let count = contract.assert_all_accepted();
+    assert!(count >= 10, "only {count} requests were checked");
+}
+
+#[tokio::test]
+#[ignore = "needs Prism on Twilio's OpenAPI description: run contract/run.sh"]
+async fn participant_conversation_requests_match_the_description() {
+    let contract = Contract::start().await;
+    let twilio = contract
+        .http
+        .session(&contract.credentials, Duration::from_secs(60));
+    let proxy = &contract.conversations;
+    let spec = &contract.conversations_spec;
+
+    proxy.set_paging(true);
+    let mut seen = BTreeMap::new();
+    for (name, example) in spec.examples("get", "/v1/ParticipantConversations", 200) {
+        proxy.set_example(Some(&name));
+        for address in [ALICE, BOB, WHATSAPP_CAROL] {
+            let listed = accepted(
+                twilio.participant_conversations(address).await,
+                proxy,
+                &format!("participant conversations of {address} (example {name})"),
+            );
+            let per_page = example["conversations"].as_array().unwrap().len();
+            assert_eq!(listed.len(), 2 * per_page, "two pages of example {name}");
+            for item in &listed {
+                assert_eq!(item.conversation_state, ConversationState::Inactive);
+                assert_eq!(
+                    item.conversation_sid,
+                    example["conversations"][0]["conversation_sid"]
+                        .as_str()
+                        .unwrap()
+                );
+            }
+            seen.insert(
+                name.clone(),
+                listed
+                    .iter()
+                    .map(|c| c.proxy_address().map(str::to_owned))
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    assert_eq!(
+        seen.get("readFullByAddress"),
+        Some(&vec![Some("+12345678910".to_owned()); 2]),
+        "the proxy number of an SMS participant is read from Twilio's example"
+    );
+    let first = proxy
+        .log()
+        .into_iter()
+        .find(|e| !e.query.iter().any(|(k, _)| k == "PageToken"))
+        .unwrap();
+    assert_eq!(
+        first.query,
+        [
+            ("Address".to_owned(), ALICE.to_owned()),
+            ("PageSize".to_owned(), "50".to_owned())
+        ]
+    );
+
+    let count = contract.assert_all_accepted();
+    assert!(count >= 12, "only {count} requests were checked");
+}
+
+#[tokio::test]
+#[ignore = "needs Prism on Twilio's OpenAPI description: run contract/run.sh"]
+async fn call_requests_match_the_description() {
+    let contract = Contract::start().await;
+    let twilio = contract
+        .http
+        .session(&contract.credentials, Duration::from_secs(60));
+    let proxy = &contract.api;
+    let spec = &contract.api_spec;
+
+    // The TwiML masked-comms sends: a conference join, and an announced dial.
+    let conference = render(&[Verb::DialConference {
+        room: CONVERSATION.into(),
+        end_on_exit: false,
+    }]);
+    let announced = render(&[
+        Verb::Say {
+            text: "Connecting you now.".into(),
+            voice: Voice {
+                voice: Some("Polly.Amy".into()),
+                language: Some("en-GB".into()),
+            },
+        },
+        Verb::DialNumber {
+            caller_id: PROXY.into(),
+            number: BOB.into(),
+        },
+    ]);
+    for (name, example) in
+        spec.examples("post", "/2010-04-01/Accounts/{AccountSid}/Calls.json", 201)
+    {
+        proxy.set_example(Some(&name));
+        for twiml in [&conference, &announced] {
+            let call = accepted(
+                twilio.create_call(PROXY, BOB, twiml).await,
+                proxy,
+                &format!("create call (example {name})"),
+            );
+            assert_eq!(call.sid, example["sid"].as_str().unwrap());
+        }
+    }
+    let last = proxy.last();
+    assert_eq!(
+        last.path,
+        format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json")
+    );
+
+    let count = contract.assert_all_accepted();
+    assert!(count >= 2, "only {count} requests were checked");
+}
+
+/// The harness is not vacuous: a request the description rejects is reported with Prism's
+/// message, and so is a name the description does not declare.
+#[tokio::test]
+#[ignore = "needs Prism on Twilio's OpenAPI description: run contract/run.sh"]
+async fn violations_are_reported() {
+    let contract = Contract::start().await;
+    let twilio = contract
+        .http
+        .session(&contract.credentials, Duration::from_secs(60));
+    let proxy = &contract.conversations;
+
+    let bad = ConversationParams {
+        messaging_service_sid: Some("MG123"),
+        state: Some("initialising"),
+        ..Default::default()
+    };
+    let error = twilio.create_conversation(&bad).await.unwrap_err();
+    assert!(
+        matches!(error, TwilioError::Refused { status: 422, .. }),
+        "{error:?}"
+    );
+    let messages = prism_messages(&proxy.last().body);
+    assert!(messages.contains("MessagingServiceSid"), "{messages}");
+    assert!(messages.contains("State"), "{messages}");
+
+    // Names Prism lets through: a misspelt form field, a query name in the wrong case.
+    let http = reqwest::Client::new();
+    let sent = http
+        .post(format!("{}/v1/Conversations", proxy.url))
+        .basic_auth(ACCOUNT_SID, Some(AUTH_TOKEN))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("Timers.inactive=PT5M")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 201, "Prism accepts unknown fields");
+    let sent = http
+        .get(format!(
+            "{}/v1/ParticipantConversations?Address=%2B14155550101&pagesize=50",
+            proxy.url
+        ))
+        .basic_auth(ACCOUNT_SID, Some(AUTH_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sent.status().as_u16(),
+        200,
+        "Prism ignores the case of query names"
+    );
+    let log = proxy.log();
+    let problems: Vec<String> = log
+        .iter()
+        .flat_map(|e| contract.conversations_spec.undeclared(e))
+        .collect();
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(problems[0].contains("\"Timers.inactive\""), "{problems:#?}");
+    assert!(problems[1].contains("\"pagesize\""), "{problems:#?}");
+
+    // And the whole check fails on them.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        contract.assert_all_accepted()
+    }));
+    assert!(outcome.is_err());
+}
