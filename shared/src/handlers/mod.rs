@@ -2,4 +2,5 @@
 
 pub mod conversation_events;
 pub mod inbound_call;
+pub mod landing;
 pub mod sessions;

@@ -1,0 +1,292 @@
+//! The operator's page, rendered with maud (which escapes every splice).
+//!
+//! Its only script and style are inline, embedded in the binary, and allowed
+//! by hash in the Content-Security-Policy; nothing is fetched from elsewhere.
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use crate::domain::session::MAX_PARTICIPANTS;
+
+/// The page's script, inlined into `<script>`.
+pub const SCRIPT: &str = include_str!("page.js");
+/// The page's style sheet, inlined into `<style>`.
+pub const STYLE: &str = include_str!("page.css");
+
+/// Rows the participant list starts with when nothing is prefilled.
+const DEFAULT_ROWS: usize = 2;
+/// Longest prefilled value kept, in characters (Twilio's address limit).
+const MAX_PREFILL_CHARS: usize = 256;
+
+/// What the operator put in the page's URL to prefill the create form
+/// (`?address=…&address=…&friendlyName=…&timers.inactive=…&timers.closed=…`).
+/// Only ever echoed back into the form, escaped; never logged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prefill {
+    pub addresses: Vec<String>,
+    pub friendly_name: Option<String>,
+    pub inactive: Option<String>,
+    pub closed: Option<String>,
+}
+
+impl Prefill {
+    /// Reads the query string; unknown parameters are ignored, values are
+    /// capped in number and length.
+    pub fn from_query(query: Option<&str>) -> Self {
+        let mut prefill = Prefill::default();
+        let Some(query) = query else {
+            return prefill;
+        };
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let value: String = value.trim().chars().take(MAX_PREFILL_CHARS).collect();
+            if value.is_empty() {
+                continue;
+            }
+            match name.as_ref() {
+                "address" | "addresses" if prefill.addresses.len() < MAX_PARTICIPANTS => {
+                    prefill.addresses.push(value)
+                }
+                "friendlyName" => prefill.friendly_name = Some(value),
+                "timers.inactive" => prefill.inactive = Some(value),
+                "timers.closed" => prefill.closed = Some(value),
+                _ => {}
+            }
+        }
+        prefill
+    }
+}
+
+/// Everything the page shows that comes from the server.
+#[derive(Debug, Clone, Copy)]
+pub struct PageView<'a> {
+    /// The configured pool numbers, in pool order.
+    pub pool: &'a [&'a str],
+    pub prefill: &'a Prefill,
+    /// Whether to show the lookup and close controls
+    /// (`GET /sessions?address=…`, `DELETE /sessions/{sid}`).
+    pub lifecycle_enabled: bool,
+}
+
+/// The whole page.
+pub fn render(view: &PageView<'_>) -> Markup {
+    let mut rows: Vec<&str> = view.prefill.addresses.iter().map(String::as_str).collect();
+    while rows.len() < DEFAULT_ROWS {
+        rows.push("");
+    }
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                meta name="referrer" content="no-referrer";
+                title { "masked-comms · sessions" }
+                link rel="icon" href="data:,";
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header class="top" {
+                    h1 { "masked-comms" }
+                    p { "Masked sessions on Twilio Conversations: participants reach each other through pool numbers, never seeing each other's real numbers." }
+                }
+                main {
+                    (pool_section(view.pool))
+                    (create_section(&rows, view.prefill))
+                    @if view.lifecycle_enabled {
+                        (lookup_section())
+                    }
+                }
+                script { (PreEscaped(SCRIPT)) }
+            }
+        }
+    }
+}
+
+fn pool_section(pool: &[&str]) -> Markup {
+    html! {
+        section class="card" aria-labelledby="pool-heading" {
+            h2 id="pool-heading" { "Number pool" }
+            p class="hint" {
+                @match pool.len() {
+                    1 => { "1 Twilio number" }
+                    n => { (n) " Twilio numbers" }
+                }
+                " can act as proxies. Each participant gets one that is free for them."
+            }
+            ul class="pool" id="pool" {
+                @for number in pool {
+                    li { code { (number) } }
+                }
+            }
+        }
+    }
+}
+
+fn create_section(rows: &[&str], prefill: &Prefill) -> Markup {
+    html! {
+        section class="card" aria-labelledby="create-heading" {
+            h2 id="create-heading" { "New session" }
+            // Without script the form still works: it posts a form body to
+            // the API, which answers with JSON.
+            form id="create-form" method="post" action="sessions" novalidate {
+                fieldset id="participants" aria-describedby="participants-hint participants-error" {
+                    legend { "Participants" }
+                    p class="hint" id="participants-hint" {
+                        "E.164 numbers such as " code { "+14155550101" }
+                        ", or WhatsApp as " code { "whatsapp:+14155550101" }
+                        ". 1 to " (MAX_PARTICIPANTS) " participants."
+                    }
+                    ol class="rows" id="address-rows" data-max=(MAX_PARTICIPANTS) {
+                        @for (i, value) in rows.iter().enumerate() {
+                            (address_row(i, value, rows.len()))
+                        }
+                    }
+                    p class="field-error" id="participants-error" hidden {}
+                    button type="button" class="secondary" id="add-row"
+                        disabled[rows.len() >= MAX_PARTICIPANTS] { "Add participant" }
+                }
+                div class="field" {
+                    label for="friendly-name" { "Friendly name " span class="optional" { "(optional)" } }
+                    input type="text" id="friendly-name" name="friendlyName" maxlength="256"
+                        autocomplete="off" value=[prefill.friendly_name.as_deref()]
+                        aria-describedby="friendly-name-error";
+                    p class="field-error" id="friendly-name-error" hidden {}
+                }
+                fieldset class="timers" aria-describedby="timers-hint" {
+                    legend { "Timers " span class="optional" { "(optional)" } }
+                    p class="hint" id="timers-hint" {
+                        "ISO-8601 durations: " code { "PT1H" } " is one hour, " code { "P1D" } " one day. "
+                        "A session goes inactive after at least 1 minute without messages, and closes after at least 10 minutes."
+                    }
+                    div class="pair" {
+                        (timer_field("timer-inactive", "timers.inactive", "Inactive after", "PT1H", prefill.inactive.as_deref()))
+                        (timer_field("timer-closed", "timers.closed", "Closed after", "P1D", prefill.closed.as_deref()))
+                    }
+                }
+                div class="actions" {
+                    button type="submit" id="create-submit" { "Create session" }
+                    span class="status" id="create-status" role="status" aria-live="polite" {}
+                }
+                div class="form-error" id="create-error" role="alert" hidden {}
+            }
+            div class="result" id="create-result" hidden {}
+        }
+    }
+}
+
+fn address_row(index: usize, value: &str, count: usize) -> Markup {
+    let id = format!("address-{index}");
+    let error_id = format!("{id}-error");
+    let number = index + 1;
+    html! {
+        li class="row" {
+            label for=(id) { "Participant " (number) }
+            div class="inline" {
+                input type="text" id=(id) name="address" value=(value) autocomplete="off"
+                    autocapitalize="off" spellcheck="false" placeholder="+14155550101"
+                    aria-describedby=(error_id);
+                button type="button" class="secondary remove" disabled[count <= 1]
+                    aria-label={ "Remove participant " (number) } { "Remove" }
+            }
+            p class="field-error" id=(error_id) hidden {}
+        }
+    }
+}
+
+fn timer_field(id: &str, name: &str, label: &str, example: &str, value: Option<&str>) -> Markup {
+    let error_id = format!("{id}-error");
+    html! {
+        div class="field" {
+            label for=(id) { (label) }
+            input type="text" id=(id) name=(name) value=[value] placeholder=(example)
+                autocomplete="off" autocapitalize="characters" spellcheck="false"
+                aria-describedby={ "timers-hint " (error_id) };
+            p class="field-error" id=(error_id) hidden {}
+        }
+    }
+}
+
+fn lookup_section() -> Markup {
+    html! {
+        section class="card" id="lookup" aria-labelledby="lookup-heading" {
+            h2 id="lookup-heading" { "Find and close sessions" }
+            form id="lookup-form" method="get" action="sessions" novalidate {
+                div class="field" {
+                    label for="lookup-address" { "Participant address" }
+                    div class="inline" {
+                        input type="text" id="lookup-address" name="address" autocomplete="off"
+                            autocapitalize="off" spellcheck="false" placeholder="+14155550101"
+                            aria-describedby="lookup-address-error";
+                        button type="submit" id="lookup-submit" { "Look up" }
+                    }
+                    p class="field-error" id="lookup-address-error" hidden {}
+                }
+                div class="field" {
+                    label class="check" for="lookup-all" {
+                        input type="checkbox" id="lookup-all" name="state" value="all"
+                            aria-describedby="lookup-all-error";
+                        " Include closed sessions"
+                    }
+                    p class="field-error" id="lookup-all-error" hidden {}
+                }
+                span class="status" id="lookup-status" role="status" aria-live="polite" {}
+                div class="form-error" id="lookup-error" role="alert" hidden {}
+            }
+            div class="result" id="lookup-results" {}
+            button type="button" class="secondary" id="lookup-more" hidden { "Load more" }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_assets_cannot_end_their_element_early() {
+        assert!(!SCRIPT.to_ascii_lowercase().contains("</script"));
+        assert!(!STYLE.to_ascii_lowercase().contains("</style"));
+        assert!(!SCRIPT.contains("<!--"));
+    }
+
+    #[test]
+    fn prefill_reads_the_query() {
+        let prefill = Prefill::from_query(Some(
+            "address=%2B14155550101&address=&addresses=whatsapp%3A%2B447700900123&friendlyName=Ride+42&timers.closed=P1D&other=x",
+        ));
+        assert_eq!(
+            prefill,
+            Prefill {
+                addresses: vec!["+14155550101".into(), "whatsapp:+447700900123".into()],
+                friendly_name: Some("Ride 42".into()),
+                inactive: None,
+                closed: Some("P1D".into()),
+            }
+        );
+        let many = vec!["address=%2B1"; 80].join("&");
+        assert_eq!(
+            Prefill::from_query(Some(&many)).addresses.len(),
+            MAX_PARTICIPANTS
+        );
+        assert_eq!(Prefill::from_query(None), Prefill::default());
+    }
+
+    #[test]
+    fn starts_with_two_rows_and_shows_lifecycle_only_when_enabled() {
+        let prefill = Prefill::default();
+        let view = PageView {
+            pool: &["+15005550001"],
+            prefill: &prefill,
+            lifecycle_enabled: false,
+        };
+        let page = render(&view).into_string();
+        assert!(page.contains(r#"id="address-1""#) && !page.contains(r#"id="address-2""#));
+        assert!(!page.contains(r#"id="lookup-form""#));
+        let page = render(&PageView {
+            lifecycle_enabled: true,
+            ..view
+        })
+        .into_string();
+        assert!(page.contains(r#"id="lookup-form""#));
+    }
+}
