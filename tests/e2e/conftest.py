@@ -1,9 +1,16 @@
 """Session-scoped fixtures for the end-to-end tests.
 
     moto          a local AWS endpoint (moto_server) for SSM
-    ssm_params    the function's configuration, written to SSM under /masked-comms/e2e
+    watch_port    the port `cargo lambda watch` will listen on (chosen up front:
+                  the functions' `public-base-url` names it)
+    ssm_params    the functions' configuration, written to SSM under /masked-comms/e2e
+    ssm_override  (per test) changes SSM parameters and puts them back afterwards
     emulator      the Twilio emulator (target/debug/twilio-emulator serve)
-    lambda_watch  `cargo lambda watch` serving the `sessions` function, warmed up
+    lambda_watch  `cargo lambda watch` serving the `sessions`, `inbound-call` and
+                  `conversation-events` functions, each warmed up, with the
+                  emulator's voice and events webhooks pointed at it
+    emulator_webhooks  (per test) points the emulator's webhooks at the watch
+                  again (a test may have reset the emulator)
 
 Run with the repo's venv (the children get .venv/bin first on PATH, so
 moto_server and `cargo lambda` are found whatever the caller's PATH):
@@ -18,6 +25,13 @@ also when a fixture or test fails, when pytest is interrupted or gets SIGTERM.
 Knobs (environment): E2E_WARMUP_TIMEOUT (seconds for building and warming the
 function, default 1800), E2E_EMULATOR_LATENCY_MS (latency the emulator adds to
 every Twilio request so that concurrent requests overlap in time, default 50).
+
+Twilio signs the URL it requested. Under watch a function would rebuild that URL
+from X-Forwarded-Proto (default https) and Host, so SSM holds `public-base-url`
+= http://127.0.0.1:<watch port>, which is what the emulator (and the oracle
+tests) sign. The functions run with CONFIG_TTL_SECONDS=0: they reload their
+configuration from SSM on every request, so a test can change a setting with
+ssm_override without a second watch instance.
 """
 
 from __future__ import annotations
@@ -32,6 +46,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +64,15 @@ AWS_REGION = "us-east-1"
 AWS_ACCESS_KEY_ID = "testing"
 AWS_SECRET_ACCESS_KEY = "testing"
 NUMBER_POOL = ["+15005550001", "+15005550002", "+15005550003"]
+
+# The functions `cargo lambda watch` serves here: (package, binary, a path the
+# router in the root Cargo.toml sends to it). Each is built before watch starts
+# and warmed up with a GET, which every one of them answers itself (401/405).
+WATCHED_FUNCTIONS = [
+    ("sessions", "sessions", "/sessions"),
+    ("inbound-call", "inbound-call", "/inbound-call"),
+    ("conversation-events", "conversation-events", "/conversation-events"),
+]
 
 WARMUP_TIMEOUT = float(os.environ.get("E2E_WARMUP_TIMEOUT", "1800"))
 EMULATOR_LATENCY_MS = int(os.environ.get("E2E_EMULATOR_LATENCY_MS", "50"))
@@ -280,6 +304,12 @@ def moto():
         child.stop()
 
 
+@pytest.fixture(scope="session")
+def watch_port() -> int:
+    """The port for `cargo lambda watch`, known before SSM is written."""
+    return free_port()
+
+
 @dataclass(frozen=True)
 class SsmParams:
     prefix: str
@@ -288,6 +318,8 @@ class SsmParams:
     number_pool: list[str]
     username: str
     password: str
+    # What Twilio (the emulator, the oracle tests) signs webhook URLs against.
+    public_base_url: str
     # Every parameter written: full name -> (type, value as stored).
     written: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -309,8 +341,8 @@ def ssm(moto):
 
 
 @pytest.fixture(scope="session")
-def ssm_params(ssm) -> SsmParams:
-    """Writes the function's configuration to SSM under SSM_PREFIX."""
+def ssm_params(ssm, watch_port) -> SsmParams:
+    """Writes the functions' configuration to SSM under SSM_PREFIX."""
     params = SsmParams(
         prefix=SSM_PREFIX,
         account_sid="AC" + secrets.token_hex(16),
@@ -318,6 +350,7 @@ def ssm_params(ssm) -> SsmParams:
         number_pool=list(NUMBER_POOL),
         username="e2e-operator",
         password="e2e-" + secrets.token_hex(12),
+        public_base_url=f"http://127.0.0.1:{watch_port}",
     )
     entries = {
         "twilio/account-sid": ("String", params.account_sid),
@@ -325,12 +358,51 @@ def ssm_params(ssm) -> SsmParams:
         "number-pool": ("StringList", ",".join(params.number_pool)),
         "auth/username": ("String", params.username),
         "auth/password": ("SecureString", params.password),
+        "public-base-url": ("String", params.public_base_url),
     }
     for name, (kind, value) in entries.items():
         full = f"{SSM_PREFIX}/{name}"
         ssm.put_parameter(Name=full, Type=kind, Value=value, Overwrite=True)
         params.written[full] = (kind, value)
     return params
+
+
+@contextmanager
+def ssm_overridden(ssm, prefix: str, values: dict[str, str | None]):
+    """Sets (a string) or deletes (None) parameters below `prefix` for the
+    duration of the block, then restores exactly what was there before."""
+    saved: dict[str, tuple[str, str] | None] = {}
+    try:
+        for name, value in values.items():
+            full = f"{prefix}/{name}"
+            try:
+                p = ssm.get_parameter(Name=full, WithDecryption=True)["Parameter"]
+                saved[full] = (p["Type"], p["Value"])
+            except ssm.exceptions.ParameterNotFound:
+                saved[full] = None
+            if value is None:
+                if saved[full] is not None:
+                    ssm.delete_parameter(Name=full)
+            else:
+                ssm.put_parameter(Name=full, Type="String", Value=value, Overwrite=True)
+        yield
+    finally:
+        for full, old in saved.items():
+            if old is None:
+                try:
+                    ssm.delete_parameter(Name=full)
+                except ssm.exceptions.ParameterNotFound:
+                    pass
+            else:
+                ssm.put_parameter(Name=full, Type=old[0], Value=old[1], Overwrite=True)
+
+
+@pytest.fixture
+def ssm_override(ssm, ssm_params):
+    """`with ssm_override({"call/voice": "Polly.Amy", "public-base-url": None}):`
+    changes SSM for the block (None deletes); the functions see the change on
+    their next request (CONFIG_TTL_SECONDS=0)."""
+    return lambda values: ssm_overridden(ssm, ssm_params.prefix, values)
 
 
 @pytest.fixture(scope="session")
@@ -374,18 +446,32 @@ def _is_watch_error(response: requests.Response) -> bool:
     return isinstance(body, dict) and "title" in body and "detail" in body
 
 
+def point_emulator_webhooks(emulator: str, watch_url: str) -> dict[str, str]:
+    """Sends the emulator's inbound calls and conversation events to the watch."""
+    targets = {
+        "voice_url": f"{watch_url}/inbound-call",
+        "events_url": f"{watch_url}/conversation-events",
+    }
+    response = requests.post(f"{emulator}/_emulator/webhooks", json=targets, timeout=10)
+    assert response.status_code in (200, 204), response.text
+    return targets
+
+
 @pytest.fixture(scope="session")
-def lambda_watch(moto, emulator, ssm_params):
-    """Base URL of `cargo lambda watch` serving the `sessions` function, with a
-    first request already answered by the function (so it is compiled and
-    running, its configuration loaded from SSM)."""
+def lambda_watch(moto, emulator, ssm_params, watch_port):
+    """Base URL of `cargo lambda watch` serving the functions in
+    WATCHED_FUNCTIONS, each with a first request already answered by the
+    function itself (so it is compiled and running, its configuration loaded
+    from SSM), and the emulator's webhooks pointed at it."""
     shutil.which("cargo") or pytest.fail("cargo is not on PATH")
     if not (VENV_BIN / "cargo-lambda").exists():
         pytest.fail(f"{VENV_BIN / 'cargo-lambda'} is missing: run dev/bootstrap-venv.sh")
     # Build first, outside watch: a compile error then fails here with the
     # compiler output (under watch a request would just hang), and watch's own
-    # `cargo run --bin sessions` finds the binary up to date.
-    cargo_build("sessions", "sessions", timeout=WARMUP_TIMEOUT)
+    # `cargo run --bin NAME` finds the binary up to date. One at a time, the
+    # way watch runs them, so that features resolve the same.
+    for package, binary, _ in WATCHED_FUNCTIONS:
+        cargo_build(package, binary, timeout=WARMUP_TIMEOUT)
 
     function_env = {
         "SSM_PARAMETER_PREFIX": ssm_params.prefix,
@@ -396,6 +482,7 @@ def lambda_watch(moto, emulator, ssm_params):
         "AWS_EC2_METADATA_DISABLED": "true",
         "TWILIO_CONVERSATIONS_URL": emulator,
         "TWILIO_API_URL": emulator,
+        "CONFIG_TTL_SECONDS": "0",  # reload SSM on every request (ssm_override)
         "RUST_LOG": "info",
     }
     # Given to watch both as its own environment (which the function inherits)
@@ -409,7 +496,7 @@ def lambda_watch(moto, emulator, ssm_params):
     # in the root Cargo.toml ("/sessions" = "sessions"); the function then sees
     # the full path. (Without a route, only /lambda-url/sessions/... would reach
     # it, with that prefix stripped.)
-    port = free_port()
+    port = watch_port
     argv = [
         "cargo", "lambda", "watch",
         "--ignore-changes",  # no rebuild/restart when files change mid-run
@@ -420,28 +507,84 @@ def lambda_watch(moto, emulator, ssm_params):
     child = Child("lambda-watch", argv, child_env(function_env))
     url = f"http://127.0.0.1:{port}"
 
-    def warmed():
+    warmups: dict[str, dict] = {}
+
+    def warmed(path: str, function: str):
         text = child.log_text()
         for marker in WATCH_FATAL_MARKERS:
             if marker in text:
                 pytest.fail(child.describe_failure(f"cargo lambda watch: `{marker}`"))
         # The first request waits while watch builds and starts the function.
-        response = requests.get(f"{url}/sessions", timeout=120)
+        response = requests.get(f"{url}{path}", timeout=120)
         if _is_watch_error(response):
             pytest.fail(
                 child.describe_failure(
-                    f"cargo lambda watch did not route /sessions to the function "
-                    f"(is \"/sessions\" = \"sessions\" in the router in Cargo.toml?): "
+                    f"cargo lambda watch did not route {path} to the function "
+                    f"(is \"{path}\" = \"{function}\" in the router in Cargo.toml?): "
                     f"{response.status_code} {response.text}"
                 )
             )
-        (ARTIFACTS / "lambda-warmup.json").write_text(
-            json.dumps({"status": response.status_code, "body": response.text}, indent=2)
-        )
+        warmups[path] = {"status": response.status_code, "body": response.text}
         return True
 
     try:
-        wait_until("cargo lambda watch", warmed, child, timeout=WARMUP_TIMEOUT, interval=1)
+        # One function at a time: each first request starts `cargo run`.
+        for _, binary, path in WATCHED_FUNCTIONS:
+            wait_until(
+                f"cargo lambda watch ({binary})",
+                lambda: warmed(path, binary),
+                child,
+                timeout=WARMUP_TIMEOUT,
+                interval=1,
+            )
+        (ARTIFACTS / "lambda-warmup.json").write_text(json.dumps(warmups, indent=2))
+        point_emulator_webhooks(emulator, url)
         yield url
     finally:
         child.stop()
+
+
+@pytest.fixture
+def emulator_webhooks(lambda_watch, emulator) -> dict[str, str]:
+    """The emulator's webhook targets, (re)pointed at the watch for this test."""
+    return point_emulator_webhooks(emulator, lambda_watch)
+
+
+# --------------------------------------------------------------------------
+# sessions for webhook tests
+
+_address_counter = iter(range(1, 10_000))
+_address_block = secrets.randbelow(900) + 100
+
+
+def _fresh_address() -> str:
+    return f"+1415{_address_block}{next(_address_counter):04d}"
+
+
+@pytest.fixture
+def fresh_address():
+    """`fresh_address()` is a participant number no other test in this run
+    uses (so Twilio's pair rule never ties it to another test's session)."""
+    return _fresh_address
+
+
+@pytest.fixture
+def create_session(lambda_watch, ssm_params):
+    """`create_session(n)` makes an n-party session of fresh addresses through
+    POST /sessions and returns the response body (sid, participants...)."""
+
+    def create(parties: int) -> dict:
+        addresses = [_fresh_address() for _ in range(parties)]
+        response = requests.post(
+            f"{lambda_watch}/sessions",
+            auth=(ssm_params.username, ssm_params.password),
+            json={"addresses": addresses},
+            timeout=60,
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        got = [p["messaging_binding"]["address"] for p in body["participants"]]
+        assert sorted(got) == sorted(addresses), body
+        return body
+
+    return create

@@ -30,10 +30,11 @@ pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> Stri
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// The URL with and without its scheme's default port: Twilio's libraries
-/// accept a signature over either form.
+/// The URL as given, without any port, and with the scheme's default port:
+/// Twilio's libraries accept a signature over any of these (they strip a
+/// non-default port too, as Twilio has at times signed URLs without it).
 pub fn url_variants(url: &str) -> Vec<String> {
-    let Ok(parsed) = url::Url::parse(url) else {
+    let Ok(mut parsed) = url::Url::parse(url) else {
         return vec![url.to_owned()];
     };
     let default_port = match parsed.scheme() {
@@ -41,8 +42,8 @@ pub fn url_variants(url: &str) -> Vec<String> {
         "http" => 80,
         _ => return vec![url.to_owned()],
     };
-    // `url` keeps only a non-default port (one form) and drops a default one.
-    if parsed.port().is_some() {
+    // `url` drops a default port when it parses; drop any other one here.
+    if parsed.set_port(None).is_err() {
         return vec![url.to_owned()];
     }
     let without = parsed.to_string();
@@ -222,7 +223,11 @@ mod tests {
         );
         assert_eq!(
             url_variants("http://localhost:9000/a"),
-            ["http://localhost:9000/a"]
+            [
+                "http://localhost/a",
+                "http://localhost:80/a",
+                "http://localhost:9000/a"
+            ]
         );
     }
 
