@@ -17,6 +17,8 @@ export PATH="$ROOT/.venv/bin:$PATH"
 # Sample config, then the user's .env on top.
 ENV_FILE="$RUN_DIR/functions.env"
 cp dev/local.env "$ENV_FILE"
+# Twilio (here: the emulator) signs the URL it calls, which is this port.
+echo "PUBLIC_BASE_URL=http://127.0.0.1:$PORT" >>"$ENV_FILE"
 real_twilio=false
 if [[ -f .env ]]; then
     cat .env >>"$ENV_FILE"

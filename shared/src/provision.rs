@@ -106,13 +106,12 @@ pub async fn provision(
     let (lists, created) = join(lists, create_once(twilio, &params, request)).await;
     let conversation = match created? {
         Created::New(conversation) => conversation,
-        Created::Earlier(conversation) => {
-            let participants = twilio.participants(&conversation.sid).await?;
-            return Ok(Provisioned::Replayed(Session {
-                conversation,
-                participants,
-            }));
-        }
+        Created::Earlier(conversation) => match replay(twilio, conversation).await? {
+            Replay::Complete(session) => return Ok(Provisioned::Replayed(session)),
+            // Finish what the earlier request began; participants it already
+            // added are found, not added twice.
+            Replay::Incomplete(conversation) => conversation,
+        },
     };
     let sid = conversation.sid.clone();
 
@@ -215,6 +214,56 @@ fn history_of(conversations: &[ParticipantConversation]) -> ProxyHistory<'_> {
     }
 }
 
+/// What an earlier request with the same idempotency key left behind.
+enum Replay {
+    /// Every participant of its roster is in place: the session to return.
+    Complete(Session),
+    /// Half made: its request failed, or is still running.
+    Incomplete(Conversation),
+}
+
+async fn replay(twilio: &Twilio<'_>, conversation: Conversation) -> Result<Replay, TwilioError> {
+    let participants = twilio.participants(&conversation.sid).await?;
+    let roster = SessionRecord::read(&conversation.attributes).and_then(|r| r.roster);
+    let complete = roster.is_some_and(|roster| {
+        roster.len() == participants.len()
+            && roster.iter().all(|entry| {
+                participants
+                    .iter()
+                    .any(|p| bound_as(p, &entry.address, Some(&entry.proxy)))
+            })
+    });
+    Ok(if complete {
+        Replay::Complete(Session {
+            conversation,
+            participants,
+        })
+    } else {
+        Replay::Incomplete(conversation)
+    })
+}
+
+/// Whether the participant has this address (and proxy, when given).
+fn bound_as(participant: &Participant, address: &str, proxy: Option<&str>) -> bool {
+    participant.messaging_binding.as_ref().is_some_and(|b| {
+        b.address.as_deref() == Some(address)
+            && proxy.is_none_or(|proxy| b.proxy_address.as_deref() == Some(proxy))
+    })
+}
+
+/// The participant with this address, if the conversation has one.
+async fn find_participant(
+    twilio: &Twilio<'_>,
+    sid: &str,
+    address: &str,
+) -> Result<Option<Participant>, TwilioError> {
+    Ok(twilio
+        .participants(sid)
+        .await?
+        .into_iter()
+        .find(|p| bound_as(p, address, None)))
+}
+
 enum Created {
     New(Conversation),
     /// Made by an earlier request with the same idempotency key.
@@ -296,14 +345,16 @@ async fn add_with_fallback(
                 tracing::debug!(address = %Redacted(&address), "proxy taken meanwhile; trying the next candidate");
                 next += 1;
             }
+            Err(e) if e.is_code(code::PARTICIPANT_EXISTS) => {
+                // An earlier attempt with the same idempotency key added them.
+                if let Some(found) = find_participant(twilio, sid, &address).await? {
+                    return Ok(found);
+                }
+                return Err(e.into());
+            }
             Err(TwilioError::OutcomeUnknown(reason)) => {
                 // The add may have happened: look before repeating it.
-                let existing = twilio.participants(sid).await?;
-                if let Some(found) = existing.into_iter().find(|p| {
-                    p.messaging_binding
-                        .as_ref()
-                        .is_some_and(|b| b.address.as_deref() == Some(address.as_str()))
-                }) {
+                if let Some(found) = find_participant(twilio, sid, &address).await? {
                     return Ok(found);
                 }
                 lost += 1;

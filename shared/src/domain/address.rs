@@ -223,3 +223,82 @@ mod tests {
         assert!(Address::parse("+123456789012345").is_ok());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Strings near the E.164 shape: digits, pluses, prefixes, separators,
+    /// look-alike Unicode digits and plus signs.
+    fn near_e164() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            4 => "[0-9]{1,6}",
+            1 => Just("+".to_owned()),
+            1 => Just("00".to_owned()),
+            1 => Just("whatsapp:".to_owned()),
+            1 => Just(" ".to_owned()),
+            1 => Just("-".to_owned()),
+            1 => Just("＋".to_owned()),
+            1 => Just("١".to_owned()),
+            1 => Just("１".to_owned()),
+            1 => Just("\r\n".to_owned()),
+            1 => "[a-zA-Z]{1,2}",
+        ];
+        prop::collection::vec(piece, 0..8).prop_map(|p| p.concat())
+    }
+
+    fn is_e164(text: &str) -> bool {
+        let Some(digits) = text.strip_prefix('+') else {
+            return false;
+        };
+        (MIN_DIGITS..=MAX_DIGITS).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    }
+
+    proptest! {
+        // Failures print their minimal input; no regression files in the tree.
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(256)
+        })]
+
+        /// Anything parses or is refused without panicking; what parses is
+        /// exactly `[whatsapp:]+` and 7 to 15 ASCII digits, and prints as given.
+        #[test]
+        fn parse_accepts_exactly_e164(input in prop_oneof![any::<String>(), near_e164()]) {
+            match Address::parse(&input) {
+                Ok(address) => {
+                    prop_assert_eq!(address.to_string(), input.clone());
+                    let (channel, number) = split_channel(&input);
+                    prop_assert_eq!(address.channel(), channel);
+                    prop_assert!(is_e164(number), "accepted {:?}", input);
+                    prop_assert_eq!(address.number().as_str(), number);
+                }
+                Err(_) => {
+                    let (_, number) = split_channel(&input);
+                    prop_assert!(!is_e164(number), "refused {:?}", input);
+                }
+            }
+        }
+
+        /// Every E.164 number parses, on either channel.
+        #[test]
+        fn every_e164_number_parses(number in "\\+[1-9][0-9]{6,14}", whatsapp in any::<bool>()) {
+            let input = if whatsapp { format!("whatsapp:{number}") } else { number.clone() };
+            let address = Address::parse(&input).unwrap();
+            prop_assert_eq!(address.number().as_str(), number.as_str());
+            prop_assert_eq!(address.channel() == Channel::Whatsapp, whatsapp);
+            prop_assert_eq!(address.proxy_on(address.number()), input);
+        }
+
+        /// Refusals never repeat the input (it may be someone's number).
+        #[test]
+        fn errors_never_echo_the_input(input in "(whatsapp:)?[+0-9 ]{6,20}") {
+            if let Err(err) = Address::parse(&input) {
+                prop_assert!(!err.to_string().contains(input.as_str()), "{}", err);
+            }
+        }
+    }
+}

@@ -291,3 +291,123 @@ mod tests {
         assert!(choose(&p, "+14155550101", &history, ChoiceSettings::default()).is_empty());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Numbers from a few places, so geography has something to rank.
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\+1415555[0-9]{4}",
+            "\\+1212555[0-9]{4}",
+            "\\+1604555[0-9]{4}",
+            "\\+4477009[0-9]{5}",
+            "\\+6140000[0-9]{4}",
+            "\\+[1-9][0-9]{6,14}",
+        ]
+    }
+
+    fn settings() -> impl Strategy<Value = ChoiceSettings> {
+        (
+            prop_oneof![
+                Just(GeoMatch::AreaCode),
+                Just(GeoMatch::Country),
+                Just(GeoMatch::Off)
+            ],
+            prop_oneof![Just(Sticky::Prefer), Just(Sticky::Avoid)],
+        )
+            .prop_map(|(geo, sticky)| ChoiceSettings { geo, sticky })
+    }
+
+    /// A history drawn from the pool (indices) and from elsewhere, either
+    /// channel, repeats allowed.
+    fn proxies() -> impl Strategy<Value = Vec<(prop::sample::Index, Option<String>, bool)>> {
+        prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                prop::option::weighted(0.2, number()),
+                any::<bool>(),
+            ),
+            0..12,
+        )
+    }
+
+    fn materialise(
+        pool: &Pool,
+        picks: &[(prop::sample::Index, Option<String>, bool)],
+    ) -> Vec<String> {
+        picks
+            .iter()
+            .map(|(index, foreign, whatsapp)| {
+                let number = foreign
+                    .clone()
+                    .unwrap_or_else(|| index.get(pool.numbers()).to_string());
+                if *whatsapp {
+                    format!("whatsapp:{number}")
+                } else {
+                    number
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        // Failures print their minimal input; no regression files in the tree.
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(256)
+        })]
+
+        #[test]
+        fn candidates_are_exactly_the_free_pool_numbers_once(
+            numbers in prop::collection::vec(number(), 1..25),
+            participant in number(),
+            bound in proxies(),
+            earlier in proxies(),
+            settings in settings(),
+        ) {
+            let pool = Pool::new(&numbers).unwrap();
+            let bound = materialise(&pool, &bound);
+            let earlier = materialise(&pool, &earlier);
+            let history = ProxyHistory {
+                bound: bound.iter().map(String::as_str).collect(),
+                earlier: earlier.iter().map(String::as_str).collect(),
+            };
+            let who = Location::of(&PhoneNumber::parse(&participant).unwrap());
+            let chosen = candidates(&pool, &who, &history, settings);
+
+            let bound_numbers: HashSet<&str> =
+                bound.iter().map(|b| split_channel(b).1).collect();
+            let mut seen = HashSet::new();
+            for n in &chosen {
+                prop_assert!(pool.contains(n), "{} is not in the pool", n);
+                prop_assert!(!bound_numbers.contains(n.as_str()), "{} is bound", n);
+                prop_assert!(seen.insert(n.as_str()), "{} offered twice", n);
+            }
+            for n in pool.numbers() {
+                if !bound_numbers.contains(n.as_str()) {
+                    prop_assert!(seen.contains(n.as_str()), "free {} not offered", n);
+                }
+            }
+            // Ranked by geography first.
+            let distances: Vec<u8> = chosen
+                .iter()
+                .map(|n| who.distance(&Location::of(n), settings.geo))
+                .collect();
+            prop_assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{:?}", distances);
+            // Without history or geography, pool order.
+            if earlier.is_empty() && settings.geo == GeoMatch::Off {
+                let free: Vec<&PhoneNumber> = pool
+                    .numbers()
+                    .iter()
+                    .filter(|n| !bound_numbers.contains(n.as_str()))
+                    .collect();
+                prop_assert_eq!(chosen, free);
+            }
+        }
+    }
+}

@@ -258,8 +258,13 @@ struct SessionSummary<'a> {
 }
 
 async fn list(twilio: &Twilio<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
-    let query: ListQuery = serde_html_form::from_str(req.uri().query().unwrap_or(""))
-        .map_err(|e| ApiError::invalid("query", format!("is not valid: {e}")))?;
+    let query: ListQuery =
+        serde_html_form::from_str(req.uri().query().unwrap_or("")).map_err(|e| {
+            ApiError::invalid(
+                "query",
+                format!("is not valid: {}", body::data_problem(&e.to_string())),
+            )
+        })?;
     let address = query.address.ok_or_else(|| {
         ApiError::invalid(
             "address",

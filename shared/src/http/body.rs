@@ -54,14 +54,17 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 pub fn form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_html_form::from_bytes(bytes)
-        .map_err(|e| ApiError::invalid("body", format!("is not a valid form: {e}")))
+    serde_html_form::from_bytes(bytes).map_err(|e| {
+        ApiError::invalid(
+            "body",
+            format!("is not a valid form: {}", data_problem(&e.to_string())),
+        )
+    })
 }
 
 /// serde_json's message without the offending value, which may be a number.
 fn json_problem(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
-    let text = err.to_string();
     match err.classify() {
         Category::Syntax | Category::Eof | Category::Io => {
             format!(
@@ -70,20 +73,23 @@ fn json_problem(err: &serde_json::Error) -> String {
                 err.column()
             )
         }
-        Category::Data => {
-            // Keep serde's "unknown field `x`, expected one of …" and "missing
-            // field" messages; replace type errors, which quote values.
-            if text.starts_with("unknown field") || text.starts_with("missing field") {
-                text.split(" at line").next().unwrap_or(&text).to_owned()
-            } else {
-                match text.find(", expected") {
-                    Some(at) => format!(
-                        "has a value of the wrong type{}",
-                        text[at..].split(" at line").next().unwrap_or("")
-                    ),
-                    None => "has a value of the wrong type".to_owned(),
-                }
-            }
-        }
+        Category::Data => data_problem(&err.to_string()),
+    }
+}
+
+/// A serde data error, worded for the client without repeating its input:
+/// names of fields we declare are kept, anything the client wrote is not.
+pub fn data_problem(text: &str) -> String {
+    let text = text.split(" at line").next().unwrap_or(text);
+    let expected = text.find(", expected").map(|at| &text[at..]).unwrap_or("");
+    if text.starts_with("unknown field") {
+        format!("has an unknown field{expected}")
+    } else if text.starts_with("missing field") || text.starts_with("duplicate field") {
+        // These name our own fields only.
+        text.to_owned()
+    } else if expected.is_empty() {
+        "has a value of the wrong type".to_owned()
+    } else {
+        format!("has a value of the wrong type{expected}")
     }
 }

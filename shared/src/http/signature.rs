@@ -287,3 +287,117 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// URLs as Twilio would sign them, and arbitrary text.
+    fn url() -> impl Strategy<Value = String> {
+        let structured = (
+            prop_oneof![Just("https"), Just("http")],
+            "[a-z][a-z0-9-]{0,12}(\\.[a-z]{2,6}){1,2}",
+            prop::option::of(1u16..),
+            "(/[A-Za-z0-9._~%-]{0,10}){0,4}",
+            prop::option::of("[A-Za-z0-9=&%+._-]{0,30}"),
+        )
+            .prop_map(|(scheme, host, port, path, query)| {
+                let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+                let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+                format!("{scheme}://{host}{port}{path}{query}")
+            });
+        prop_oneof![4 => structured, 1 => any::<String>()]
+    }
+
+    /// Any text, control characters included (`any::<String>()` avoids them).
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            prop::collection::vec(any::<char>(), 0..16).prop_map(String::from_iter),
+        ]
+    }
+
+    fn params() -> impl Strategy<Value = Vec<(String, String)>> {
+        prop::collection::vec((text(), text()), 0..10)
+    }
+
+    proptest! {
+        // Failures print their minimal input; no regression files in the tree.
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::with_cases(256)
+        })]
+
+        #[test]
+        fn what_is_computed_verifies_in_any_order(
+            token in any::<String>(),
+            url in url(),
+            shuffled in params().prop_flat_map(|p| (Just(p.clone()), Just(p).prop_shuffle())),
+        ) {
+            let (params, reordered) = shuffled;
+            let signature = compute(&token, &url, &params);
+            prop_assert!(verify(&token, &url, &params, &signature));
+            prop_assert!(verify(&token, &url, &reordered, &signature));
+        }
+
+        #[test]
+        fn any_single_byte_change_fails(
+            token in any::<String>(),
+            url in url(),
+            params in params(),
+            at in any::<prop::sample::Index>(),
+            replacement in 0u8..128,
+        ) {
+            let signature = compute(&token, &url, &params);
+            let mut bytes = signature.clone().into_bytes();
+            let i = at.index(bytes.len());
+            prop_assume!(bytes[i] != replacement);
+            bytes[i] = replacement;
+            let changed = String::from_utf8(bytes).unwrap();
+            prop_assert!(!verify(&token, &url, &params, &changed));
+            // Shorter or longer fails too.
+            prop_assert!(!verify(&token, &url, &params, &signature[..i]));
+            let longer = format!("{signature}=");
+            prop_assert!(!verify(&token, &url, &params, &longer));
+        }
+
+        #[test]
+        fn another_token_or_value_fails(
+            token in any::<String>(),
+            other in any::<String>(),
+            url in url(),
+            params in prop::collection::btree_map(text(), text(), 1..8),
+            at in any::<prop::sample::Index>(),
+            extra in any::<char>(),
+        ) {
+            let params: Vec<(String, String)> = params.into_iter().collect();
+            let signature = compute(&token, &url, &params);
+            if other != token {
+                prop_assert!(!verify(&other, &url, &params, &signature));
+            }
+            let mut tampered = params.clone();
+            tampered[at.index(params.len())].1.push(extra);
+            prop_assert!(!verify(&token, &url, &tampered, &signature));
+        }
+
+        /// Signed with or without the default port, either form verifies.
+        #[test]
+        fn the_default_port_is_optional(
+            token in any::<String>(),
+            secure in any::<bool>(),
+            host in "[a-z]{1,10}\\.[a-z]{2,4}",
+            path in "(/[a-z0-9]{1,8}){1,3}",
+            query in prop::option::of("[a-z]{1,5}=[0-9]{1,3}"),
+            params in prop::collection::btree_map("[A-Za-z]{1,8}", text(), 0..6),
+        ) {
+            let params: Vec<(String, String)> = params.into_iter().collect();
+            let (scheme, port) = if secure { ("https", 443) } else { ("http", 80) };
+            let rest = format!("{path}{}", query.map(|q| format!("?{q}")).unwrap_or_default());
+            let without = format!("{scheme}://{host}{rest}");
+            let with = format!("{scheme}://{host}:{port}{rest}");
+            prop_assert!(verify(&token, &with, &params, &compute(&token, &without, &params)));
+            prop_assert!(verify(&token, &without, &params, &compute(&token, &with, &params)));
+        }
+    }
+}
