@@ -60,8 +60,13 @@ setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" --env
 pids+=("$!")
 
 # Warm every function so the first click is not a compile.
-for _ in $(seq 1 600); do
-    if curl -s -o /dev/null "http://127.0.0.1:$PORT/sessions"; then break; fi
+watch_pid="${pids[-1]}"
+until curl -s -o /dev/null "http://127.0.0.1:$PORT/sessions"; do
+    if ! kill -0 "$watch_pid" 2>/dev/null; then
+        echo "cargo lambda watch stopped:" >&2
+        tail -n 20 "$RUN_DIR/watch.log" >&2
+        exit 1
+    fi
     sleep 0.5
 done
 for path in / /sessions /inbound-call /conversation-events; do
