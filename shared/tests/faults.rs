@@ -381,17 +381,6 @@ async fn create_session(h: &Harness, addresses: &[&str]) -> Value {
     body_json(&response)
 }
 
-fn proxy_of(session: &Value, address: &str) -> String {
-    session["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["messaging_binding"]["address"] == address)
-        .and_then(|p| p["messaging_binding"]["proxy_address"].as_str())
-        .unwrap()
-        .to_owned()
-}
-
 // ---------------------------------------------------------------------------
 // POST /sessions
 

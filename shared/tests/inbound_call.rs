@@ -22,21 +22,6 @@ async fn session(h: &Harness, addresses: &[&str]) -> Value {
     body_json(&response)
 }
 
-fn proxy_of(session: &Value, address: &str) -> String {
-    session["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["messaging_binding"]["address"] == address)
-        .map(|p| {
-            p["messaging_binding"]["proxy_address"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .unwrap()
-}
-
 fn call_params<'a>(from: &'a str, to: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("CallSid", CALL_SID),

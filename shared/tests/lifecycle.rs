@@ -35,21 +35,6 @@ fn delete(path: &str) -> Request {
     request("DELETE", path, None, "", Some(&basic(USERNAME, PASSWORD)))
 }
 
-fn proxy_of(session: &Value, address: &str) -> String {
-    session["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["messaging_binding"]["address"] == address)
-        .map(|p| {
-            p["messaging_binding"]["proxy_address"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .unwrap()
-}
-
 #[tokio::test]
 async fn reads_a_session_with_its_participants() {
     let h = Harness::start().await;

@@ -151,3 +151,15 @@ pub fn body_text(response: &Response<Body>) -> String {
 pub fn status(response: &Response<Body>) -> StatusCode {
     response.status()
 }
+
+/// The proxy a session response gives `address`.
+pub fn proxy_of(session: &Value, address: &str) -> String {
+    session["participants"]
+        .as_array()
+        .expect("a session has participants")
+        .iter()
+        .find(|p| p["messaging_binding"]["address"] == address)
+        .and_then(|p| p["messaging_binding"]["proxy_address"].as_str())
+        .expect("the address is a participant")
+        .to_owned()
+}
