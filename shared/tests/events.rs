@@ -108,10 +108,15 @@ async fn call(state: &AppState, function: Function, req: Request) -> Response<Bo
     }
 }
 
-/// events/env.json's NUMBER_POOL.
+/// events/env.json's NUMBER_POOL: a comma-separated list (as SSM's
+/// StringList holds it) or a JSON array, the two forms config.rs reads.
 fn sample_pool() -> Vec<String> {
-    let pool: Vec<String> =
-        serde_json::from_str(&env_json()["NUMBER_POOL"]).expect("pool is a JSON array");
+    let text = env_json()["NUMBER_POOL"].trim().to_owned();
+    let pool: Vec<String> = if text.starts_with('[') {
+        serde_json::from_str(&text).expect("pool is a JSON array of strings")
+    } else {
+        text.split(',').map(|n| n.trim().to_owned()).collect()
+    };
     assert!(pool.len() >= 2, "the sample pool has at least two numbers");
     pool
 }
