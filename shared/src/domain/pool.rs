@@ -1,16 +1,45 @@
 //! The number pool and the choice of proxy numbers for a participant.
 
-use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use super::address::{split_channel, AddressError, PhoneNumber};
 use super::geo::{GeoMatch, Location};
 
 /// The Twilio numbers sessions may use as proxies: sorted, without
-/// duplicates, each with its location worked out once.
+/// duplicates, each with its location worked out once, on first use (only
+/// number choice needs it, so the other functions never pay for it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pool {
     numbers: Vec<PhoneNumber>,
+    index: OnceLock<PoolIndex>,
+}
+
+/// What number choice looks up in the pool, built on first use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PoolIndex {
+    /// The location of each number, by position in the pool.
     locations: Vec<Location>,
+    /// Each number's digits as an integer (E.164 has at most 15), with its
+    /// position, sorted: a lookup is a binary search over integers.
+    by_digits: Vec<(u64, u32)>,
+}
+
+impl PoolIndex {
+    fn position(&self, number: &str) -> Option<usize> {
+        let key = digits_key(number)?;
+        let at = self
+            .by_digits
+            .binary_search_by_key(&key, |(k, _)| *k)
+            .ok()?;
+        Some(self.by_digits[at].1 as usize)
+    }
+}
+
+fn digits_key(number: &str) -> Option<u64> {
+    let digits = number.strip_prefix('+')?;
+    (digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,10 +74,9 @@ impl Pool {
         }
         parsed.sort();
         parsed.dedup();
-        let locations = parsed.iter().map(Location::of).collect();
         Ok(Pool {
             numbers: parsed,
-            locations,
+            index: OnceLock::new(),
         })
     }
 
@@ -66,6 +94,22 @@ impl Pool {
 
     pub fn contains(&self, number: &PhoneNumber) -> bool {
         self.index_of(number.as_str()).is_some()
+    }
+
+    fn index(&self) -> &PoolIndex {
+        self.index.get_or_init(|| {
+            let mut by_digits: Vec<(u64, u32)> = self
+                .numbers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| Some((digits_key(n.as_str())?, i as u32)))
+                .collect();
+            by_digits.sort_unstable();
+            PoolIndex {
+                locations: self.numbers.iter().map(Location::of).collect(),
+                by_digits,
+            }
+        })
     }
 
     fn index_of(&self, number: &str) -> Option<usize> {
@@ -111,37 +155,49 @@ pub fn candidates<'p>(
     history: &ProxyHistory<'_>,
     settings: ChoiceSettings,
 ) -> Vec<&'p PhoneNumber> {
-    let mut excluded = vec![false; pool.len()];
+    const FREE: u32 = 0;
+    const BOUND: u32 = u32::MAX;
+    let index = pool.index();
+    // Per pool number: free, bound, or seen before (1 + recency, 1 = latest).
+    let mut mark = vec![FREE; pool.len()];
     for proxy in &history.bound {
-        if let Some(i) = pool.index_of(split_channel(proxy).1) {
-            excluded[i] = true;
+        if let Some(i) = index.position(split_channel(proxy).1) {
+            mark[i] = BOUND;
         }
     }
-    // Recency of each number seen before: 0 is the latest.
-    let mut seen: HashMap<usize, usize> = HashMap::new();
     for (recency, proxy) in history.earlier.iter().enumerate() {
-        if let Some(i) = pool.index_of(split_channel(proxy).1) {
-            seen.entry(i).or_insert(recency);
+        if let Some(i) = index.position(split_channel(proxy).1) {
+            if mark[i] == FREE {
+                mark[i] = recency as u32 + 1;
+            }
         }
     }
-    let mut tiers: [Vec<usize>; 3] = Default::default();
-    for (i, location) in pool.locations.iter().enumerate() {
-        if !excluded[i] {
-            tiers[usize::from(participant.distance(location, settings.geo))].push(i);
+    let mut fresh: [Vec<u32>; 3] = Default::default();
+    let mut seen: [Vec<(u32, u32)>; 3] = Default::default();
+    for (i, (location, mark)) in index.locations.iter().zip(&mark).enumerate() {
+        let tier = usize::from(participant.distance(location, settings.geo));
+        match *mark {
+            BOUND => {}
+            FREE => fresh[tier].push(i as u32),
+            recency => seen[tier].push((recency, i as u32)),
         }
     }
     let mut ranked = Vec::with_capacity(pool.len());
-    for tier in &mut tiers {
-        if !seen.is_empty() {
-            // Stable: pool order stays the tie-break.
-            tier.sort_by_key(|i| match (seen.get(i), settings.sticky) {
-                (Some(recency), Sticky::Prefer) => (0, *recency),
-                (None, Sticky::Prefer) => (1, 0),
-                (None, Sticky::Avoid) => (0, 0),
-                (Some(recency), Sticky::Avoid) => (1, usize::MAX - recency),
-            });
+    let number = |i: &u32| &pool.numbers[*i as usize];
+    for (fresh, seen) in fresh.iter().zip(&mut seen) {
+        match settings.sticky {
+            Sticky::Prefer => {
+                seen.sort_unstable();
+                ranked.extend(seen.iter().map(|(_, i)| number(i)));
+                ranked.extend(fresh.iter().map(number));
+            }
+            Sticky::Avoid => {
+                // Least recently seen first; pool order breaks ties.
+                seen.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                ranked.extend(fresh.iter().map(number));
+                ranked.extend(seen.iter().map(|(_, i)| number(i)));
+            }
         }
-        ranked.extend(tier.iter().map(|&i| &pool.numbers[i]));
     }
     ranked
 }

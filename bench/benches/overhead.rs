@@ -1,0 +1,106 @@
+//! Criterion: our own overhead per invocation, and number choice at scale.
+//!
+//! - `overhead/inbound_call_roster_hit`, `overhead/create_2`: the in-process
+//!   handler against the emulator with **no** added latency. This still includes
+//!   loopback HTTP to the emulator and the emulator's own request handling
+//!   (1 request for the call, 6 for the create), so it is an upper bound on our code.
+//! - `number_choice/pool_5000_bindings_1000_participants_50`: `candidates()` for 50
+//!   participants, each with 1,000 earlier bindings (500 in open conversations,
+//!   500 closed), over a pool of 5,000 numbers in four locations.
+//!
+//! `cargo bench --bench overhead` measures; `cargo test --benches` runs each once.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bench_support::*;
+use criterion::{criterion_group, criterion_main, Criterion};
+use masked_comms::domain::pool::{candidates, ChoiceSettings};
+use masked_comms::handlers::{inbound_call, sessions};
+use tokio::runtime::Runtime;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn overhead(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("overhead");
+
+    // Inbound call, roster hit: one ListParticipantConversations.
+    let fx = rt.block_on(Fixture::start(Duration::ZERO));
+    let call = rt.block_on(async {
+        let response =
+            sessions::handle(&fx.state, create_call(&[address(0), address(1)]).to_request()).await;
+        assert_eq!(response.status(), 201);
+        let session: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        let (caller, proxy) = proxies_of(&session).into_iter().next().unwrap();
+        inbound_call(&caller, &proxy)
+    });
+    group.bench_function("inbound_call_roster_hit", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                fx.emulator.clear_requests();
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let response = inbound_call::handle(&fx.state, call.to_request()).await;
+                    assert_eq!(response.status(), 200);
+                    black_box(response);
+                }
+                started.elapsed()
+            })
+        })
+    });
+    drop(fx);
+
+    // Create with 2 participants: 2 lists + create, then 2 adds + roster write.
+    let fx = rt.block_on(Fixture::start(Duration::ZERO));
+    let mut next_address = 10usize;
+    group.bench_function("create_2", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    if i % 250 == 0 {
+                        // Untimed: keep the emulator's state small.
+                        fx.emulator.reset();
+                    }
+                    next_address = (next_address + 2) % 5_000_000;
+                    let request =
+                        create_call(&[address(next_address), address(next_address + 1)]);
+                    let started = Instant::now();
+                    let response = sessions::handle(&fx.state, request.to_request()).await;
+                    total += started.elapsed();
+                    assert_eq!(response.status(), 201);
+                    black_box(response);
+                }
+                total
+            })
+        })
+    });
+    group.finish();
+}
+
+fn number_choice(c: &mut Criterion) {
+    let inputs = ChoiceInputs::new(5_000, 1_000, 50);
+    let settings = ChoiceSettings::default();
+    let mut group = c.benchmark_group("number_choice");
+    group.bench_function("pool_5000_bindings_1000_participants_50", |b| {
+        b.iter(|| {
+            for p in 0..inputs.participants.len() {
+                let history = inputs.history(p);
+                let ranked = candidates(&inputs.pool, &inputs.participants[p], &history, settings);
+                assert!(!ranked.is_empty());
+                black_box(ranked);
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, overhead, number_choice);
+criterion_main!(benches);

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Benchmarks: `make bench` (full; writes BENCHMARKS.md) and `make bench-quick`
+# (CI: everything once with tiny counts; asserts the counts, not the timings;
+# never touches BENCHMARKS.md).
+#
+#   bash bench/run.sh                 full: opt-level "s" (deployed) and 3, arm64 sizes
+#   bash bench/run.sh --quick         one iteration of everything, debug builds, no arm64
+#   bash bench/run.sh --no-o3         full, without the opt-level 3 comparison
+#   bash bench/run.sh --no-arm64      full, without `cargo lambda build --arm64` sizes
+#   bash bench/run.sh --report-only   rewrite BENCHMARKS.md from the last full run's results
+#
+# Environment knobs:
+#   BENCH_MAX_LOAD   (1.5)  timed phases wait until the 1-minute load is below this ...
+#   BENCH_LOAD_WAIT  (900)  ... for at most this many seconds, then run anyway; the
+#                           load seen is written into BENCHMARKS.md either way.
+#   BENCH_TARGET_DIR (target/bench), BENCH_O3_TARGET_DIR (target/bench-o3): where the
+#                           bench package and the opt-level 3 builds go. The functions'
+#                           opt-level "s" builds use the root target dir (target/release,
+#                           target/lambda), so `make build` and `make bench` share them.
+#
+# What runs (see bench/README.md):
+#   1. bench-harness inprocess: round trips (emulator timestamps) and latency with
+#      50 ms emulator latency, handlers in-process.
+#   2. Criterion (benches/overhead.rs): our overhead with no emulator latency, and
+#      number choice at scale.
+#   3+4. bench-harness process: the real function binaries behind a Lambda Runtime
+#      API stand-in, SSM from moto (counted by a proxy), Twilio = the emulator:
+#      cold start vs. a hello-world lambda_http baseline, warm invocations,
+#      peak RSS and RSS growth.
+#   5. sizes: `cargo lambda build --release --arm64 --output-format zip`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+QUICK=0 ARM64=1 O3=1 REPORT_ONLY=0
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ARM64=0 O3=0 ;;
+        --no-arm64) ARM64=0 ;;
+        --no-o3) O3=0 ;;
+        --report-only) REPORT_ONLY=1 ;;
+        -h | --help)
+            sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "bench/run.sh: unknown argument $arg (try --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+FUNCTIONS=(sessions inbound-call conversation-events landing-page)
+PACKAGES=()
+for f in "${FUNCTIONS[@]}"; do PACKAGES+=(-p "$f"); done
+
+ROOT_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+unset CARGO_TARGET_DIR
+BENCH_TARGET="${BENCH_TARGET_DIR:-$ROOT_TARGET/bench}"
+O3_TARGET="${BENCH_O3_TARGET_DIR:-$ROOT_TARGET/bench-o3}"
+MAX_LOAD="${BENCH_MAX_LOAD:-1.5}"
+LOAD_WAIT="${BENCH_LOAD_WAIT:-900}"
+ART="$ROOT/test-artifacts/bench"
+[[ $QUICK == 1 ]] && ART="$ART/quick"
+STARTED=$(date +%s)
+
+log() { printf 'bench [%4ss] %s\n' "$(($(date +%s) - STARTED))" "$*" >&2; }
+
+report() {
+    python3 "$ROOT/bench/report.py" --artifacts "$ART" --out "$ROOT/BENCHMARKS.md" "$@"
+}
+
+if [[ $REPORT_ONLY == 1 ]]; then
+    report
+    exit 0
+fi
+
+bash dev/bootstrap-venv.sh
+export PATH="$ROOT/.venv/bin:$PATH"
+MOTO="$ROOT/.venv/bin/moto_server"
+
+mkdir -p "$ART"
+if [[ $QUICK == 0 ]]; then
+    rm -rf "$ART/s" "$ART/3" "$ART/loads.jsonl"
+fi
+mkdir -p "$ART/s"
+
+# cargo inside bench/ (its own workspace) with a given target dir.
+bench_cargo() {
+    local target="$1"
+    shift
+    (cd "$ROOT/bench" && CARGO_TARGET_DIR="$target" cargo "$@")
+}
+
+# Waits (bounded) for a quiet machine, then records the load for the report.
+wait_quiet() {
+    local phase="$1" waited=0 load
+    while :; do
+        load=$(cut -d' ' -f1 /proc/loadavg)
+        if awk -v l="$load" -v m="$MAX_LOAD" 'BEGIN { exit !(l < m) }'; then break; fi
+        if ((waited >= LOAD_WAIT)); then
+            log "load $load still >= $MAX_LOAD after ${waited}s; measuring $phase anyway (recorded)"
+            break
+        fi
+        log "load $load >= $MAX_LOAD; waiting before $phase (${waited}s of ${LOAD_WAIT}s)"
+        sleep 15
+        waited=$((waited + 15))
+    done
+    printf '{"phase": "%s", "when": "before", "loadavg": "%s", "waited_s": %d}\n' \
+        "$phase" "$(cut -d' ' -f1-3 /proc/loadavg)" "$waited" >>"$ART/loads.jsonl"
+}
+
+after() {
+    printf '{"phase": "%s", "when": "after", "loadavg": "%s", "waited_s": 0}\n' \
+        "$1" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$ART/loads.jsonl"
+}
+
+if [[ $QUICK == 1 ]]; then
+    log "quick: building the functions (debug) and the bench package"
+    cargo build -q "${PACKAGES[@]}"
+    bench_cargo "$BENCH_TARGET" build -q --bins
+    log "quick: bench library tests and each Criterion benchmark once"
+    bench_cargo "$BENCH_TARGET" test -q --lib --benches
+    log "quick: in-process round trips"
+    "$BENCH_TARGET/debug/bench-harness" inprocess --quick --out "$ART/s/inprocess.json"
+    log "quick: whole-process cold start, warm invocations, memory"
+    "$BENCH_TARGET/debug/bench-harness" process --quick \
+        --bin-dir "$ROOT_TARGET/debug" --hello "$BENCH_TARGET/debug/hello-lambda" \
+        --moto "$MOTO" --out "$ART/s/process.json"
+    report --quick
+    exit 0
+fi
+
+# ---- builds (all before any timing) ----------------------------------------
+
+# $1 variant (s|3), $2 root target dir, $3 bench target dir; extra env from caller.
+build_variant() {
+    local variant="$1" root_target="$2" bench_target="$3"
+    log "[$variant] cargo build --release (functions, x86_64)"
+    CARGO_TARGET_DIR="$root_target" cargo build --release "${PACKAGES[@]}"
+    log "[$variant] bench package (release; benches use the same profile)"
+    bench_cargo "$bench_target" build --release --bins
+    bench_cargo "$bench_target" bench --no-run --bench overhead
+    if [[ $ARM64 == 1 ]]; then
+        # The zip holds the bootstrap; report.py reads both sizes from it.
+        log "[$variant] cargo lambda build --release --arm64 --output-format zip"
+        CARGO_TARGET_DIR="$root_target" cargo lambda build --release --arm64 \
+            --output-format zip "${PACKAGES[@]}"
+    fi
+    python3 "$ROOT/bench/report.py" --sizes "$root_target" --variant "$variant" \
+        --functions "${FUNCTIONS[*]}" --hello "$bench_target/release/hello-lambda" \
+        >"$ART/$variant/sizes.json"
+}
+
+O3_ENV=(CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_BENCH_OPT_LEVEL=3)
+
+build_variant s "$ROOT_TARGET" "$BENCH_TARGET"
+if [[ $O3 == 1 ]]; then
+    mkdir -p "$ART/3"
+    export "${O3_ENV[@]}"
+    build_variant 3 "$O3_TARGET/root" "$O3_TARGET/bench"
+    unset CARGO_PROFILE_RELEASE_OPT_LEVEL CARGO_PROFILE_BENCH_OPT_LEVEL
+fi
+
+# ---- measurements ------------------------------------------------------------
+
+# $1 variant, $2 root target dir, $3 bench target dir, $4 warm invocations
+measure_variant() {
+    local variant="$1" root_target="$2" bench_target="$3" invocations="$4"
+    local harness="$bench_target/release/bench-harness"
+
+    wait_quiet "$variant/criterion"
+    log "[$variant] Criterion (overhead, number choice)"
+    CRITERION_HOME="$ART/$variant/criterion" \
+        bench_cargo "$bench_target" bench --bench overhead -- --noplot \
+        >"$ART/$variant/criterion.log" 2>&1 ||
+        { tail -30 "$ART/$variant/criterion.log" >&2; return 1; }
+    after "$variant/criterion"
+
+    wait_quiet "$variant/inprocess"
+    log "[$variant] in-process round trips and latency (50 ms emulator latency)"
+    "$harness" inprocess --out "$ART/$variant/inprocess.json"
+    after "$variant/inprocess"
+
+    wait_quiet "$variant/process"
+    log "[$variant] whole process: cold start, warm, memory ($invocations invocations)"
+    "$harness" process --bin-dir "$root_target/release" \
+        --hello "$bench_target/release/hello-lambda" --moto "$MOTO" \
+        --invocations "$invocations" --out "$ART/$variant/process.json"
+    after "$variant/process"
+}
+
+measure_variant s "$ROOT_TARGET" "$BENCH_TARGET" 10000
+if [[ $O3 == 1 ]]; then
+    export "${O3_ENV[@]}"
+    measure_variant 3 "$O3_TARGET/root" "$O3_TARGET/bench" 1000
+    unset CARGO_PROFILE_RELEASE_OPT_LEVEL CARGO_PROFILE_BENCH_OPT_LEVEL
+fi
+
+report --command "bash bench/run.sh $*" --elapsed "$(($(date +%s) - STARTED))"
+log "wrote BENCHMARKS.md"
