@@ -68,7 +68,6 @@ const UNSAFE_CREATE_ATTEMPTS: usize = 3;
 const A: &str = "+14155550101";
 const B: &str = "+14155550102";
 const C: &str = "+14155550103";
-const CALL_SID: &str = "CA0123456789abcdef0123456789abcdef";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -537,20 +536,6 @@ fn expected_call(case: Case) -> CallAnswer {
         (Operation::CreateCall, Times::Once) => CallAnswer::Conference { calls: 1 },
         (_, Times::Once) => CallAnswer::Connect,
     }
-}
-
-fn call_params<'a>(from: &'a str, to: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("CallSid", CALL_SID),
-        ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
-        ("From", from),
-        ("To", to),
-        ("Called", to),
-        ("Caller", from),
-        ("CallStatus", "ringing"),
-        ("Direction", "inbound"),
-        ("ApiVersion", "2010-04-01"),
-    ]
 }
 
 /// Whether quick-xml reads the whole text without an error.

@@ -10,7 +10,6 @@ use twilio_emulator::{ConversationSeed, ConversationState, Fault, Operation};
 const A: &str = "+14155550101";
 const B: &str = "+14155550102";
 const C: &str = "+14155550103";
-const CALL_SID: &str = "CA0123456789abcdef0123456789abcdef";
 
 async fn session(h: &Harness, addresses: &[&str]) -> Value {
     let response = sessions::handle(
@@ -20,20 +19,6 @@ async fn session(h: &Harness, addresses: &[&str]) -> Value {
     .await;
     assert_eq!(response.status(), 201);
     body_json(&response)
-}
-
-fn call_params<'a>(from: &'a str, to: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("CallSid", CALL_SID),
-        ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
-        ("From", from),
-        ("To", to),
-        ("Called", to),
-        ("Caller", from),
-        ("CallStatus", "ringing"),
-        ("Direction", "inbound"),
-        ("ApiVersion", "2010-04-01"),
-    ]
 }
 
 async fn call(h: &Harness, from: &str, to: &str) -> (u16, String) {

@@ -4,12 +4,13 @@
 
 use std::time::Instant;
 
-use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
 use crate::config::ClosedConversations;
 use crate::domain::session::is_sid;
+use crate::http::response;
 use crate::http::webhook::{verified_params, WebhookParams};
 use crate::logging;
 
@@ -25,13 +26,7 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         twilio_requests,
         session.as_deref(),
     );
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(Body::Text(
-            status.canonical_reason().unwrap_or_default().to_owned(),
-        ))
-        .expect("static response parts are valid")
+    response::text(status, status.canonical_reason().unwrap_or_default())
 }
 
 /// Whether the event says the conversation is now closed.

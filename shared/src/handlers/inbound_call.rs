@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::config::{CallSettings, Config};
 use crate::domain::roster::{RosterEntry, SessionRecord};
 use crate::domain::routing::{plan_call, CallPlan};
+use crate::http::response;
 use crate::http::webhook::{verified_params, WebhookError};
 use crate::logging;
 use crate::privacy::Redacted;
@@ -48,7 +49,7 @@ struct Outcome {
 
 async fn answer(state: &AppState, req: &Request, outcome: &mut Outcome) -> Response<Body> {
     if req.method() != Method::POST {
-        return plain(StatusCode::METHOD_NOT_ALLOWED, "POST only");
+        return response::text(StatusCode::METHOD_NOT_ALLOWED, "POST only");
     }
     let config = match state.config.current().await {
         Ok(config) => config,
@@ -61,7 +62,7 @@ async fn answer(state: &AppState, req: &Request, outcome: &mut Outcome) -> Respo
         Ok(params) => params,
         Err(err @ WebhookError::Unsigned(_)) | Err(err @ WebhookError::TooLarge) => {
             tracing::warn!(error = %err, "refused an inbound-call request that Twilio did not sign");
-            return plain(StatusCode::FORBIDDEN, "invalid signature");
+            return response::text(StatusCode::FORBIDDEN, "invalid signature");
         }
     };
     let (Some(caller), Some(proxy)) = (
@@ -233,13 +234,5 @@ fn twiml(verbs: &[Verb]) -> Response<Body> {
         .header(header::CONTENT_TYPE, "text/xml")
         .header(header::CACHE_CONTROL, "no-store")
         .body(Body::Text(render(verbs)))
-        .expect("static response parts are valid")
-}
-
-fn plain(status: StatusCode, text: &str) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(Body::Text(text.to_owned()))
         .expect("static response parts are valid")
 }

@@ -14,6 +14,15 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
         .expect("static response parts are valid")
 }
 
+pub fn text(status: StatusCode, text: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Text(text.to_owned()))
+        .expect("static response parts are valid")
+}
+
 pub fn empty(status: StatusCode) -> Response<Body> {
     Response::builder()
         .status(status)

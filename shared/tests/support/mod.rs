@@ -163,3 +163,20 @@ pub fn proxy_of(session: &Value, address: &str) -> String {
         .expect("the address is a participant")
         .to_owned()
 }
+
+pub const CALL_SID: &str = "CA0123456789abcdef0123456789abcdef";
+
+/// The form Twilio posts when `from` dials `to`.
+pub fn call_params<'a>(from: &'a str, to: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("CallSid", CALL_SID),
+        ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+        ("From", from),
+        ("To", to),
+        ("Called", to),
+        ("Caller", from),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+        ("ApiVersion", "2010-04-01"),
+    ]
+}
