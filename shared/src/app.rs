@@ -28,15 +28,17 @@ impl AppState {
     /// Reads the environment, and loads configuration now, during init, so
     /// the first request does not wait for it. A bad configuration does not
     /// stop the function: requests answer 503 naming the key until it is fixed.
+    ///
+    /// The Twilio client is built on a blocking thread meanwhile: loading the
+    /// system's root certificates is CPU and file work that would otherwise
+    /// add to the SSM round trip instead of overlapping it.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let twilio = tokio::task::spawn_blocking(|| TwilioHttp::new(TwilioSettings::from_env()));
         let source = ConfigSource::from_env().await;
-        let state = AppState::new(
-            ConfigStore::new(source, ConfigStore::ttl_from_env()),
-            TwilioHttp::new(TwilioSettings::from_env())?,
-        );
-        if let Err(err) = state.config.current().await {
+        let config = ConfigStore::new(source, ConfigStore::ttl_from_env());
+        if let Err(err) = config.current().await {
             tracing::error!(error = %err, "configuration is not usable; requests will answer 503 until it is fixed");
         }
-        Ok(state)
+        Ok(AppState::new(config, twilio.await??))
     }
 }

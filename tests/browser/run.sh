@@ -213,6 +213,13 @@ BROWSER_BASE_URL="$BASE" BROWSER_USERNAME="$USERNAME" BROWSER_PASSWORD="$PASSWOR
     PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m pytest -p no:cacheprovider -q -rs tests/browser 2>&1 | tee "$ARTIFACTS/pytest.log"
 status="${PIPESTATUS[0]}"
 set -e
+if [[ "$status" != 0 ]]; then
+    # CI keeps only this output: show what the server side saw.
+    say "server side, errors and warnings (full logs: $ARTIFACTS):"
+    grep -hE ' (WARN|ERROR) |status=5[0-9][0-9]|panicked' "$ARTIFACTS/lambda-watch.log" "$ARTIFACTS/twilio-emulator.log" | tail -n 40 >&2 || true
+    say "last lines of lambda-watch.log:"
+    tail -n 25 "$ARTIFACTS/lambda-watch.log" >&2
+fi
 if [[ "$status" == 0 && "$UPDATE_DOCS" == true ]]; then
     mkdir -p docs
     cp "$ARTIFACTS/landing.png" docs/landing.png

@@ -77,13 +77,22 @@ def driver():
         browser.quit()
 
 
+@pytest.fixture(autouse=True)
+def own_console(driver):
+    """Each test judges only the console messages of its own pages."""
+    console(driver)
+    yield
+
+
 def wait(browser, what, condition, timeout=30):
     try:
         return WebDriverWait(browser, timeout).until(lambda b: condition(b))
     except TimeoutException:
         browser.save_screenshot(str(ARTIFACTS / "failure.png"))
         (ARTIFACTS / "failure.html").write_text(browser.page_source)
-        pytest.fail(f"timed out waiting for {what} (see {ARTIFACTS}/failure.png)")
+        # CI keeps only the output: say what the browser was showing instead.
+        shown = browser.find_element(By.TAG_NAME, "body").text[:600]
+        pytest.fail(f"timed out waiting for {what}; the page at {browser.title!r} shows: {shown!r}")
 
 
 def console(browser) -> list[dict]:
