@@ -99,9 +99,10 @@ fn number_choice(c: &mut Criterion) {
             b.iter(|| {
                 for p in 0..inputs.participants.len() {
                     let history = inputs.history(p);
-                    let ranked = candidates(&inputs.pool, &inputs.participants[p], &history, settings);
-                    assert!(!ranked.is_empty());
-                    black_box(ranked);
+                    // What a session takes: the best candidate (the rest is
+                    // read only when a race takes that one).
+                    let best = candidates(&inputs.pool, &inputs.participants[p], &history, settings).next();
+                    black_box(best.expect("a free number"));
                 }
             })
         });

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::domain::address::{Address, PhoneNumber};
 use crate::domain::geo::Location;
-use crate::domain::pool::{candidates, ProxyHistory};
+use crate::domain::pool::{candidates, Candidates, ProxyHistory};
 use crate::domain::roster::{RosterEntry, SessionRecord};
 use crate::domain::session::NewSession;
 use crate::privacy::Redacted;
@@ -122,25 +122,27 @@ pub async fn provision(
             let history = history_of(conversations);
             let pool = config.pool_for(participant.channel());
             let location = Location::of(participant.number());
-            let proxies = candidates(pool, &location, &history, config.choice);
-            if proxies.is_empty() {
+            let mut proxies = candidates(pool, &location, &history, config.choice);
+            let Some(first) = proxies.next() else {
                 return Err(ProvisionError::PoolExhausted {
                     address: participant.to_string(),
                 });
-            }
-            plans.push((participant, proxies));
+            };
+            plans.push((participant, first, proxies));
         }
         let planned: Vec<RosterEntry> = plans
             .iter()
-            .map(|(p, proxies)| RosterEntry::new(&p.to_string(), &p.proxy_on(proxies[0])))
+            .map(|(p, first, _)| RosterEntry::new(&p.to_string(), &p.proxy_on(first)))
             .collect();
         let planned_attributes =
             SessionRecord::new(&request.id, Some(planned.clone())).merged_into(&session.attributes);
 
-        let adds = join_all(plans.iter().enumerate().map(|(i, (participant, proxies))| {
-            let pace = Duration::from_secs((i / PARTICIPANT_WRITES_PER_SECOND) as u64);
-            add_with_fallback(twilio, &sid, participant, proxies, pace)
-        }));
+        let adds = join_all(plans.iter_mut().enumerate().map(
+            |(i, (participant, first, others))| {
+                let pace = Duration::from_secs((i / PARTICIPANT_WRITES_PER_SECOND) as u64);
+                add_with_fallback(twilio, &sid, participant, first, others, pace)
+            },
+        ));
         let roster_params = ConversationParams {
             attributes: Some(&planned_attributes),
             ..Default::default()
@@ -153,7 +155,7 @@ pub async fn provision(
         let actual: Vec<RosterEntry> = participants
             .iter()
             .zip(&plans)
-            .map(|(added, (participant, _))| {
+            .map(|(added, (participant, _, _))| {
                 let proxy = added
                     .messaging_binding
                     .as_ref()
@@ -327,7 +329,8 @@ async fn add_with_fallback(
     twilio: &Twilio<'_>,
     sid: &str,
     participant: &Address,
-    proxies: &[&PhoneNumber],
+    first: &PhoneNumber,
+    others: &mut Candidates<'_>,
     pace: Duration,
 ) -> Result<Participant, ProvisionError> {
     if !pace.is_zero() {
@@ -335,15 +338,15 @@ async fn add_with_fallback(
     }
     let address = participant.to_string();
     let mut lost = 0;
-    let mut next = 0;
-    while let Some(number) = proxies.get(next) {
+    let mut current = Some(first);
+    while let Some(number) = current {
         let proxy = participant.proxy_on(number);
         match twilio.add_participant(sid, &address, &proxy).await {
             Ok(added) => return Ok(added),
             Err(e) if e.is_code(code::BINDING_IN_USE) || e.is_code(code::BINDINGS_IN_USE) => {
                 // Another session took this pair since we listed: try the next.
                 tracing::debug!(address = %Redacted(&address), "proxy taken meanwhile; trying the next candidate");
-                next += 1;
+                current = others.next();
             }
             Err(e) if e.is_code(code::PARTICIPANT_EXISTS) => {
                 // An earlier attempt with the same idempotency key added them.

@@ -1,5 +1,6 @@
 //! The number pool and the choice of proxy numbers for a participant.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::address::{split_channel, AddressError, PhoneNumber};
@@ -22,6 +23,10 @@ struct PoolIndex {
     /// Each number's digits as an integer (E.164 has at most 15), with its
     /// position, sorted: a lookup is a binary search over integers.
     by_digits: Vec<(u64, u32)>,
+    /// Positions, in pool order, by North American area code and by country
+    /// calling code: where the best tiers of a ranking start looking.
+    by_area_code: HashMap<u16, Vec<u32>>,
+    by_country_code: HashMap<u16, Vec<u32>>,
 }
 
 impl PoolIndex {
@@ -105,9 +110,23 @@ impl Pool {
                 .filter_map(|(i, n)| Some((digits_key(n.as_str())?, i as u32)))
                 .collect();
             by_digits.sort_unstable();
+            let locations: Vec<Location> = self.numbers.iter().map(Location::of).collect();
+            let mut by_area_code: HashMap<u16, Vec<u32>> = HashMap::new();
+            let mut by_country_code: HashMap<u16, Vec<u32>> = HashMap::new();
+            for (i, location) in locations.iter().enumerate() {
+                if let Some(area) = location.area_code {
+                    by_area_code.entry(area).or_default().push(i as u32);
+                }
+                by_country_code
+                    .entry(location.country_code)
+                    .or_default()
+                    .push(i as u32);
+            }
             PoolIndex {
-                locations: self.numbers.iter().map(Location::of).collect(),
+                locations,
                 by_digits,
+                by_area_code,
+                by_country_code,
             }
         })
     }
@@ -149,57 +168,156 @@ pub struct ProxyHistory<'a> {
 /// The pool numbers this participant may be given, best first. Never a
 /// number outside the pool or one already bound to them. Ranked by
 /// geography, then by history, then in pool order.
+///
+/// Lazy: a session usually takes the first candidate, and only a race makes
+/// it ask for the next, so the pool is scanned only as far as needed. The
+/// cost up front is one pass over the participant's history.
 pub fn candidates<'p>(
     pool: &'p Pool,
     participant: &Location,
     history: &ProxyHistory<'_>,
     settings: ChoiceSettings,
-) -> Vec<&'p PhoneNumber> {
-    const FREE: u32 = 0;
-    const BOUND: u32 = u32::MAX;
+) -> Candidates<'p> {
     let index = pool.index();
-    // Per pool number: free, bound, or seen before (1 + recency, 1 = latest).
     let mut mark = vec![FREE; pool.len()];
     for proxy in &history.bound {
         if let Some(i) = index.position(split_channel(proxy).1) {
             mark[i] = BOUND;
         }
     }
+    // Most recent first, so each tier's list comes out in order of recency.
+    let mut seen: [Vec<u32>; TIERS] = Default::default();
     for (recency, proxy) in history.earlier.iter().enumerate() {
         if let Some(i) = index.position(split_channel(proxy).1) {
             if mark[i] == FREE {
                 mark[i] = recency as u32 + 1;
+                let tier = participant.distance(&index.locations[i], settings.geo);
+                seen[usize::from(tier)].push(i as u32);
             }
         }
     }
-    let mut fresh: [Vec<u32>; 3] = Default::default();
-    let mut seen: [Vec<(u32, u32)>; 3] = Default::default();
-    for (i, (location, mark)) in index.locations.iter().zip(&mark).enumerate() {
-        let tier = usize::from(participant.distance(location, settings.geo));
-        match *mark {
-            BOUND => {}
-            FREE => fresh[tier].push(i as u32),
-            recency => seen[tier].push((recency, i as u32)),
+    Candidates {
+        pool,
+        index,
+        participant: *participant,
+        settings,
+        mark,
+        seen,
+        tier: 0,
+        phase: 0,
+        cursor: 0,
+    }
+}
+
+/// Per pool number in [`Candidates::mark`]: free, bound, or else seen before
+/// (1 + recency, 1 = the latest).
+const FREE: u32 = 0;
+const BOUND: u32 = u32::MAX;
+/// Geographic tiers: [`Location::distance`] is 0, 1 or 2.
+const TIERS: usize = 3;
+
+/// The ranking [`candidates`] returns, produced as it is read. Within each
+/// geographic tier: with `Sticky::Prefer`, earlier proxies (latest first),
+/// then unseen numbers in pool order; with `Sticky::Avoid`, unseen numbers
+/// first, then earlier proxies, least recent first.
+#[derive(Debug, Clone)]
+pub struct Candidates<'p> {
+    pool: &'p Pool,
+    index: &'p PoolIndex,
+    participant: Location,
+    settings: ChoiceSettings,
+    mark: Vec<u32>,
+    /// Earlier proxies (pool positions) per tier, most recent first.
+    seen: [Vec<u32>; TIERS],
+    tier: usize,
+    /// 0 or 1: which half of the tier (unseen or earlier numbers) is being read.
+    phase: u8,
+    cursor: usize,
+}
+
+/// Where a tier's unseen numbers can be: a superset, in pool order.
+enum Scan<'p> {
+    Positions(&'p [u32]),
+    All(usize),
+}
+
+impl Scan<'_> {
+    fn get(&self, k: usize) -> Option<u32> {
+        match self {
+            Scan::Positions(positions) => positions.get(k).copied(),
+            Scan::All(len) => (k < *len).then_some(k as u32),
         }
     }
-    let mut ranked = Vec::with_capacity(pool.len());
-    let number = |i: &u32| &pool.numbers[*i as usize];
-    for (fresh, seen) in fresh.iter().zip(&mut seen) {
-        match settings.sticky {
-            Sticky::Prefer => {
-                seen.sort_unstable();
-                ranked.extend(seen.iter().map(|(_, i)| number(i)));
-                ranked.extend(fresh.iter().map(number));
+}
+
+impl<'p> Candidates<'p> {
+    fn tier_scan(&self, tier: usize) -> Scan<'p> {
+        let index: &'p PoolIndex = self.index;
+        let group = |map: &'p HashMap<u16, Vec<u32>>, key: Option<u16>| {
+            Scan::Positions(key.and_then(|k| map.get(&k)).map_or(&[], Vec::as_slice))
+        };
+        match (tier, self.settings.geo) {
+            (0, GeoMatch::Off) => Scan::All(self.pool.len()),
+            (0, GeoMatch::AreaCode) => group(&index.by_area_code, self.participant.area_code),
+            // Numbers of the same country share its calling code.
+            (1, GeoMatch::AreaCode | GeoMatch::Country) => {
+                group(&index.by_country_code, Some(self.participant.country_code))
             }
-            Sticky::Avoid => {
-                // Least recently seen first; pool order breaks ties.
-                seen.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-                ranked.extend(fresh.iter().map(number));
-                ranked.extend(seen.iter().map(|(_, i)| number(i)));
-            }
+            (2, GeoMatch::AreaCode | GeoMatch::Country) => Scan::All(self.pool.len()),
+            _ => Scan::Positions(&[]),
         }
     }
-    ranked
+
+    fn next_unseen(&mut self) -> Option<u32> {
+        let scan = self.tier_scan(self.tier);
+        while let Some(i) = scan.get(self.cursor) {
+            self.cursor += 1;
+            let location = &self.index.locations[i as usize];
+            if self.mark[i as usize] == FREE
+                && usize::from(self.participant.distance(location, self.settings.geo)) == self.tier
+            {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    fn next_earlier(&mut self) -> Option<u32> {
+        let seen = &self.seen[self.tier];
+        let at = match self.settings.sticky {
+            Sticky::Prefer => self.cursor,
+            Sticky::Avoid => seen.len().checked_sub(self.cursor + 1)?,
+        };
+        let i = *seen.get(at)?;
+        self.cursor += 1;
+        Some(i)
+    }
+}
+
+impl<'p> Iterator for Candidates<'p> {
+    type Item = &'p PhoneNumber;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.tier < TIERS {
+            if self.phase < 2 {
+                let unseen_first = self.settings.sticky == Sticky::Avoid;
+                let found = if (self.phase == 0) == unseen_first {
+                    self.next_unseen()
+                } else {
+                    self.next_earlier()
+                };
+                if let Some(i) = found {
+                    return Some(&self.pool.numbers[i as usize]);
+                }
+                self.phase += 1;
+            } else {
+                self.tier += 1;
+                self.phase = 0;
+            }
+            self.cursor = 0;
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -221,7 +339,6 @@ mod tests {
         settings: ChoiceSettings,
     ) -> Vec<String> {
         candidates(p, &at(who), history, settings)
-            .into_iter()
             .map(|n| n.to_string())
             .collect()
     }
@@ -411,6 +528,55 @@ mod proptests {
             .collect()
     }
 
+    /// The ranking written the obvious way, over the whole pool at once: the
+    /// lazy [`candidates`] must produce exactly this order.
+    fn ranked_in_full<'p>(
+        pool: &'p Pool,
+        who: &Location,
+        history: &ProxyHistory<'_>,
+        settings: ChoiceSettings,
+    ) -> Vec<&'p PhoneNumber> {
+        let position = |proxy: &str| {
+            pool.numbers()
+                .iter()
+                .position(|n| n.as_str() == split_channel(proxy).1)
+        };
+        let bound: HashSet<usize> = history.bound.iter().filter_map(|p| position(p)).collect();
+        let mut recency: Vec<Option<usize>> = vec![None; pool.len()];
+        for (r, proxy) in history.earlier.iter().enumerate() {
+            if let Some(i) = position(proxy) {
+                recency[i].get_or_insert(r);
+            }
+        }
+        let mut ranked = Vec::new();
+        for tier in 0..3u8 {
+            let in_tier: Vec<usize> = (0..pool.len())
+                .filter(|i| !bound.contains(i))
+                .filter(|&i| who.distance(&Location::of(&pool.numbers()[i]), settings.geo) == tier)
+                .collect();
+            let unseen: Vec<usize> = in_tier
+                .iter()
+                .copied()
+                .filter(|&i| recency[i].is_none())
+                .collect();
+            let mut earlier: Vec<usize> = in_tier
+                .iter()
+                .copied()
+                .filter(|&i| recency[i].is_some())
+                .collect();
+            earlier.sort_by_key(|&i| recency[i]);
+            let order = match settings.sticky {
+                Sticky::Prefer => earlier.into_iter().chain(unseen).collect::<Vec<_>>(),
+                Sticky::Avoid => unseen
+                    .into_iter()
+                    .chain(earlier.into_iter().rev())
+                    .collect(),
+            };
+            ranked.extend(order.into_iter().map(|i| &pool.numbers()[i]));
+        }
+        ranked
+    }
+
     proptest! {
         // Failures print their minimal input; no regression files in the tree.
         #![proptest_config(ProptestConfig {
@@ -434,7 +600,8 @@ mod proptests {
                 earlier: earlier.iter().map(String::as_str).collect(),
             };
             let who = Location::of(&PhoneNumber::parse(&participant).unwrap());
-            let chosen = candidates(&pool, &who, &history, settings);
+            let chosen: Vec<&PhoneNumber> = candidates(&pool, &who, &history, settings).collect();
+            prop_assert_eq!(&chosen, &ranked_in_full(&pool, &who, &history, settings));
 
             let bound_numbers: HashSet<&str> =
                 bound.iter().map(|b| split_channel(b).1).collect();
