@@ -117,6 +117,7 @@ def variant_results(art, variant):
             "call": criterion(crit_dir, "overhead/inbound_call_roster_hit"),
             "create2": criterion(crit_dir, "overhead/create_2"),
             "choice": criterion(crit_dir, "number_choice/pool_5000_bindings_1000_participants_50"),
+            "choice_in_all": criterion(crit_dir, "number_choice/pool_5000_bindings_1000_in_all_participants_50"),
         },
     }
 
@@ -281,7 +282,7 @@ def build_report(art, command, elapsed):
 
     w("## Summary")
     w("")
-    w("Figures for the deployed profile (`opt-level = \"s\"`, LTO, 1 codegen unit, panic=abort, "
+    w("Figures for the deployed profile (`opt-level = \"s\"`, LTO, 1 codegen unit, panic=unwind, "
       "strip). Latency figures are x86_64 on the machine above; sizes are the arm64 "
       "Lambda artifacts.")
     w("")
@@ -300,6 +301,7 @@ def build_report(art, command, elapsed):
     w(f"| 1 | inbound call latency (fallback), p50 / p99 | report | {f1(lat('call_fallback'))} / {f1(lat('call_fallback', 'p99'))} ms | – |")
 
     c_call, c_create, c_choice = cr["call"], cr["create2"], cr["choice"]
+    c_choice_all = cr.get("choice_in_all")
     z = ip.get("zero_latency", {})
     zc = z.get("call_roster_hit", {}).get("latency_ms", {})
     zk = z.get("create_2", {}).get("latency_ms", {})
@@ -337,7 +339,8 @@ def build_report(art, command, elapsed):
         e = sz["functions"].get(f, {})
         b = e.get("arm64_bootstrap_bytes")
         w(f"| 5 | arm64 bootstrap {f} (zip) | ≤ {TARGET_BOOTSTRAP_MIB} MiB | {mib(b)} ({mib(e.get('arm64_zip_bytes'))}) | {verdict(b / MIB if b else None, TARGET_BOOTSTRAP_MIB, 'MiB')} |")
-    w(f"| 6 | number choice: pool 5,000, 1,000 bindings, 50 participants (Criterion median) | < {TARGET_CHOICE_MS:g} ms | {f3(c_choice and c_choice['median_ms'])} ms | {verdict(c_choice and c_choice['median_ms'], TARGET_CHOICE_MS, 'ms', strict=True)} |")
+    w(f"| 6 | number choice: pool 5,000, 1,000 bindings in all (20 per participant), 50 participants (Criterion median) | < {TARGET_CHOICE_MS:g} ms | {f3(c_choice_all and c_choice_all['median_ms'])} ms | {verdict(c_choice_all and c_choice_all['median_ms'], TARGET_CHOICE_MS, 'ms', strict=True)} |")
+    w(f"| 6 | number choice, worst case: 1,000 bindings *per participant* (50,000 in all) | < {TARGET_CHOICE_MS:g} ms | {f3(c_choice and c_choice['median_ms'])} ms | {verdict(c_choice and c_choice['median_ms'], TARGET_CHOICE_MS, 'ms', strict=True)} |")
     w("")
 
     # ---- details
@@ -375,7 +378,8 @@ def build_report(art, command, elapsed):
     w("| benchmark | Criterion median ms (95 % CI) | mean ms | worst sample mean ms | harness p50 / p99 ms |")
     w("| --- | --- | --- | --- | --- |")
     for label, c, zz in [("inbound call, roster hit", c_call, zc), ("create, 2 participants", c_create, zk),
-                          ("number choice 5,000 / 1,000 / 50", c_choice, {})]:
+                          ("number choice 5,000 / 1,000 in all / 50", c_choice_all, {}),
+                          ("number choice 5,000 / 1,000 per participant / 50", c_choice, {})]:
         if not c:
             w(f"| {label} | not measured | | | |")
             continue
@@ -512,7 +516,8 @@ def build_report(art, command, elapsed):
 
         row("overhead: inbound call (Criterion median)", crit(s, "call"), crit(o3, "call"), f3, "ms")
         row("overhead: create(2) (Criterion median)", crit(s, "create2"), crit(o3, "create2"), f3, "ms")
-        row("number choice 5,000 / 1,000 / 50", crit(s, "choice"), crit(o3, "choice"), f3, "ms")
+        row("number choice 5,000 / 1,000 in all / 50", crit(s, "choice_in_all"), crit(o3, "choice_in_all"), f3, "ms")
+        row("number choice 5,000 / 1,000 per participant / 50", crit(s, "choice"), crit(o3, "choice"), f3, "ms")
         row("create(2) p50, 50 ms emulator latency", lat("create_2"),
             o3i["scenarios"].get("create_2", {}).get("latency_ms", {}).get("p50"), f1, "ms")
         for f in FUNCTIONS:
@@ -549,6 +554,7 @@ def build_report(art, command, elapsed):
             "create50_p50_ms": f1(lat("create_50")),
             "choice_ms": f2(c_choice and c_choice["median_ms"]),
             "choice_per_participant_ms": f2(c_choice and c_choice["median_ms"] / 50),
+            "choice_in_all_ms": f3(c_choice_all and c_choice_all["median_ms"]),
         }
         with open(notes_path) as fh:
             text = fh.read().rstrip()

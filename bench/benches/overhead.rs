@@ -4,9 +4,10 @@
 //!   handler against the emulator with **no** added latency. This still includes
 //!   loopback HTTP to the emulator and the emulator's own request handling
 //!   (1 request for the call, 6 for the create), so it is an upper bound on our code.
-//! - `number_choice/pool_5000_bindings_1000_participants_50`: `candidates()` for 50
+//! - `number_choice/pool_5000_bindings_1000_participants_50`: the first candidate for 50
 //!   participants, each with 1,000 earlier bindings (500 in open conversations,
-//!   500 closed), over a pool of 5,000 numbers in four locations.
+//!   500 closed), over a pool of 5,000 numbers in four locations; `..._in_all_...`:
+//!   the same with 1,000 bindings in all (20 each).
 //!
 //! `cargo bench --bench overhead` measures; `cargo test --benches` runs each once.
 
