@@ -35,8 +35,11 @@ fn overhead(c: &mut Criterion) {
     // Inbound call, roster hit: one ListParticipantConversations.
     let fx = rt.block_on(Fixture::start(Duration::ZERO));
     let call = rt.block_on(async {
-        let response =
-            sessions::handle(&fx.state, create_call(&[address(0), address(1)]).to_request()).await;
+        let response = sessions::handle(
+            &fx.state,
+            create_call(&[address(0), address(1)]).to_request(),
+        )
+        .await;
         assert_eq!(response.status(), 201);
         let session: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
         let (caller, proxy) = proxies_of(&session).into_iter().next().unwrap();
@@ -71,8 +74,7 @@ fn overhead(c: &mut Criterion) {
                         fx.emulator.reset();
                     }
                     next_address = (next_address + 2) % 5_000_000;
-                    let request =
-                        create_call(&[address(next_address), address(next_address + 1)]);
+                    let request = create_call(&[address(next_address), address(next_address + 1)]);
                     let started = Instant::now();
                     let response = sessions::handle(&fx.state, request.to_request()).await;
                     total += started.elapsed();
@@ -102,7 +104,9 @@ fn number_choice(c: &mut Criterion) {
                     let history = inputs.history(p);
                     // What a session takes: the best candidate (the rest is
                     // read only when a race takes that one).
-                    let best = candidates(&inputs.pool, &inputs.participants[p], &history, settings).next();
+                    let best =
+                        candidates(&inputs.pool, &inputs.participants[p], &history, settings)
+                            .next();
                     black_box(best.expect("a free number"));
                 }
             })

@@ -112,8 +112,7 @@ impl Flags {
                 "--moto" => flags.moto = Some(value()?.into()),
                 "--runs" => flags.runs = Some(value()?.parse().map_err(|_| "--runs: number")?),
                 "--invocations" => {
-                    flags.invocations =
-                        Some(value()?.parse().map_err(|_| "--invocations: number")?)
+                    flags.invocations = Some(value()?.parse().map_err(|_| "--invocations: number")?)
                 }
                 other => return Err(format!("unexpected argument {other}")),
             }
@@ -223,12 +222,12 @@ async fn calls(fx: &Fixture, call: &Call, iterations: usize) -> Result<Vec<Sampl
 /// A 2-party session made through the handler; returns (caller, proxy) of its
 /// first participant.
 async fn one_session(fx: &Fixture, fresh: &mut Addresses) -> Result<(String, String)> {
-    let response =
-        sessions::handle(&fx.state, create_call(&fresh.take(2)).to_request()).await;
+    let response = sessions::handle(&fx.state, create_call(&fresh.take(2)).to_request()).await;
     if response.status() != 201 {
         return Err(format!("session create answered {}", response.status()));
     }
-    let body: Value = serde_json::from_slice(response.body().as_ref()).map_err(|e| e.to_string())?;
+    let body: Value =
+        serde_json::from_slice(response.body().as_ref()).map_err(|e| e.to_string())?;
     proxies_of(&body)
         .into_iter()
         .next()
@@ -311,7 +310,12 @@ async fn inprocess(flags: &Flags) -> Result<Value> {
         if chunk % 2 == 0 {
             fx.emulator.reset();
         }
-        lat.extend(creates(&fx, &mut fresh, 2, n(100)).await?.iter().map(|s| s.latency_ms));
+        lat.extend(
+            creates(&fx, &mut fresh, 2, n(100))
+                .await?
+                .iter()
+                .map(|s| s.latency_ms),
+        );
     }
     zero.insert("create_2".into(), json!({"latency_ms": summary_ms(&lat)}));
     fx.emulator.reset();
@@ -323,7 +327,10 @@ async fn inprocess(flags: &Flags) -> Result<Value> {
         .iter()
         .map(|s| s.latency_ms)
         .collect();
-    zero.insert("call_roster_hit".into(), json!({"latency_ms": summary_ms(&lat)}));
+    zero.insert(
+        "call_roster_hit".into(),
+        json!({"latency_ms": summary_ms(&lat)}),
+    );
 
     Ok(json!({
         "kind": "inprocess",
@@ -393,7 +400,10 @@ impl RuntimeApi {
                 "/2018-06-01/runtime/invocation/{id}/response",
                 post(invocation_response),
             )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(invocation_error))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(invocation_error),
+            )
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(Arc::clone(&state));
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -473,7 +483,10 @@ async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
         headers.insert(k, HeaderValue::from_str(&v).expect("header value"));
     };
     put("lambda-runtime-aws-request-id", id);
-    put("lambda-runtime-deadline-ms", (epoch_ms() + 15_000).to_string());
+    put(
+        "lambda-runtime-deadline-ms",
+        (epoch_ms() + 15_000).to_string(),
+    );
     put(
         "lambda-runtime-invoked-function-arn",
         "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
@@ -509,7 +522,10 @@ async fn invocation_error(
     let _ = state.done.send(Invocation {
         request_id: id,
         at: Instant::now(),
-        outcome: Err(format!("invocation error: {}", String::from_utf8_lossy(&body))),
+        outcome: Err(format!(
+            "invocation error: {}",
+            String::from_utf8_lossy(&body)
+        )),
     });
     StatusCode::ACCEPTED
 }
@@ -572,7 +588,11 @@ async fn proxy(
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
-    state.durations_ms.lock().unwrap().push(ms(started.elapsed()));
+    state
+        .durations_ms
+        .lock()
+        .unwrap()
+        .push(ms(started.elapsed()));
     response
 }
 
@@ -623,9 +643,7 @@ impl Ssm {
             peers: Mutex::new(HashSet::new()),
             durations_ms: Mutex::new(Vec::new()),
         });
-        let app = Router::new()
-            .fallback(proxy)
-            .with_state(Arc::clone(&state));
+        let app = Router::new().fallback(proxy).with_state(Arc::clone(&state));
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| e.to_string())?;
@@ -771,8 +789,7 @@ impl<'a> Workload<'a> {
                 ConfigStore::fixed(config(&pool_numbers(20))),
                 TwilioHttp::new(settings(&emulator.base_url())).map_err(|e| e.to_string())?,
             );
-            let response =
-                sessions::handle(&state, create_call(&fresh.take(2)).to_request()).await;
+            let response = sessions::handle(&state, create_call(&fresh.take(2)).to_request()).await;
             let body: Value =
                 serde_json::from_slice(response.body().as_ref()).map_err(|e| e.to_string())?;
             Some(
@@ -827,7 +844,13 @@ struct Env<'a> {
     logs: PathBuf,
 }
 
-fn spawn(env: &Env<'_>, binary: &Path, function: Function, api: &RuntimeApi, log: &str) -> Result<(Instant, Child)> {
+fn spawn(
+    env: &Env<'_>,
+    binary: &Path,
+    function: Function,
+    api: &RuntimeApi,
+    log: &str,
+) -> Result<(Instant, Child)> {
     let log = std::fs::File::create(env.logs.join(log)).map_err(|e| e.to_string())?;
     let mut command = Command::new(binary);
     command
@@ -878,12 +901,19 @@ fn check_response(function: Function, response: &Value) -> Result<()> {
 
 /// (VmHWM, VmRSS) in KiB.
 fn memory_kib(pid: u32) -> Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
     let field = |name: &str| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
             .unwrap_or(0)
     };
     Ok((field("VmHWM:"), field("VmRSS:")))
@@ -896,7 +926,13 @@ async fn stop(mut child: Child) {
 
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn cold_starts(env: &Env<'_>, binary: &Path, function: Function, runs: usize, base: usize) -> Result<Value> {
+async fn cold_starts(
+    env: &Env<'_>,
+    binary: &Path,
+    function: Function,
+    runs: usize,
+    base: usize,
+) -> Result<Value> {
     let mut init = Vec::new();
     let mut first = Vec::new();
     let mut ssm_at_init = Vec::new();
@@ -907,11 +943,18 @@ async fn cold_starts(env: &Env<'_>, binary: &Path, function: Function, runs: usi
         let event = workload.event(&id);
         let ssm_before = env.ssm.requests();
         let queued = api.queue(event).await;
-        let (started, child) = spawn(env, binary, function, &api, &format!("{}-cold.log", function.name()))?;
+        let (started, child) = spawn(
+            env,
+            binary,
+            function,
+            &api,
+            &format!("{}-cold.log", function.name()),
+        )?;
         let answer = api.wait(&queued, ANSWER_TIMEOUT).await;
         let first_next = api.first_next();
         stop(child).await;
-        let (at, response) = answer.map_err(|e| format!("{} cold start {run}: {e}", function.name()))?;
+        let (at, response) =
+            answer.map_err(|e| format!("{} cold start {run}: {e}", function.name()))?;
         check_response(function, &response)?;
         let first_next = first_next.ok_or("no `next` request seen")?;
         init.push(ms(first_next - started));
@@ -926,12 +969,24 @@ async fn cold_starts(env: &Env<'_>, binary: &Path, function: Function, runs: usi
     }))
 }
 
-async fn warm(env: &Env<'_>, binary: &Path, function: Function, invocations: usize, base: usize) -> Result<Value> {
+async fn warm(
+    env: &Env<'_>,
+    binary: &Path,
+    function: Function,
+    invocations: usize,
+    base: usize,
+) -> Result<Value> {
     let mut workload = Workload::new(function, env.emulator, base).await?;
     let mut api = RuntimeApi::start().await?;
     let ssm_start = env.ssm.requests();
     let conns_start = env.emulator.connections_accepted();
-    let (_, child) = spawn(env, binary, function, &api, &format!("{}-warm.log", function.name()))?;
+    let (_, child) = spawn(
+        env,
+        binary,
+        function,
+        &api,
+        &format!("{}-warm.log", function.name()),
+    )?;
     let pid = child.id().ok_or("process exited at once")?;
     let mut latencies = Vec::with_capacity(invocations);
     let mut after_first = (0, 0);
@@ -1011,14 +1066,14 @@ async fn process(flags: &Flags) -> Result<Value> {
     let invocations = flags
         .invocations
         .unwrap_or(if flags.quick { 20 } else { 10_000 });
-    let work = flags
-        .out
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(format!(
-            "{}.d",
-            flags.out.file_stem().and_then(|s| s.to_str()).unwrap_or("process")
-        ));
+    let work = flags.out.parent().unwrap_or(Path::new(".")).join(format!(
+        "{}.d",
+        flags
+            .out
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("process")
+    ));
     let home = work.join("home");
     let logs = work.join("logs");
     std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
@@ -1074,7 +1129,9 @@ async fn process(flags: &Flags) -> Result<Value> {
         // spare connection when the next request starts before the previous
         // connection is back in the pool; anything beyond twice the concurrency
         // means connections are being made per invocation.
-        let total = warm["twilio_connections_total"].as_u64().unwrap_or(u64::MAX);
+        let total = warm["twilio_connections_total"]
+            .as_u64()
+            .unwrap_or(u64::MAX);
         let bound = 2 * function.max_parallel_requests() as u64;
         if total > bound {
             failures.push(format!(
