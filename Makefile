@@ -31,6 +31,8 @@ venv:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	# bench/ is a workspace of its own (Criterion and the harness stay out of the product's)
+	cd bench && cargo fmt -- --check && cargo clippy --all-targets --target-dir ../target/bench -- -D warnings
 
 unit:
 	cargo test --workspace
