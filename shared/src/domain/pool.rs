@@ -179,18 +179,19 @@ pub fn candidates<'p>(
     settings: ChoiceSettings,
 ) -> Candidates<'p> {
     let index = pool.index();
-    let mut mark = vec![FREE; pool.len()];
+    // Per pool number: bound to them, or already in an earlier-proxy list.
+    let mut taken = vec![false; pool.len()];
     for proxy in &history.bound {
         if let Some(i) = index.position(split_channel(proxy).1) {
-            mark[i] = BOUND;
+            taken[i] = true;
         }
     }
     // Most recent first, so each tier's list comes out in order of recency.
     let mut seen: [Vec<u32>; TIERS] = Default::default();
-    for (recency, proxy) in history.earlier.iter().enumerate() {
+    for proxy in &history.earlier {
         if let Some(i) = index.position(split_channel(proxy).1) {
-            if mark[i] == FREE {
-                mark[i] = recency as u32 + 1;
+            if !taken[i] {
+                taken[i] = true;
                 let tier = participant.distance(&index.locations[i], settings.geo);
                 seen[usize::from(tier)].push(i as u32);
             }
@@ -201,7 +202,7 @@ pub fn candidates<'p>(
         index,
         participant: *participant,
         settings,
-        mark,
+        taken,
         seen,
         tier: 0,
         phase: 0,
@@ -209,10 +210,6 @@ pub fn candidates<'p>(
     }
 }
 
-/// Per pool number in [`Candidates::mark`]: free, bound, or else seen before
-/// (1 + recency, 1 = the latest).
-const FREE: u32 = 0;
-const BOUND: u32 = u32::MAX;
 /// Geographic tiers: [`Location::distance`] is 0, 1 or 2.
 const TIERS: usize = 3;
 
@@ -226,7 +223,8 @@ pub struct Candidates<'p> {
     index: &'p PoolIndex,
     participant: Location,
     settings: ChoiceSettings,
-    mark: Vec<u32>,
+    /// Per pool number: never offered as unseen (bound, or an earlier proxy).
+    taken: Vec<bool>,
     /// Earlier proxies (pool positions) per tier, most recent first.
     seen: [Vec<u32>; TIERS],
     tier: usize,
@@ -273,7 +271,7 @@ impl<'p> Candidates<'p> {
         while let Some(i) = scan.get(self.cursor) {
             self.cursor += 1;
             let location = &self.index.locations[i as usize];
-            if self.mark[i as usize] == FREE
+            if !self.taken[i as usize]
                 && usize::from(self.participant.distance(location, self.settings.geo)) == self.tier
             {
                 return Some(i);
