@@ -31,8 +31,7 @@ venv:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	# bench/ is a workspace of its own (Criterion and the harness stay out of the product's)
-	cd bench && cargo fmt -- --check && cargo clippy --all-targets --target-dir ../target/bench -- -D warnings
+	python3 dev/tools/feature-drift.py
 
 unit:
 	cargo test --workspace

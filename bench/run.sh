@@ -13,10 +13,10 @@
 #   BENCH_MAX_LOAD   (1.5)  timed phases wait until the 1-minute load is below this ...
 #   BENCH_LOAD_WAIT  (900)  ... for at most this many seconds, then run anyway; the
 #                           load seen is written into BENCHMARKS.md either way.
-#   BENCH_TARGET_DIR (target/bench), BENCH_O3_TARGET_DIR (target/bench-o3): where the
-#                           bench package and the opt-level 3 builds go. The functions'
-#                           opt-level "s" builds use the root target dir (target/release,
-#                           target/lambda), so `make build` and `make bench` share them.
+#   BENCH_TARGET_DIR (target), BENCH_O3_TARGET_DIR (target/bench-o3): where the bench
+#                           package and the opt-level 3 builds go. The opt-level "s"
+#                           builds share the root target dir with the tests, `make build`
+#                           and the functions (one workspace, one set of dependencies).
 #
 # What runs (see bench/README.md):
 #   1. bench-harness inprocess: round trips (emulator timestamps) and latency with
@@ -57,7 +57,7 @@ for f in "${FUNCTIONS[@]}"; do PACKAGES+=(-p "$f"); done
 
 ROOT_TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 unset CARGO_TARGET_DIR
-BENCH_TARGET="${BENCH_TARGET_DIR:-$ROOT_TARGET/bench}"
+BENCH_TARGET="${BENCH_TARGET_DIR:-$ROOT_TARGET}"
 O3_TARGET="${BENCH_O3_TARGET_DIR:-$ROOT_TARGET/bench-o3}"
 MAX_LOAD="${BENCH_MAX_LOAD:-1.5}"
 LOAD_WAIT="${BENCH_LOAD_WAIT:-900}"
@@ -86,7 +86,7 @@ if [[ $QUICK == 0 ]]; then
 fi
 mkdir -p "$ART/s"
 
-# cargo inside bench/ (its own workspace) with a given target dir.
+# cargo for the bench package (a workspace member) with a given target dir.
 bench_cargo() {
     local target="$1"
     shift
@@ -159,7 +159,7 @@ build_variant s "$ROOT_TARGET" "$BENCH_TARGET"
 if [[ $O3 == 1 ]]; then
     mkdir -p "$ART/3"
     export "${O3_ENV[@]}"
-    build_variant 3 "$O3_TARGET/root" "$O3_TARGET/bench"
+    build_variant 3 "$O3_TARGET" "$O3_TARGET"
     unset CARGO_PROFILE_RELEASE_OPT_LEVEL CARGO_PROFILE_BENCH_OPT_LEVEL
 fi
 
@@ -194,7 +194,7 @@ measure_variant() {
 measure_variant s "$ROOT_TARGET" "$BENCH_TARGET" 10000
 if [[ $O3 == 1 ]]; then
     export "${O3_ENV[@]}"
-    measure_variant 3 "$O3_TARGET/root" "$O3_TARGET/bench" 1000
+    measure_variant 3 "$O3_TARGET" "$O3_TARGET" 1000
     unset CARGO_PROFILE_RELEASE_OPT_LEVEL CARGO_PROFILE_BENCH_OPT_LEVEL
 fi
 

@@ -5,17 +5,19 @@
 # description, as shipped in the npm package @twilio-alpha/mcp (versions pinned in
 # package.json / package-lock.json):
 #
-#   shared/tests/contract.rs          every request our client makes, sent to Stoplight Prism
+#   shared/tests/integration/contract.rs
+#                                     every request our client makes, sent to Stoplight Prism
 #                                     mocking the description (`prism mock --errors`: a request
 #                                     that breaks it gets 422), through a proxy that also checks
 #                                     every parameter name is declared; the client must parse
 #                                     each of Twilio's example responses.
-#   dev/twilio-emulator/tests/schema.rs
+#   dev/twilio-emulator/tests/integration/schema.rs
 #                                     every answer of our emulator validated against the
 #                                     description's response schema for that operation.
 #
 # Both are #[ignore]d in a plain `cargo test` (they need what this script sets up) and run
-# here with --include-ignored. This script:
+# here with --include-ignored, selected by module name from each crate's one integration
+# test binary. This script:
 #   1. runs `npm ci` in contract/ when node_modules is missing or older than the lock file;
 #   2. starts Prism for the Conversations v1 and API 2010 descriptions on free loopback ports
 #      and waits until both accept connections;
@@ -108,5 +110,5 @@ export TWILIO_CONVERSATIONS_URL="http://127.0.0.1:$conversations_port"
 export TWILIO_API_URL="http://127.0.0.1:$api_port"
 export TWILIO_OPENAPI_DIR="$spec_dir"
 cd "$root"
-cargo test --workspace --no-fail-fast --test contract --test schema \
-    -- --include-ignored "$@"
+cargo test -p masked-comms -p twilio-emulator --no-fail-fast --test integration \
+    -- --include-ignored contract:: schema:: "$@"

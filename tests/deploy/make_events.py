@@ -56,7 +56,7 @@ TIME = "27/Nov/2026:12:00:00 +0000"
 TIME_EPOCH = 1795780800000
 
 # Participants and a session sid used by the samples. SESSION_SID is a
-# placeholder that shared/tests/events.rs replaces with a seeded session's sid.
+# placeholder that shared/tests/integration/events.rs replaces with a seeded session's sid.
 ALICE = "+14155550101"
 BOB = "+14155550102"
 SESSION_SID = "CH7d1f0c5e2b9a4c3d8e6f1a2b3c4d5e6f"

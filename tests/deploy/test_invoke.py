@@ -5,7 +5,7 @@ the emulator binary.
 
 Statuses are for a fresh emulator holding only what the events themselves
 create: the sample sid in sessions-read/close.json names no session here
-(404; shared/tests/events.rs seeds it and sees 200/204)."""
+(404; shared/tests/integration/events.rs seeds it and sees 200/204)."""
 
 from __future__ import annotations
 

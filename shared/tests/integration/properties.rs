@@ -6,8 +6,6 @@
 //! The pure parts (address parsing, number choice, signatures, TwiML) have
 //! their own property tests next to their code.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
@@ -18,7 +16,7 @@ use masked_comms::handlers::{conversation_events, inbound_call, sessions};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::Value;
-use support::*;
+use crate::support::*;
 
 /// Cases per property: enough to find shape bugs, few enough to stay fast.
 const CASES: u32 = 256;

@@ -1,8 +1,6 @@
 //! The emulator playing Twilio toward our webhooks: signed inbound calls and
 //! conversation state events.
 
-mod common;
-
 use std::{sync::Arc, time::Duration};
 
 use axum::{
@@ -12,7 +10,7 @@ use axum::{
     response::IntoResponse,
     Router,
 };
-use common::{start, start_with};
+use crate::common::{start, start_with};
 use serde_json::json;
 use tokio::sync::mpsc;
 use twilio_emulator::{compute_signature, ConversationState, EmulatorConfig};

@@ -1,10 +1,8 @@
 //! Fault injection, latency, recording and connection accounting.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::start;
+use crate::common::start;
 use futures_util::future::join_all;
 use serde_json::json;
 use twilio_emulator::{sequential_round_trips, Fault, Operation};

@@ -1,14 +1,12 @@
 //! POST /sessions against the Twilio emulator, through real lambda_http requests.
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use masked_comms::domain::roster::SessionRecord;
 use masked_comms::handlers::sessions;
 use serde_json::{json, Value};
-use support::*;
+use crate::support::*;
 use twilio_emulator::{
     sequential_round_trips, ConversationSeed, ConversationState, Fault, Operation,
 };

@@ -16,14 +16,12 @@
 //! Needs the description files, which `contract/run.sh` installs (`npm ci`) and then runs
 //! this test with `--ignored`. `TWILIO_OPENAPI_DIR` may point elsewhere.
 
-mod common;
-
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
 };
 
-use common::{start, Client, Reply};
+use crate::common::{start, Client, Reply};
 use serde_json::{json, Map, Value};
 
 const CONVERSATIONS_SPEC: &str = "twilio_conversations_v1.json";

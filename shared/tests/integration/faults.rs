@@ -29,8 +29,6 @@
 //! so the AppState gets a budget of [`BUDGET`] instead of the 10 s default, and
 //! cases run concurrently, each with its own emulator.
 
-mod support;
-
 use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -41,7 +39,7 @@ use masked_comms::domain::roster::SessionRecord;
 use masked_comms::handlers::{conversation_events, inbound_call, sessions};
 use masked_comms::provision::ROLLBACK_BUDGET;
 use serde_json::{json, Value};
-use support::*;
+use crate::support::*;
 use twilio_emulator::{
     ConversationSeed, ConversationSnapshot, ConversationState, Fault, Operation, RecordedRequest,
 };

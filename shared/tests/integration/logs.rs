@@ -2,14 +2,12 @@
 //! failures included) never contain a full phone number, the auth token or
 //! the operator's password.
 
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use masked_comms::handlers::{conversation_events, inbound_call, sessions};
 use serde_json::{json, Value};
-use support::*;
+use crate::support::*;
 use tracing_subscriber::fmt::MakeWriter;
 use twilio_emulator::{Fault, Operation};
 

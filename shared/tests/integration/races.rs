@@ -1,15 +1,13 @@
 //! Races and load against the emulator: no lost or duplicated sessions, no
 //! orphan conversations holding pool numbers.
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 use masked_comms::handlers::sessions;
 use serde_json::{json, Value};
-use support::*;
+use crate::support::*;
 
 const SHARED: &str = "+14155550101";
 

@@ -3,8 +3,6 @@
 //! runtime does and run through their function's handler against the Twilio
 //! emulator, configured like `events/env.json`.
 
-mod support;
-
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -14,7 +12,7 @@ use masked_comms::config::key;
 use masked_comms::handlers::{conversation_events, inbound_call, landing, sessions};
 use masked_comms::AppState;
 use serde_json::Value;
-use support::*;
+use crate::support::*;
 use twilio_emulator::{
     ConversationSeed, ConversationState, Operation, SAMPLE_ACCOUNT_SID, SAMPLE_AUTH_TOKEN,
 };

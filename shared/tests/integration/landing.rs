@@ -1,12 +1,10 @@
 //! GET / (the operator's page) through real lambda_http requests.
 
-mod support;
-
 use base64::Engine;
 use lambda_http::{Body, Response};
 use masked_comms::handlers::landing::{self, page};
 use sha2::{Digest, Sha256};
-use support::*;
+use crate::support::*;
 
 const HOSTILE: &str = r#"<script>alert(1)</script>"'&"#;
 const HOSTILE_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;";

@@ -1,10 +1,8 @@
 //! POST /inbound-call against the Twilio emulator: routing, TwiML, signatures.
 
-mod support;
-
 use masked_comms::handlers::{inbound_call, sessions};
 use serde_json::{json, Value};
-use support::*;
+use crate::support::*;
 use twilio_emulator::{ConversationSeed, ConversationState, Fault, Operation};
 
 const A: &str = "+14155550101";

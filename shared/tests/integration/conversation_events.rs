@@ -1,9 +1,7 @@
 //! POST /conversation-events against the Twilio emulator.
 
-mod support;
-
 use masked_comms::handlers::conversation_events;
-use support::*;
+use crate::support::*;
 use twilio_emulator::{ConversationSeed, ConversationState, Fault, Operation};
 
 fn closed_event(sid: &str) -> Vec<(&str, &str)> {

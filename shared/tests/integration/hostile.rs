@@ -14,8 +14,6 @@
 //! deserialisation first (`lambda_http::request::from_str`, what the runtime
 //! does with each event): see the last tests.
 
-mod support;
-
 use std::panic::AssertUnwindSafe;
 
 use base64::Engine;
@@ -24,7 +22,7 @@ use lambda_http::http::{HeaderValue, Request as HttpRequest};
 use lambda_http::{Body, Request, Response};
 use masked_comms::handlers::{conversation_events, inbound_call, landing, sessions};
 use serde_json::{json, Value};
-use support::*;
+use crate::support::*;
 
 const A: &str = "+14155550101";
 const SID: &str = "CH0123456789abcdef0123456789abcdef";

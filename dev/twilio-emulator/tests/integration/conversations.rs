@@ -1,10 +1,8 @@
 //! The Conversations API over HTTP: shapes, Twilio's rules, paging, auth.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{is_sid, start, start_with};
+use crate::common::{is_sid, start, start_with};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use twilio_emulator::{ConversationSeed, ConversationState, EmulatorConfig, Operation};
@@ -419,7 +417,7 @@ async fn participant_conversations_page_across_sixty_conversations() {
 async fn auth_failure_is_401_20003() {
     let (emulator, client) = start().await;
     // Right account, wrong token.
-    let mut bad = common::Client::for_emulator(&emulator);
+    let mut bad = crate::common::Client::for_emulator(&emulator);
     bad.token = "not-the-token".to_owned();
     let reply = bad.post("/v1/Conversations", &[]).await;
     assert_eq!(reply.status, 401);

@@ -1,0 +1,18 @@
+//! Integration tests of the `masked-comms` library: every handler driven with real
+//! `lambda_http` requests against the in-process Twilio emulator. One test binary with
+//! a module per area, so the crate and its dependencies are linked once, not once per file.
+
+mod support;
+
+mod contract;
+mod conversation_events;
+mod events;
+mod faults;
+mod hostile;
+mod inbound_call;
+mod landing;
+mod lifecycle;
+mod logs;
+mod properties;
+mod races;
+mod sessions;
