@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::{ConfigSource, ConfigStore};
+use crate::config::{ConfigSource, ConfigStore, Function};
 use crate::twilio::{TwilioHttp, TwilioSettings};
 
 /// Time an invocation may spend on Twilio before answering; with the
@@ -14,6 +14,9 @@ pub struct AppState {
     pub config: ConfigStore,
     pub twilio: TwilioHttp,
     pub budget: Duration,
+    /// How long a create may still be running, for retries that find it
+    /// half made ([`crate::provision::CREATE_MAY_RUN_FOR`]).
+    pub create_window: Duration,
 }
 
 impl AppState {
@@ -22,23 +25,24 @@ impl AppState {
             config,
             twilio,
             budget: REQUEST_BUDGET,
+            create_window: crate::provision::CREATE_MAY_RUN_FOR,
         }
     }
 
     /// Reads the environment, and loads configuration now, during init, so
     /// the first request does not wait for it. A bad configuration does not
-    /// stop the function: requests answer 503 naming the key until it is fixed.
+    /// stop the function: requests answer 503 until it is fixed.
     ///
     /// The Twilio client is built on a blocking thread meanwhile: loading the
     /// system's root certificates is CPU and file work that would otherwise
     /// add to the SSM round trip instead of overlapping it.
-    pub async fn from_env() -> Result<Self, lambda_http::Error> {
-        let twilio = tokio::task::spawn_blocking(|| TwilioHttp::new(TwilioSettings::from_env()));
-        let source = ConfigSource::from_env().await;
-        let config = ConfigStore::new(source, ConfigStore::ttl_from_env());
-        if let Err(err) = config.current().await {
-            tracing::error!(error = %err, "configuration is not usable; requests will answer 503 until it is fixed");
-        }
+    pub async fn from_env(function: Function) -> Result<Self, lambda_http::Error> {
+        let settings = TwilioSettings::from_env()?;
+        let twilio = tokio::task::spawn_blocking(|| TwilioHttp::new(settings));
+        let source = ConfigSource::from_env(function).await;
+        let config = ConfigStore::new(source, function, ConfigStore::ttl_from_env());
+        // A failure is logged by the store and answered with 503 until fixed.
+        let _ = config.current().await;
         Ok(AppState::new(config, twilio.await??))
     }
 }

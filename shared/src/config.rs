@@ -1,9 +1,12 @@
-//! Typed configuration from SSM Parameter Store (by path) or the environment,
-//! cached per execution environment and refreshed after a TTL so a changed
-//! pool takes effect without a redeploy.
+//! Typed configuration from SSM Parameter Store or the environment, cached
+//! per execution environment and refreshed after a TTL so a changed pool
+//! takes effect without a redeploy. Each function reads only the keys it
+//! uses ([`Function::keys`]), by exact name, so its IAM role can be granted
+//! those parameters and no others.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,71 +24,89 @@ pub mod key {
     pub struct Key {
         pub ssm: &'static str,
         pub env: &'static str,
+        /// A SecureString in SSM: never logged, decrypted with KMS.
+        pub secret: bool,
     }
 
     pub const ACCOUNT_SID: Key = Key {
         ssm: "twilio/account-sid",
         env: "TWILIO_ACCOUNT_SID",
+        secret: false,
     };
     pub const AUTH_TOKEN: Key = Key {
         ssm: "twilio/auth-token",
         env: "TWILIO_AUTH_TOKEN",
+        secret: true,
     };
     pub const NUMBER_POOL: Key = Key {
         ssm: "number-pool",
         env: "NUMBER_POOL",
+        secret: false,
     };
     pub const USERNAME: Key = Key {
         ssm: "auth/username",
         env: "AUTH_USERNAME",
+        secret: false,
     };
     pub const PASSWORD: Key = Key {
         ssm: "auth/password",
         env: "AUTH_PASSWORD",
+        secret: true,
     };
     pub const PUBLIC_BASE_URL: Key = Key {
         ssm: "public-base-url",
         env: "PUBLIC_BASE_URL",
+        secret: false,
     };
     pub const CALL_VOICE: Key = Key {
         ssm: "call/voice",
         env: "CALL_ANNOUNCEMENT_VOICE",
+        secret: false,
     };
     pub const CALL_LANGUAGE: Key = Key {
         ssm: "call/language",
         env: "CALL_ANNOUNCEMENT_LANGUAGE",
+        secret: false,
     };
     pub const CONNECTING_ANNOUNCEMENT: Key = Key {
         ssm: "call/connecting-announcement",
         env: "CONNECTING_CALL_ANNOUNCEMENT",
+        secret: false,
     };
     pub const OUT_OF_SESSION_MESSAGE: Key = Key {
         ssm: "call/out-of-session-message",
         env: "OUT_OF_SESSION_MESSAGE_FOR_CALL",
+        secret: false,
     };
     pub const INACTIVE_TIMER: Key = Key {
         ssm: "session/inactive-timer",
         env: "SESSION_INACTIVE_TIMER",
+        secret: false,
     };
     pub const CLOSED_TIMER: Key = Key {
         ssm: "session/closed-timer",
         env: "SESSION_CLOSED_TIMER",
+        secret: false,
     };
     pub const CLOSED_CONVERSATIONS: Key = Key {
         ssm: "closed-conversations",
         env: "CLOSED_CONVERSATIONS",
+        secret: false,
     };
     pub const GEO_MATCH: Key = Key {
         ssm: "number-selection/geo-match",
         env: "NUMBER_SELECTION_GEO_MATCH",
+        secret: false,
     };
     pub const STICKY: Key = Key {
         ssm: "number-selection/sticky",
         env: "NUMBER_SELECTION_STICKY",
+        secret: false,
     };
     pub const WHATSAPP_POOL: Key = Key {
         ssm: "whatsapp-pool",
         env: "WHATSAPP_POOL",
+        secret: false,
     };
 
     pub const ALL: [&Key; 16] = [
@@ -109,6 +130,65 @@ pub mod key {
 }
 
 use key::Key;
+
+/// The functions, by what configuration each one reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Sessions,
+    InboundCall,
+    ConversationEvents,
+    LandingPage,
+}
+
+impl Function {
+    /// The keys that must be present.
+    pub fn required(self) -> &'static [&'static Key] {
+        use key::*;
+        match self {
+            Function::Sessions => &[
+                &ACCOUNT_SID,
+                &AUTH_TOKEN,
+                &NUMBER_POOL,
+                &USERNAME,
+                &PASSWORD,
+            ],
+            Function::InboundCall | Function::ConversationEvents => &[&ACCOUNT_SID, &AUTH_TOKEN],
+            Function::LandingPage => &[&NUMBER_POOL, &USERNAME, &PASSWORD],
+        }
+    }
+
+    /// The keys read when present.
+    pub fn optional(self) -> &'static [&'static Key] {
+        use key::*;
+        match self {
+            Function::Sessions => &[
+                &WHATSAPP_POOL,
+                &INACTIVE_TIMER,
+                &CLOSED_TIMER,
+                &GEO_MATCH,
+                &STICKY,
+            ],
+            Function::InboundCall => &[
+                &PUBLIC_BASE_URL,
+                &CALL_VOICE,
+                &CALL_LANGUAGE,
+                &CONNECTING_ANNOUNCEMENT,
+                &OUT_OF_SESSION_MESSAGE,
+            ],
+            Function::ConversationEvents => &[&PUBLIC_BASE_URL, &CLOSED_CONVERSATIONS],
+            Function::LandingPage => &[&WHATSAPP_POOL],
+        }
+    }
+
+    /// Every key this function reads.
+    pub fn keys(self) -> impl Iterator<Item = &'static Key> {
+        self.required().iter().chain(self.optional()).copied()
+    }
+}
+
+/// The shortest operator password accepted: the API opens masked channels on
+/// the operator's pool and bill, so guessing must not be practical.
+pub const MIN_PASSWORD_CHARS: usize = 16;
 
 /// A value that must never be printed: Debug and Display hide it.
 #[derive(Clone, PartialEq, Eq)]
@@ -161,11 +241,13 @@ pub enum ClosedConversations {
     Keep,
 }
 
+/// What one function needs: the sections it does not read are `None`
+/// ([`Function`]), and the accessors say so if code reaches for them.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub twilio: TwilioCredentials,
-    pub pool: Pool,
-    pub operator: OperatorCredentials,
+    twilio: Option<TwilioCredentials>,
+    pool: Option<Pool>,
+    operator: Option<OperatorCredentials>,
     pub public_base_url: Option<url::Url>,
     pub call: CallSettings,
     pub session: SessionDefaults,
@@ -176,17 +258,36 @@ pub struct Config {
 }
 
 impl Config {
+    pub fn twilio(&self) -> Result<&TwilioCredentials, ConfigError> {
+        self.twilio.as_ref().ok_or(ConfigError::NotRead {
+            key: key::AUTH_TOKEN.ssm,
+        })
+    }
+
+    pub fn operator(&self) -> Result<&OperatorCredentials, ConfigError> {
+        self.operator.as_ref().ok_or(ConfigError::NotRead {
+            key: key::PASSWORD.ssm,
+        })
+    }
+
+    pub fn pool(&self) -> Result<&Pool, ConfigError> {
+        self.pool.as_ref().ok_or(ConfigError::NotRead {
+            key: key::NUMBER_POOL.ssm,
+        })
+    }
+
     /// The pool a participant on `channel` draws proxies from.
-    pub fn pool_for(&self, channel: Channel) -> &Pool {
+    pub fn pool_for(&self, channel: Channel) -> Result<&Pool, ConfigError> {
         match (channel, &self.whatsapp_pool) {
-            (Channel::Whatsapp, Some(pool)) => pool,
-            _ => &self.pool,
+            (Channel::Whatsapp, Some(pool)) => Ok(pool),
+            _ => self.pool(),
         }
     }
 
     /// Every number that is a proxy, never a participant.
     pub fn pools(&self) -> Vec<&Pool> {
-        std::iter::once(&self.pool)
+        self.pool
+            .iter()
             .chain(self.whatsapp_pool.as_ref())
             .collect()
     }
@@ -202,6 +303,10 @@ pub enum ConfigError {
     Invalid { key: String, problem: String },
     #[error("configuration could not be loaded from SSM: {0}")]
     Source(String),
+    /// A function reached for configuration it does not read: a bug, caught
+    /// by the tests that run each function with only its own keys.
+    #[error("configuration `{key}` is not read by this function")]
+    NotRead { key: &'static str },
 }
 
 /// Raw values by SSM key name, whichever source they came from.
@@ -267,13 +372,56 @@ impl RawConfig {
         }
     }
 
-    pub fn parse(&self) -> Result<Config, ConfigError> {
-        let account_sid = self.required(&key::ACCOUNT_SID)?;
-        if !is_sid(account_sid, "AC") {
-            return Err(self.invalid(&key::ACCOUNT_SID, "must be AC followed by 32 hex digits"));
+    /// The configuration `function` reads: its required keys must be present,
+    /// and keys it does not read are ignored even when present.
+    pub fn parse_for(&self, function: Function) -> Result<Config, ConfigError> {
+        let own = RawConfig {
+            values: function
+                .keys()
+                .filter_map(|k| Some((k.ssm.to_owned(), self.values.get(k.ssm)?.clone())))
+                .collect(),
+            naming: self.naming,
+        };
+        for key in function.required() {
+            own.required(key)?;
         }
-        let auth_token = self.required(&key::AUTH_TOKEN)?;
-        let pool = self.pool(&key::NUMBER_POOL)?;
+        own.parse_present()
+    }
+
+    /// Every key, for tests and benchmarks that play all the functions.
+    pub fn parse(&self) -> Result<Config, ConfigError> {
+        for key in [
+            &key::ACCOUNT_SID,
+            &key::AUTH_TOKEN,
+            &key::NUMBER_POOL,
+            &key::USERNAME,
+            &key::PASSWORD,
+        ] {
+            self.required(key)?;
+        }
+        self.parse_present()
+    }
+
+    /// Parses what is there; a section whose keys are absent stays `None`.
+    fn parse_present(&self) -> Result<Config, ConfigError> {
+        let twilio = match self.optional(&key::ACCOUNT_SID) {
+            None => None,
+            Some(account_sid) => {
+                if !is_sid(account_sid, "AC") {
+                    return Err(
+                        self.invalid(&key::ACCOUNT_SID, "must be AC followed by 32 hex digits")
+                    );
+                }
+                Some(TwilioCredentials {
+                    account_sid: account_sid.to_owned(),
+                    auth_token: Secret::new(self.required(&key::AUTH_TOKEN)?),
+                })
+            }
+        };
+        let pool = match self.optional(&key::NUMBER_POOL) {
+            Some(_) => Some(self.pool(&key::NUMBER_POOL)?),
+            None => None,
+        };
         let whatsapp_pool = match self.optional(&key::WHATSAPP_POOL) {
             Some(_) => Some(self.pool(&key::WHATSAPP_POOL)?),
             None => None,
@@ -295,8 +443,22 @@ impl RawConfig {
                 Some(_) => return Err(self.invalid(&key::STICKY, "must be `prefer` or `avoid`")),
             },
         };
-        let username = self.required(&key::USERNAME)?;
-        let password = self.required(&key::PASSWORD)?;
+        let operator = match self.optional(&key::USERNAME) {
+            None => None,
+            Some(username) => {
+                let password = self.required(&key::PASSWORD)?;
+                if password.chars().count() < MIN_PASSWORD_CHARS {
+                    return Err(self.invalid(
+                        &key::PASSWORD,
+                        format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+                    ));
+                }
+                Some(OperatorCredentials {
+                    username: username.to_owned(),
+                    password: Secret::new(password),
+                })
+            }
+        };
         let public_base_url = self
             .optional(&key::PUBLIC_BASE_URL)
             .map(|text| match url::Url::parse(text) {
@@ -317,15 +479,9 @@ impl RawConfig {
             }
         };
         Ok(Config {
-            twilio: TwilioCredentials {
-                account_sid: account_sid.to_owned(),
-                auth_token: Secret::new(auth_token),
-            },
+            twilio,
             pool,
-            operator: OperatorCredentials {
-                username: username.to_owned(),
-                password: Secret::new(password),
-            },
+            operator,
             public_base_url,
             call: CallSettings {
                 voice: owned(&key::CALL_VOICE),
@@ -366,24 +522,30 @@ impl RawConfig {
 /// Where configuration comes from.
 #[derive(Debug, Clone)]
 pub enum ConfigSource {
-    /// `GetParametersByPath` under a prefix such as `/masked-comms/prod`.
+    /// `GetParameters` for the function's keys under a prefix such as
+    /// `/masked-comms/prod`.
     Ssm {
         client: aws_sdk_ssm::Client,
         prefix: String,
+        function: Function,
     },
     /// The process environment.
     Env,
 }
 
+/// `GetParameters` takes at most this many names per request.
+const SSM_NAMES_PER_REQUEST: usize = 10;
+
 impl ConfigSource {
     /// SSM when `SSM_PARAMETER_PREFIX` is set, otherwise the environment.
-    pub async fn from_env() -> Self {
+    pub async fn from_env(function: Function) -> Self {
         match std::env::var("SSM_PARAMETER_PREFIX") {
             Ok(prefix) if !prefix.trim().is_empty() => {
                 let aws = aws_config::load_from_env().await;
                 ConfigSource::Ssm {
                     client: aws_sdk_ssm::Client::new(&aws),
                     prefix: prefix.trim().trim_end_matches('/').to_owned(),
+                    function,
                 }
             }
             _ => ConfigSource::Env,
@@ -393,26 +555,41 @@ impl ConfigSource {
     pub async fn load(&self) -> Result<RawConfig, ConfigError> {
         match self {
             ConfigSource::Env => Ok(RawConfig::from_env_vars(|name| std::env::var(name).ok())),
-            ConfigSource::Ssm { client, prefix } => load_ssm(client, prefix).await,
+            ConfigSource::Ssm {
+                client,
+                prefix,
+                function,
+            } => load_ssm(client, prefix, *function).await,
         }
     }
 }
 
-async fn load_ssm(client: &aws_sdk_ssm::Client, prefix: &str) -> Result<RawConfig, ConfigError> {
-    let mut pages = client
-        .get_parameters_by_path()
-        .path(prefix)
-        .recursive(true)
-        .with_decryption(true)
-        .into_paginator()
-        .send();
+/// Reads the function's keys by exact name, in as few requests as SSM allows
+/// (one for most functions), all at once. Absent optional keys come back as
+/// "invalid parameters", which is not an error.
+async fn load_ssm(
+    client: &aws_sdk_ssm::Client,
+    prefix: &str,
+    function: Function,
+) -> Result<RawConfig, ConfigError> {
+    let names: Vec<String> = function
+        .keys()
+        .map(|k| format!("{prefix}/{}", k.ssm))
+        .collect();
+    let requests = names.chunks(SSM_NAMES_PER_REQUEST).map(|chunk| {
+        client
+            .get_parameters()
+            .set_names(Some(chunk.to_vec()))
+            .with_decryption(true)
+            .send()
+    });
     let mut values = HashMap::new();
     let strip = format!("{prefix}/");
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
+    for answer in futures_util::future::join_all(requests).await {
+        let answer = answer.map_err(|e| {
             ConfigError::Source(aws_sdk_ssm::error::DisplayErrorContext(e).to_string())
         })?;
-        for parameter in page.parameters.unwrap_or_default() {
+        for parameter in answer.parameters.unwrap_or_default() {
             if let (Some(name), Some(value)) = (parameter.name, parameter.value) {
                 if let Some(relative) = name.strip_prefix(&strip) {
                     values.insert(relative.to_owned(), value);
@@ -423,20 +600,36 @@ async fn load_ssm(client: &aws_sdk_ssm::Client, prefix: &str) -> Result<RawConfi
     Ok(RawConfig::from_ssm(values))
 }
 
+/// How long a failed first load is remembered: requests meanwhile get the
+/// same answer without another SSM read, so a broken configuration costs
+/// nothing per request (or per guessed password).
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
 /// The current configuration, loaded on first use and refreshed after `ttl`.
 /// A failed refresh keeps serving the last good configuration.
 pub struct ConfigStore {
     source: ConfigSource,
+    function: Option<Function>,
     ttl: Duration,
-    cached: Mutex<Option<(Instant, Arc<Config>)>>,
+    cached: Mutex<Cached>,
+    loads: AtomicUsize,
+}
+
+enum Cached {
+    Nothing,
+    Good(Instant, Arc<Config>),
+    Failed(Instant, ConfigError),
 }
 
 impl ConfigStore {
-    pub fn new(source: ConfigSource, ttl: Duration) -> Self {
+    /// The configuration `function` reads, from `source`.
+    pub fn new(source: ConfigSource, function: Function, ttl: Duration) -> Self {
         ConfigStore {
             source,
+            function: Some(function),
             ttl,
-            cached: Mutex::new(None),
+            cached: Mutex::new(Cached::Nothing),
+            loads: AtomicUsize::new(0),
         }
     }
 
@@ -453,32 +646,56 @@ impl ConfigStore {
     pub fn fixed(config: Config) -> Self {
         ConfigStore {
             source: ConfigSource::Env,
+            function: None,
             ttl: Duration::MAX,
-            cached: Mutex::new(Some((Instant::now(), Arc::new(config)))),
+            cached: Mutex::new(Cached::Good(Instant::now(), Arc::new(config))),
+            loads: AtomicUsize::new(0),
         }
+    }
+
+    /// How many times the source was read.
+    pub fn loads(&self) -> usize {
+        self.loads.load(Ordering::Relaxed)
     }
 
     pub async fn current(&self) -> Result<Arc<Config>, ConfigError> {
         let mut cached = self.cached.lock().await;
-        if let Some((loaded, config)) = cached.as_ref() {
-            if loaded.elapsed() < self.ttl {
-                return Ok(config.clone());
+        match &*cached {
+            Cached::Good(loaded, config) if loaded.elapsed() < self.ttl => {
+                return Ok(config.clone())
             }
+            Cached::Failed(when, err) if when.elapsed() < RETRY_AFTER_FAILURE => {
+                return Err(err.clone())
+            }
+            _ => {}
         }
-        match self.source.load().await.and_then(|raw| raw.parse()) {
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        let loaded = self
+            .source
+            .load()
+            .await
+            .and_then(|raw| match self.function {
+                Some(function) => raw.parse_for(function),
+                None => raw.parse(),
+            });
+        match loaded {
             Ok(config) => {
                 let config = Arc::new(config);
-                *cached = Some((Instant::now(), config.clone()));
+                *cached = Cached::Good(Instant::now(), config.clone());
                 Ok(config)
             }
-            Err(err) => match cached.as_mut() {
-                Some((loaded, config)) => {
+            Err(err) => match &mut *cached {
+                Cached::Good(loaded, config) => {
                     tracing::warn!(error = %err, "configuration refresh failed; keeping the last good configuration");
                     // Try again after another TTL rather than on every request.
                     *loaded = Instant::now();
                     Ok(config.clone())
                 }
-                None => Err(err),
+                _ => {
+                    tracing::error!(error = %err, "configuration is not usable; requests answer 503 until it is fixed");
+                    *cached = Cached::Failed(Instant::now(), err.clone());
+                    Err(err)
+                }
             },
         }
     }
@@ -505,16 +722,16 @@ mod tests {
             ("twilio/auth-token", "token-value"),
             ("number-pool", "+15005550002,+15005550001"),
             ("auth/username", "operator"),
-            ("auth/password", "password-value"),
+            ("auth/password", "password-value-long-enough"),
         ]
     }
 
     #[test]
     fn parses_a_complete_configuration() {
         let config = raw(&complete()).parse().unwrap();
-        assert_eq!(config.twilio.account_sid, SID);
-        assert_eq!(config.pool.len(), 2);
-        assert_eq!(config.pool.numbers()[0].as_str(), "+15005550001");
+        assert_eq!(config.twilio().unwrap().account_sid, SID);
+        assert_eq!(config.pool().unwrap().len(), 2);
+        assert_eq!(config.pool().unwrap().numbers()[0].as_str(), "+15005550001");
         assert!(config.public_base_url.is_none());
     }
 
@@ -522,7 +739,7 @@ mod tests {
     fn pool_may_be_a_json_array() {
         let mut pairs = complete();
         pairs[2] = ("number-pool", r#"["+15005550009", "+15005550008"]"#);
-        assert_eq!(raw(&pairs).parse().unwrap().pool.len(), 2);
+        assert_eq!(raw(&pairs).parse().unwrap().pool().unwrap().len(), 2);
     }
 
     #[test]
@@ -578,6 +795,73 @@ mod tests {
                 key: "AUTH_PASSWORD".into()
             }
         );
+    }
+
+    #[test]
+    fn each_function_reads_only_its_own_keys() {
+        // The page needs no Twilio credentials at all.
+        let page_only: Vec<_> = complete()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("auth/") || *k == "number-pool")
+            .collect();
+        let config = raw(&page_only).parse_for(Function::LandingPage).unwrap();
+        assert!(config.operator().is_ok() && config.pool().is_ok());
+        assert_eq!(
+            config.twilio().unwrap_err(),
+            ConfigError::NotRead {
+                key: "twilio/auth-token"
+            }
+        );
+        // A key a function does not read is ignored, even when present and broken.
+        let mut pairs = complete();
+        pairs.push(("call/voice", "Polly.Amy"));
+        pairs.push(("session/closed-timer", "not a timer"));
+        let events = raw(&pairs).parse_for(Function::ConversationEvents).unwrap();
+        assert!(events.operator().is_err() && events.pool().is_err());
+        assert!(events.call.voice.is_none());
+        assert!(raw(&pairs).parse_for(Function::Sessions).is_err());
+        for function in [
+            Function::Sessions,
+            Function::InboundCall,
+            Function::ConversationEvents,
+        ] {
+            assert!(raw(&complete())
+                .parse_for(function)
+                .unwrap()
+                .twilio()
+                .is_ok());
+        }
+    }
+
+    #[test]
+    fn a_short_password_is_refused_naming_the_key_not_the_value() {
+        let mut pairs = complete();
+        pairs[4] = ("auth/password", "hunter2-hunter2");
+        let err = raw(&pairs).parse().unwrap_err().to_string();
+        assert!(
+            err.contains("auth/password") && err.contains("16 characters"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn key_lists_fit_what_the_functions_need() {
+        for function in [
+            Function::Sessions,
+            Function::InboundCall,
+            Function::ConversationEvents,
+            Function::LandingPage,
+        ] {
+            let keys: Vec<&str> = function.keys().map(|k| k.ssm).collect();
+            let mut unique = keys.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), keys.len(), "{function:?} lists a key twice");
+            assert!(keys.iter().all(|k| key::ALL.iter().any(|a| a.ssm == *k)));
+        }
+        let page: Vec<&str> = Function::LandingPage.keys().map(|k| k.ssm).collect();
+        assert!(!page.contains(&"twilio/auth-token"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_util::future::{join, join_all, try_join_all};
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::domain::address::{Address, PhoneNumber};
 use crate::domain::geo::Location;
 use crate::domain::pool::{candidates, Candidates, ProxyHistory};
@@ -32,6 +32,10 @@ const PARTICIPANT_WRITES_PER_SECOND: usize = 30;
 const LOST_ANSWER_RETRIES: usize = 2;
 /// Extra time granted to delete a conversation after a failure.
 pub const ROLLBACK_BUDGET: Duration = Duration::from_secs(3);
+/// How long a create may still be running: the function's timeout (15 s,
+/// the request and rollback budgets with headroom). A retry that finds a
+/// half-made session younger than this waits instead of continuing it.
+pub const CREATE_MAY_RUN_FOR: Duration = Duration::from_secs(15);
 
 /// A session: the conversation in Twilio's shape plus its participants.
 #[derive(Debug, Clone, Serialize)]
@@ -48,6 +52,10 @@ pub struct CreateRequest {
     pub id: String,
     /// The conversation's unique name when an `Idempotency-Key` fixes it.
     pub idempotent_name: Option<String>,
+    /// When this request began (unix seconds).
+    pub started: u64,
+    /// How long an earlier request with the same key may still be running.
+    pub may_still_run: Duration,
 }
 
 #[derive(Debug)]
@@ -65,8 +73,12 @@ pub enum ProvisionError {
     UniqueNameTaken,
     #[error("the idempotency key was used for a different request")]
     IdempotencyConflict,
+    #[error("a request with the same idempotency key may still be running")]
+    IdempotencyInProgress { retry_after: Duration },
     #[error(transparent)]
     Twilio(#[from] TwilioError),
+    #[error(transparent)]
+    Configuration(#[from] ConfigError),
 }
 
 /// Creates the conversation for `session` with every participant bound to a
@@ -82,7 +94,8 @@ pub async fn provision(
         .clone()
         .or_else(|| session.unique_name.clone())
         .unwrap_or_else(|| format!("mc-{}", request.id));
-    let first_record = SessionRecord::new(&request.id, None).merged_into(&session.attributes);
+    let record = SessionRecord::new(&request.id, None).started_at(request.started);
+    let first_record = record.merged_into(&session.attributes);
     let params = ConversationParams {
         friendly_name: session.friendly_name.as_deref(),
         unique_name: Some(&unique_name),
@@ -104,13 +117,20 @@ pub async fn provision(
             .map(|a| twilio.participant_conversations(a)),
     );
     let (lists, created) = join(lists, create_once(twilio, &params, request)).await;
-    let conversation = match created? {
-        Created::New(conversation) => conversation,
+    // Only what this request created is ever rolled back: a conversation an
+    // earlier request made is the one that request may be answering with.
+    let (conversation, created_here) = match created? {
+        Created::New(conversation) => (conversation, true),
         Created::Earlier(conversation) => match replay(twilio, conversation).await? {
             Replay::Complete(session) => return Ok(Provisioned::Replayed(session)),
-            // Finish what the earlier request began; participants it already
-            // added are found, not added twice.
-            Replay::Incomplete(conversation) => conversation,
+            Replay::Incomplete(conversation) => {
+                if let Some(retry_after) = still_running(&conversation, request) {
+                    return Err(ProvisionError::IdempotencyInProgress { retry_after });
+                }
+                // Abandoned: finish it. Participants it already added are
+                // found, not added twice.
+                (conversation, false)
+            }
         },
     };
     let sid = conversation.sid.clone();
@@ -119,8 +139,10 @@ pub async fn provision(
         let held = lists?;
         let mut plans = Vec::with_capacity(session.participants.len());
         for (participant, conversations) in session.participants.iter().zip(&held) {
-            let history = history_of(conversations);
-            let pool = config.pool_for(participant.channel());
+            // Bindings this very session holds (from an earlier attempt) are
+            // the participant's own, not taken from them.
+            let history = history_of(conversations, &sid);
+            let pool = config.pool_for(participant.channel())?;
             let location = Location::of(participant.number());
             let mut proxies = candidates(pool, &location, &history, config.choice);
             let Some(first) = proxies.next() else {
@@ -134,8 +156,9 @@ pub async fn provision(
             .iter()
             .map(|(p, first, _)| RosterEntry::new(&p.to_string(), &p.proxy_on(first)))
             .collect();
-        let planned_attributes =
-            SessionRecord::new(&request.id, Some(planned.clone())).merged_into(&session.attributes);
+        let planned_attributes = record
+            .with_roster(planned.clone())
+            .merged_into(&session.attributes);
 
         let adds = join_all(plans.iter_mut().enumerate().map(
             |(i, (participant, first, others))| {
@@ -166,8 +189,7 @@ pub async fn provision(
             .collect();
         if actual != planned {
             // A race moved someone to another number: the roster must say so.
-            let corrected =
-                SessionRecord::new(&request.id, Some(actual)).merged_into(&session.attributes);
+            let corrected = record.with_roster(actual).merged_into(&session.attributes);
             conversation = twilio
                 .update_conversation(
                     &sid,
@@ -188,17 +210,40 @@ pub async fn provision(
     match outcome {
         Ok(session) => Ok(Provisioned::Created(session)),
         Err(err) => {
-            roll_back(twilio, &sid).await;
+            if created_here {
+                roll_back(twilio, &sid).await;
+            } else {
+                tracing::warn!(session = %sid, error = %err, "could not finish a session an earlier request began; left as it is");
+            }
             Err(err)
         }
     }
 }
 
-/// The proxies an address holds (non-closed conversations) and held
-/// (closed ones, most recent first).
-fn history_of(conversations: &[ParticipantConversation]) -> ProxyHistory<'_> {
+/// How long to wait before retrying, when the request that began this
+/// half-made session may still be running; `None` when it has had its time.
+fn still_running(conversation: &Conversation, retry: &CreateRequest) -> Option<Duration> {
+    let started = SessionRecord::read(&conversation.attributes)?.started?;
+    let age = Duration::from_secs(retry.started.saturating_sub(started));
+    retry
+        .may_still_run
+        .checked_sub(age)
+        .filter(|left| !left.is_zero())
+}
+
+/// The proxies an address holds (non-closed conversations other than
+/// `this_session`) and held (closed ones, most recent first).
+fn history_of<'a>(
+    conversations: &'a [ParticipantConversation],
+    this_session: &str,
+) -> ProxyHistory<'a> {
+    let conversations: Vec<&ParticipantConversation> = conversations
+        .iter()
+        .filter(|c| c.conversation_sid != this_session)
+        .collect();
     let mut closed: Vec<&ParticipantConversation> = conversations
         .iter()
+        .copied()
         .filter(|c| !c.conversation_state.holds_bindings())
         .collect();
     // Twilio's timestamps share one format, so text order is time order.

@@ -37,6 +37,10 @@ pub struct SessionRecord {
     /// Identifies the create request: a nonce, or the fingerprint of an
     /// idempotent request.
     pub request: String,
+    /// When the create began (unix seconds), so that a retry with the same
+    /// idempotency key can tell a create still running from an abandoned one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roster: Option<Vec<RosterEntry>>,
 }
@@ -46,7 +50,21 @@ impl SessionRecord {
         SessionRecord {
             v: VERSION,
             request: request.into(),
+            started: None,
             roster,
+        }
+    }
+
+    pub fn started_at(mut self, unix_seconds: u64) -> Self {
+        self.started = Some(unix_seconds);
+        self
+    }
+
+    /// The same record with another roster.
+    pub fn with_roster(&self, roster: Vec<RosterEntry>) -> Self {
+        SessionRecord {
+            roster: Some(roster),
+            ..self.clone()
         }
     }
 

@@ -1,32 +1,27 @@
 //! `POST /conversation-events`: Twilio's Conversations post-event webhook.
-//! A closed conversation is deleted (unless configured to keep it), so it
-//! stops holding pool numbers and personal data.
-
-use std::time::Instant;
+//! A closed session is deleted (unless configured to keep it), so it stops
+//! holding pool numbers and personal data.
+//!
+//! The webhook is account- or service-wide: it also reports other apps'
+//! conversations, which are left alone (200, nothing done).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
 use crate::config::ClosedConversations;
+use crate::domain::roster::SessionRecord;
 use crate::domain::session::is_sid;
-use crate::http::response;
 use crate::http::webhook::{verified_params, WebhookParams};
-use crate::logging;
+use crate::http::{response, serve, Invocation};
+use crate::twilio::ConversationState;
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    let started = Instant::now();
-    let mut twilio_requests = 0;
-    let mut session = None;
-    let status = answer(state, &req, &mut twilio_requests, &mut session).await;
-    logging::request_done(
-        "/conversation-events",
-        status.as_u16(),
-        started,
-        twilio_requests,
-        session.as_deref(),
-    );
-    response::text(status, status.canonical_reason().unwrap_or_default())
+    serve(req, "/conversation-events", async |req, invocation| {
+        let status = answer(state, &req, invocation).await;
+        response::text(status, status.canonical_reason().unwrap_or_default())
+    })
+    .await
 }
 
 /// Whether the event says the conversation is now closed.
@@ -38,23 +33,18 @@ fn closes_conversation(params: &WebhookParams) -> bool {
     }
 }
 
-async fn answer(
-    state: &AppState,
-    req: &Request,
-    twilio_requests: &mut usize,
-    session: &mut Option<String>,
-) -> StatusCode {
+async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> StatusCode {
     if req.method() != Method::POST {
         return StatusCode::METHOD_NOT_ALLOWED;
     }
-    let config = match state.config.current().await {
-        Ok(config) => config,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot handle events without configuration");
-            return StatusCode::SERVICE_UNAVAILABLE;
-        }
+    // Without configuration (the store logged why), Twilio is told to retry.
+    let Ok(config) = state.config.current().await else {
+        return StatusCode::SERVICE_UNAVAILABLE;
     };
-    let params = match verified_params(req, &config) {
+    let Ok(credentials) = config.twilio() else {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    };
+    let params = match verified_params(req, credentials, config.public_base_url.as_ref()) {
         Ok(params) => params,
         Err(err) => {
             tracing::warn!(error = %err, "refused a conversation event that Twilio did not sign");
@@ -67,13 +57,35 @@ async fn answer(
     let Some(sid) = params.get("ConversationSid").filter(|s| is_sid(s, "CH")) else {
         return StatusCode::BAD_REQUEST;
     };
-    *session = Some(sid.to_owned());
+    invocation.set_session(sid);
     if config.closed_conversations == ClosedConversations::Keep {
         return StatusCode::OK;
     }
-    let twilio = state.twilio.session(&config.twilio, state.budget);
-    let result = twilio.delete_conversation(sid).await;
-    *twilio_requests = twilio.request_count();
+    let twilio = state
+        .twilio
+        .session(credentials, state.budget, invocation.twilio_requests());
+    let result = async {
+        let conversation = match twilio.fetch_conversation(sid).await {
+            Ok(conversation) => conversation,
+            // Already gone: nothing left to delete.
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if SessionRecord::read(&conversation.attributes).is_none() {
+            tracing::info!(
+                session = sid,
+                "a conversation of another app closed; left alone"
+            );
+            return Ok(());
+        }
+        // Twilio's word, not the event's: a replayed or reordered event
+        // never deletes a session that is still open.
+        if conversation.state != ConversationState::Closed {
+            return Ok(());
+        }
+        twilio.delete_conversation(sid).await
+    }
+    .await;
     match result {
         Ok(()) => StatusCode::OK,
         Err(err) => {

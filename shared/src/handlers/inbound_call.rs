@@ -4,19 +4,16 @@
 //! The caller must never hear Twilio's "application error": every outcome
 //! except a forged request is a 200 with valid TwiML.
 
-use std::time::Instant;
-
 use futures_util::future::join_all;
-use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
 use crate::config::{CallSettings, Config};
 use crate::domain::roster::{RosterEntry, SessionRecord};
 use crate::domain::routing::{plan_call, CallPlan};
-use crate::http::response;
 use crate::http::webhook::{verified_params, WebhookError};
-use crate::logging;
+use crate::http::{response, serve, Invocation};
 use crate::privacy::Redacted;
 use crate::twilio::twiml::{render, Verb, Voice};
 use crate::twilio::{ParticipantConversation, Twilio, TwilioError};
@@ -28,37 +25,25 @@ const NOBODY_DIALABLE: &str =
     "The other participants in this conversation cannot take calls. Please send a message instead.";
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    let started = Instant::now();
-    let mut outcome = Outcome::default();
-    let response = answer(state, &req, &mut outcome).await;
-    logging::request_done(
-        "/inbound-call",
-        response.status().as_u16(),
-        started,
-        outcome.twilio_requests,
-        outcome.session.as_deref(),
-    );
-    response
+    serve(req, "/inbound-call", async |req, invocation| {
+        answer(state, &req, invocation).await
+    })
+    .await
 }
 
-#[derive(Default)]
-struct Outcome {
-    twilio_requests: usize,
-    session: Option<String>,
-}
-
-async fn answer(state: &AppState, req: &Request, outcome: &mut Outcome) -> Response<Body> {
+async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Response<Body> {
     if req.method() != Method::POST {
         return response::text(StatusCode::METHOD_NOT_ALLOWED, "POST only");
     }
     let config = match state.config.current().await {
         Ok(config) => config,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot answer calls without configuration");
-            return twiml(&apology(&CallSettings::default()));
-        }
+        // The store logged why; the caller hears an apology, not an error.
+        Err(_) => return twiml(&apology(&CallSettings::default())),
     };
-    let params = match verified_params(req, &config) {
+    let Ok(credentials) = config.twilio() else {
+        return twiml(&apology(&config.call));
+    };
+    let params = match verified_params(req, credentials, config.public_base_url.as_ref()) {
         Ok(params) => params,
         Err(err @ WebhookError::Unsigned(_)) | Err(err @ WebhookError::TooLarge) => {
             tracing::warn!(error = %err, "refused an inbound-call request that Twilio did not sign");
@@ -73,10 +58,14 @@ async fn answer(state: &AppState, req: &Request, outcome: &mut Outcome) -> Respo
     };
     let room = format!("mc-{}", params.get("CallSid").unwrap_or("call"));
 
-    let twilio = state.twilio.session(&config.twilio, state.budget);
+    let twilio = state
+        .twilio
+        .session(credentials, state.budget, invocation.twilio_requests());
     let verbs = match route(&twilio, &config, caller, proxy, &room).await {
         Ok(Routed { verbs, session }) => {
-            outcome.session = session;
+            if let Some(sid) = session {
+                invocation.set_session(&sid);
+            }
             verbs
         }
         Err(err) => {
@@ -84,7 +73,6 @@ async fn answer(state: &AppState, req: &Request, outcome: &mut Outcome) -> Respo
             apology(&config.call)
         }
     };
-    outcome.twilio_requests = twilio.request_count();
     twiml(&verbs)
 }
 
@@ -102,10 +90,11 @@ async fn route(
 ) -> Result<Routed, TwilioError> {
     let conversations = twilio.participant_conversations(caller).await?;
     // Twilio's pair rule makes this unique among non-closed conversations.
-    let Some(session) = conversations
-        .iter()
-        .find(|c| c.conversation_state.holds_bindings() && c.proxy_address() == Some(proxy))
-    else {
+    let Some(session) = conversations.iter().find(|c| {
+        c.conversation_state.holds_bindings()
+            && c.proxy_address() == Some(proxy)
+            && record_of(c).is_some()
+    }) else {
         return Ok(Routed {
             verbs: out_of_session(&config.call),
             session: None,
@@ -114,7 +103,8 @@ async fn route(
     let plan = match roster_of(session).and_then(|r| plan_call(caller, proxy, &r, room)) {
         Some(plan) => Some(plan),
         None => {
-            // No usable roster (created elsewhere, or edited): ask Twilio.
+            // Our record but no usable roster (a create still running, or
+            // attributes edited by hand): ask Twilio who is in it.
             let roster: Vec<RosterEntry> = twilio
                 .participants(&session.conversation_sid)
                 .await?
@@ -157,8 +147,14 @@ async fn route(
     })
 }
 
+/// Our record in the conversation: without one it is another app's
+/// conversation, not a session, and gets no call.
+fn record_of(session: &ParticipantConversation) -> Option<SessionRecord> {
+    SessionRecord::read(session.conversation_attributes.as_deref()?)
+}
+
 fn roster_of(session: &ParticipantConversation) -> Option<Vec<RosterEntry>> {
-    SessionRecord::read(session.conversation_attributes.as_deref()?)?.roster
+    record_of(session)?.roster
 }
 
 /// Calls every other participant into the conference, each from their own
@@ -229,10 +225,5 @@ fn apology(call: &CallSettings) -> Vec<Verb> {
 }
 
 fn twiml(verbs: &[Verb]) -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "text/xml")
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::Text(render(verbs)))
-        .expect("static response parts are valid")
+    response::twiml(render(verbs))
 }

@@ -2,7 +2,7 @@
 //! `POST /sessions` creates, `GET /sessions?address=` lists a participant's
 //! sessions, `GET /sessions/{sid}` reads one, `DELETE /sessions/{sid}` closes one.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use futures_util::future::try_join;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -20,10 +20,11 @@ use crate::domain::session::{
     is_sid, NewSession, SessionRequest, SessionRequestForm, SessionRequestJson,
 };
 use crate::http::body::{self, BodyKind};
-use crate::http::{auth, response, ApiError};
-use crate::logging;
+use crate::http::{auth, origin, response, serve, ApiError, Invocation};
 use crate::provision::{provision, CreateRequest, ProvisionError, Provisioned, Session};
-use crate::twilio::{code, ConversationParams, ParticipantConversation, Twilio, TwilioError};
+use crate::twilio::{
+    code, Conversation, ConversationParams, ParticipantConversation, Twilio, TwilioError,
+};
 
 const ACCEPTED_BODIES: &str = "application/json or application/x-www-form-urlencoded";
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -33,48 +34,38 @@ const MAX_PAGE_SIZE: usize = 50;
 
 /// Handles one request to the session API.
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    let started = Instant::now();
-    let mut outcome = Outcome::default();
-    let response = match route(state, &req, &mut outcome).await {
-        Ok(response) => response,
-        Err(err) => err.into_response(),
-    };
-    logging::request_done(
-        outcome.route,
-        response.status().as_u16(),
-        started,
-        outcome.twilio_requests,
-        outcome.session.as_deref(),
-    );
-    response
-}
-
-/// What the request log line reports beyond the status.
-#[derive(Default)]
-struct Outcome {
-    route: &'static str,
-    twilio_requests: usize,
-    session: Option<String>,
+    serve(req, "/sessions", async |req, invocation| {
+        route(state, &req, invocation)
+            .await
+            .unwrap_or_else(ApiError::into_response)
+    })
+    .await
 }
 
 async fn route(
     state: &AppState,
     req: &Request,
-    outcome: &mut Outcome,
+    invocation: &Invocation,
 ) -> Result<Response<Body>, ApiError> {
-    outcome.route = "/sessions";
     let config = state.config.current().await?;
-    auth::require_operator(req, &config.operator)?;
+    // Before the password is even looked at: another site's page must not
+    // be able to use the operator's remembered login.
+    origin::refuse_cross_site(req, config.public_base_url.as_ref())?;
+    auth::require_operator(req, config.operator()?)?;
     let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
-    let twilio = state.twilio.session(&config.twilio, state.budget);
-    let result = match (req.method(), segments.as_slice()) {
-        (&Method::POST, ["sessions"]) => create(&twilio, &config, req, outcome).await,
+    let twilio = state
+        .twilio
+        .session(config.twilio()?, state.budget, invocation.twilio_requests());
+    match (req.method(), segments.as_slice()) {
+        (&Method::POST, ["sessions"]) => {
+            create(&twilio, &config, req, state.create_window, invocation).await
+        }
         (&Method::GET, ["sessions"]) => list(&twilio, req).await,
         (_, ["sessions"]) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
         (method, ["sessions", sid]) => {
-            outcome.route = "/sessions/{sid}";
+            invocation.set_route("/sessions/{sid}");
             let sid = session_sid(sid)?;
-            outcome.session = Some(sid.to_owned());
+            invocation.set_session(sid);
             match *method {
                 Method::GET => read(&twilio, sid).await,
                 Method::DELETE => close(&twilio, sid).await,
@@ -84,9 +75,7 @@ async fn route(
             }
         }
         _ => Err(ApiError::NotFound("no such route".into())),
-    };
-    outcome.twilio_requests = twilio.request_count();
-    result
+    }
 }
 
 fn session_sid(text: &str) -> Result<&str, ApiError> {
@@ -104,7 +93,8 @@ async fn create(
     twilio: &Twilio<'_>,
     config: &Config,
     req: &Request,
-    outcome: &mut Outcome,
+    create_window: Duration,
+    invocation: &Invocation,
 ) -> Result<Response<Body>, ApiError> {
     let bytes = body::bytes(req)?;
     let request: SessionRequest = match body::kind(req, ACCEPTED_BODIES)? {
@@ -112,7 +102,7 @@ async fn create(
         BodyKind::Form => body::form::<SessionRequestForm>(bytes)?.try_into()?,
     };
     let session = request.validate(&config.pools(), &config.session)?;
-    let identity = create_request(req, &session)?;
+    let identity = create_request(req, &session, create_window)?;
 
     let provisioned = provision(twilio, config, &session, &identity)
         .await
@@ -126,13 +116,17 @@ async fn create(
                 code: "idempotency_conflict",
                 message: "this Idempotency-Key was used with a different request body".into(),
             },
+            ProvisionError::IdempotencyInProgress { retry_after } => ApiError::InProgress {
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
             ProvisionError::Twilio(e) => e.into(),
+            ProvisionError::Configuration(e) => e.into(),
         })?;
     let (session, replayed) = match provisioned {
         Provisioned::Created(s) => (s, false),
         Provisioned::Replayed(s) => (s, true),
     };
-    outcome.session = Some(session.conversation.sid.clone());
+    invocation.set_session(&session.conversation.sid);
     let mut response = response::json(StatusCode::CREATED, &session);
     if replayed {
         response
@@ -144,13 +138,19 @@ async fn create(
 
 /// The request's identity: a fresh nonce, or, with an `Idempotency-Key`, a
 /// unique name derived from the key and a fingerprint of the request.
-fn create_request(req: &Request, session: &NewSession) -> Result<CreateRequest, ApiError> {
+fn create_request(
+    req: &Request,
+    session: &NewSession,
+    may_still_run: Duration,
+) -> Result<CreateRequest, ApiError> {
     let Some(key) = req.headers().get(IDEMPOTENCY_KEY) else {
         let mut nonce = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce);
         return Ok(CreateRequest {
             id: hex::encode(nonce),
             idempotent_name: None,
+            started: unix_now(),
+            may_still_run,
         });
     };
     let key = key
@@ -177,7 +177,16 @@ fn create_request(req: &Request, session: &NewSession) -> Result<CreateRequest, 
     Ok(CreateRequest {
         id: fingerprint(session),
         idempotent_name: Some(format!("mc-idem-{name}")),
+        started: unix_now(),
+        may_still_run,
     })
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A digest of everything the request asks for, to tell a retry from a
@@ -201,6 +210,9 @@ async fn read(twilio: &Twilio<'_>, sid: &str) -> Result<Response<Body>, ApiError
         try_join(twilio.fetch_conversation(sid), twilio.participants(sid))
             .await
             .map_err(|e| not_found_or(e, sid))?;
+    if !is_ours(&conversation) {
+        return Err(no_session(sid));
+    }
     Ok(response::json(
         StatusCode::OK,
         &Session {
@@ -211,6 +223,13 @@ async fn read(twilio: &Twilio<'_>, sid: &str) -> Result<Response<Body>, ApiError
 }
 
 async fn close(twilio: &Twilio<'_>, sid: &str) -> Result<Response<Body>, ApiError> {
+    let conversation = twilio
+        .fetch_conversation(sid)
+        .await
+        .map_err(|e| not_found_or(e, sid))?;
+    if !is_ours(&conversation) {
+        return Err(no_session(sid));
+    }
     let closing = ConversationParams {
         state: Some("closed"),
         ..Default::default()
@@ -227,10 +246,20 @@ async fn close(twilio: &Twilio<'_>, sid: &str) -> Result<Response<Body>, ApiErro
 
 fn not_found_or(err: TwilioError, sid: &str) -> ApiError {
     if err.is_not_found() {
-        ApiError::NotFound(format!("no session {sid}"))
+        no_session(sid)
     } else {
         err.into()
     }
+}
+
+fn no_session(sid: &str) -> ApiError {
+    ApiError::NotFound(format!("no session {sid}"))
+}
+
+/// Whether masked-comms made this conversation: other apps in the same
+/// Twilio account have conversations too, and those are not sessions.
+fn is_ours(conversation: &Conversation) -> bool {
+    SessionRecord::read(&conversation.attributes).is_some()
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,7 +334,14 @@ async fn list(twilio: &Twilio<'_>, req: &Request) -> Result<Response<Body>, ApiE
     let mut conversations = twilio
         .participant_conversations(&address.to_string())
         .await?;
-    conversations.retain(|c| include_closed || c.conversation_state.holds_bindings());
+    // Only sessions: the address may be in other apps' conversations too.
+    conversations.retain(|c| {
+        (include_closed || c.conversation_state.holds_bindings())
+            && c.conversation_attributes
+                .as_deref()
+                .and_then(SessionRecord::read)
+                .is_some()
+    });
     // Newest first; the sid breaks ties so pages are stable.
     conversations.sort_by(|a, b| {
         b.conversation_date_created

@@ -19,6 +19,8 @@ pub enum ApiError {
     UnsupportedMediaType { accepted: &'static str },
     #[error("valid operator credentials are required (HTTP basic auth)")]
     Unauthorized,
+    #[error("requests from another site's pages are refused; call the API from your backend or the operator page")]
+    CrossSite,
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed; this route accepts {allow}")]
@@ -27,6 +29,8 @@ pub enum ApiError {
     PoolExhausted { address: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    #[error("a request with this Idempotency-Key is still being processed; retry in {retry_after_secs} s")]
+    InProgress { retry_after_secs: u64 },
     #[error("the request body is over the {limit} byte limit")]
     PayloadTooLarge { limit: usize },
     #[error("Twilio refused the request: {message}")]
@@ -37,8 +41,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unavailable(String),
-    #[error("{0}")]
-    Configuration(ConfigError),
+    /// The detail is logged where the configuration is loaded; callers, who
+    /// may not be the operator, learn only that it is broken.
+    #[error(
+        "the service is not configured correctly; the operator can find the cause in the logs"
+    )]
+    Configuration,
 }
 
 impl ApiError {
@@ -51,14 +59,15 @@ impl ApiError {
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PoolExhausted { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PoolExhausted { .. }
+            | ApiError::Conflict { .. }
+            | ApiError::InProgress { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Twilio { .. } => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) | ApiError::Configuration(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_) | ApiError::Configuration => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -67,14 +76,16 @@ impl ApiError {
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::CrossSite => "cross_site_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PoolExhausted { .. } => "pool_exhausted",
             ApiError::Conflict { code, .. } => code,
+            ApiError::InProgress { .. } => "idempotency_in_progress",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Twilio { .. } => "twilio_error",
             ApiError::Unavailable(_) => "upstream_unavailable",
-            ApiError::Configuration(_) => "configuration_error",
+            ApiError::Configuration => "configuration_error",
         }
     }
 
@@ -107,6 +118,9 @@ impl ApiError {
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, allow.parse().expect("static header"));
             }
+            ApiError::InProgress { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, (*retry_after_secs).into());
+            }
             _ => {}
         }
         response
@@ -120,8 +134,8 @@ impl From<InvalidField> for ApiError {
 }
 
 impl From<ConfigError> for ApiError {
-    fn from(err: ConfigError) -> Self {
-        ApiError::Configuration(err)
+    fn from(_: ConfigError) -> Self {
+        ApiError::Configuration
     }
 }
 

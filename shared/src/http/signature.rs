@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use lambda_http::http::header;
 use lambda_http::Request;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -76,32 +75,18 @@ pub enum SignatureError {
     BodyHashMismatch,
 }
 
-/// The URL Twilio requested: the configured public base URL when set (it is
-/// what Twilio signed), otherwise rebuilt from the forwarded scheme and Host.
+/// The URL Twilio requested: the base URL it was addressed to (see
+/// [`super::origin::base_url`]) and the path with its query.
 pub fn requested_url(req: &Request, public_base_url: Option<&url::Url>) -> String {
     let path_and_query = req
         .uri()
         .path_and_query()
         .map(|pq| pq.as_str())
         .unwrap_or("/");
-    match public_base_url {
-        Some(base) => format!("{}{}", base.as_str().trim_end_matches('/'), path_and_query),
-        None => {
-            let headers = req.headers();
-            let scheme = headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(str::trim)
-                .unwrap_or("https");
-            let host = headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .or_else(|| req.uri().authority().map(|a| a.as_str()))
-                .unwrap_or_default();
-            format!("{scheme}://{host}{path_and_query}")
-        }
-    }
+    format!(
+        "{}{path_and_query}",
+        super::origin::base_url(req, public_base_url)
+    )
 }
 
 /// Verifies a webhook: form parameters for form bodies, or the `bodySHA256`

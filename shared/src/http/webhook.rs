@@ -4,7 +4,7 @@ use lambda_http::Request;
 
 use super::body;
 use super::signature::{verify_request, SignatureError};
-use crate::config::Config;
+use crate::config::TwilioCredentials;
 
 /// A verified webhook's parameters, in the order Twilio sent them.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +30,11 @@ pub enum WebhookError {
 
 /// Reads the form body and checks `X-Twilio-Signature` before anything else
 /// looks at it.
-pub fn verified_params(req: &Request, config: &Config) -> Result<WebhookParams, WebhookError> {
+pub fn verified_params(
+    req: &Request,
+    credentials: &TwilioCredentials,
+    public_base_url: Option<&url::Url>,
+) -> Result<WebhookParams, WebhookError> {
     let bytes = body::bytes(req).map_err(|_| WebhookError::TooLarge)?;
     let is_form = matches!(
         body::kind(req, "application/x-www-form-urlencoded"),
@@ -43,8 +47,8 @@ pub fn verified_params(req: &Request, config: &Config) -> Result<WebhookParams, 
     };
     verify_request(
         req,
-        config.twilio.auth_token.expose(),
-        config.public_base_url.as_ref(),
+        credentials.auth_token.expose(),
+        public_base_url,
         &params,
         bytes,
     )?;

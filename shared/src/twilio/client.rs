@@ -42,18 +42,50 @@ impl Default for TwilioSettings {
 
 impl TwilioSettings {
     /// Defaults, with base URLs from `TWILIO_CONVERSATIONS_URL` and
-    /// `TWILIO_API_URL` (for the emulator and contract mocks).
-    pub fn from_env() -> Self {
+    /// `TWILIO_API_URL` (for the emulator and contract mocks). Plain HTTP is
+    /// refused unless the URL names this machine (a local emulator or mock):
+    /// the auth token travels in every request.
+    pub fn from_env() -> Result<Self, InsecureEndpoint> {
         let mut settings = TwilioSettings::default();
-        if let Ok(url) = std::env::var("TWILIO_CONVERSATIONS_URL") {
-            settings.conversations_url = url;
+        for (variable, url) in [
+            ("TWILIO_CONVERSATIONS_URL", &mut settings.conversations_url),
+            ("TWILIO_API_URL", &mut settings.api_url),
+        ] {
+            if let Ok(value) = std::env::var(variable) {
+                *url = value.trim_end_matches('/').to_owned();
+            }
+            if !is_secure_or_local(url) {
+                return Err(InsecureEndpoint { variable });
+            }
         }
-        if let Ok(url) = std::env::var("TWILIO_API_URL") {
-            settings.api_url = url;
-        }
-        settings.conversations_url = settings.conversations_url.trim_end_matches('/').into();
-        settings.api_url = settings.api_url.trim_end_matches('/').into();
-        settings
+        Ok(settings)
+    }
+
+    /// Whether every endpoint is HTTPS, so the client may refuse anything else.
+    fn all_https(&self) -> bool {
+        [&self.conversations_url, &self.api_url]
+            .iter()
+            .all(|url| url.starts_with("https://"))
+    }
+}
+
+/// A Twilio endpoint that would carry credentials in clear text off this machine.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} must be an https:// URL (plain http only for 127.0.0.1, ::1 or localhost)")]
+pub struct InsecureEndpoint {
+    pub variable: &'static str,
+}
+
+fn is_secure_or_local(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    match (parsed.scheme(), parsed.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Domain(name))) => name == "localhost",
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
     }
 }
 
@@ -68,6 +100,9 @@ impl TwilioHttp {
     pub fn new(settings: TwilioSettings) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
+            // A redirect would resend credentials to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(settings.all_https())
             .pool_idle_timeout(Duration::from_secs(50))
             .user_agent(concat!("masked-comms/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -78,17 +113,19 @@ impl TwilioHttp {
         &self.settings
     }
 
-    /// A client for one invocation: its credentials, its deadline, its count.
+    /// A client for one invocation: its credentials, its deadline, and the
+    /// counter its requests add to (the invocation's, for the log line).
     pub fn session<'a>(
         &'a self,
         credentials: &'a TwilioCredentials,
         budget: Duration,
+        requests: &'a AtomicUsize,
     ) -> Twilio<'a> {
         Twilio {
             http: self,
             credentials,
             deadline: Mutex::new(Instant::now() + budget),
-            requests: AtomicUsize::new(0),
+            requests,
         }
     }
 }
@@ -111,7 +148,7 @@ pub struct Twilio<'a> {
     http: &'a TwilioHttp,
     credentials: &'a TwilioCredentials,
     deadline: Mutex<Instant>,
-    requests: AtomicUsize,
+    requests: &'a AtomicUsize,
 }
 
 /// Why one attempt failed, and whether another may help.
@@ -374,13 +411,50 @@ fn error_chain(err: &reqwest::Error) -> String {
     }
 }
 
+/// serde_json's own message quotes the offending value, which may be a phone
+/// number; only its kind and position are kept.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, TwilioError> {
-    serde_json::from_slice(body).map_err(|e| TwilioError::InvalidResponse(e.to_string()))
+    serde_json::from_slice(body).map_err(|e| {
+        TwilioError::InvalidResponse(format!(
+            "{:?} error at line {}, column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_only_reaches_this_machine() {
+        for local in [
+            "http://127.0.0.1:4010",
+            "http://localhost:4010",
+            "http://[::1]:4010",
+            "https://conversations.twilio.com",
+        ] {
+            assert!(is_secure_or_local(local), "{local}");
+        }
+        for remote in [
+            "http://conversations.twilio.com",
+            "http://10.0.0.8:4010",
+            "http://localhost.evil.example",
+            "ftp://127.0.0.1",
+            "not a url",
+        ] {
+            assert!(!is_secure_or_local(remote), "{remote}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_the_body() {
+        let err = parse::<u32>(br#""+14155550101""#).unwrap_err().to_string();
+        assert!(!err.contains("4155550101"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
 
     #[test]
     fn logged_paths_keep_sids_and_hide_names() {

@@ -393,6 +393,8 @@ struct Contract {
     api_spec: Description,
     http: TwilioHttp,
     credentials: TwilioCredentials,
+    /// What the client counts its requests into.
+    requests: std::sync::atomic::AtomicUsize,
 }
 
 impl Contract {
@@ -435,6 +437,7 @@ impl Contract {
                 account_sid: ACCOUNT_SID.into(),
                 auth_token: Secret::new(AUTH_TOKEN),
             },
+            requests: Default::default(),
         }
     }
 
@@ -516,9 +519,11 @@ fn full_params<'a>(state: &'a str) -> ConversationParams<'a> {
 #[ignore = "needs Prism on Twilio's OpenAPI description: run contract/run.sh"]
 async fn conversation_requests_match_the_description() {
     let contract = Contract::start().await;
-    let twilio = contract
-        .http
-        .session(&contract.credentials, Duration::from_secs(60));
+    let twilio = contract.http.session(
+        &contract.credentials,
+        Duration::from_secs(60),
+        &contract.requests,
+    );
     let proxy = &contract.conversations;
     let spec = &contract.conversations_spec;
 
@@ -614,9 +619,11 @@ async fn conversation_requests_match_the_description() {
 #[ignore = "needs Prism on Twilio's OpenAPI description: run contract/run.sh"]
 async fn participant_requests_match_the_description() {
     let contract = Contract::start().await;
-    let twilio = contract
-        .http
-        .session(&contract.credentials, Duration::from_secs(60));
+    let twilio = contract.http.session(
+        &contract.credentials,
+        Duration::from_secs(60),
+        &contract.requests,
+    );
     let proxy = &contract.conversations;
     let spec = &contract.conversations_spec;
     let participants = "/v1/Conversations/{ConversationSid}/Participants";
@@ -683,9 +690,11 @@ async fn participant_requests_match_the_description() {
 #[ignore = "needs Prism on Twilio's OpenAPI description: run contract/run.sh"]
 async fn participant_conversation_requests_match_the_description() {
     let contract = Contract::start().await;
-    let twilio = contract
-        .http
-        .session(&contract.credentials, Duration::from_secs(60));
+    let twilio = contract.http.session(
+        &contract.credentials,
+        Duration::from_secs(60),
+        &contract.requests,
+    );
     let proxy = &contract.conversations;
     let spec = &contract.conversations_spec;
 
@@ -745,9 +754,11 @@ async fn participant_conversation_requests_match_the_description() {
 #[ignore = "needs Prism on Twilio's OpenAPI description: run contract/run.sh"]
 async fn call_requests_match_the_description() {
     let contract = Contract::start().await;
-    let twilio = contract
-        .http
-        .session(&contract.credentials, Duration::from_secs(60));
+    let twilio = contract.http.session(
+        &contract.credentials,
+        Duration::from_secs(60),
+        &contract.requests,
+    );
     let proxy = &contract.api;
     let spec = &contract.api_spec;
 
@@ -798,9 +809,11 @@ async fn call_requests_match_the_description() {
 #[ignore = "needs Prism on Twilio's OpenAPI description: run contract/run.sh"]
 async fn violations_are_reported() {
     let contract = Contract::start().await;
-    let twilio = contract
-        .http
-        .session(&contract.credentials, Duration::from_secs(60));
+    let twilio = contract.http.session(
+        &contract.credentials,
+        Duration::from_secs(60),
+        &contract.requests,
+    );
     let proxy = &contract.conversations;
 
     let bad = ConversationParams {

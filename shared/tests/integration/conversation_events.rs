@@ -1,7 +1,7 @@
 //! POST /conversation-events against the Twilio emulator.
 
-use masked_comms::handlers::conversation_events;
 use crate::support::*;
+use masked_comms::handlers::conversation_events;
 use twilio_emulator::{ConversationSeed, ConversationState, Fault, Operation};
 
 fn closed_event(sid: &str) -> Vec<(&str, &str)> {
@@ -20,6 +20,10 @@ fn seed_closed(h: &Harness) -> String {
     h.emulator
         .seed_conversation(ConversationSeed {
             state: ConversationState::Closed,
+            attributes: Some(session_attributes(
+                Some(&[("+14155550101", POOL[0])]),
+                serde_json::json!({}),
+            )),
             bindings: vec![("+14155550101".into(), POOL[0].into())],
             ..Default::default()
         })

@@ -6,13 +6,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::support::*;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use masked_comms::config::key;
 use masked_comms::handlers::{conversation_events, inbound_call, landing, sessions};
 use masked_comms::AppState;
 use serde_json::Value;
-use crate::support::*;
 use twilio_emulator::{
     ConversationSeed, ConversationState, Operation, SAMPLE_ACCOUNT_SID, SAMPLE_AUTH_TOKEN,
 };
@@ -125,10 +125,30 @@ fn seed_session(h: &Harness) -> String {
     h.emulator
         .seed_conversation(ConversationSeed {
             friendly_name: Some("Seeded".into()),
+            attributes: Some(session_attributes(
+                Some(&[(ALICE, &pool[0]), (BOB, &pool[1])]),
+                serde_json::json!({}),
+            )),
             bindings: vec![
                 (ALICE.into(), pool[0].clone()),
                 (BOB.into(), pool[1].clone()),
             ],
+            ..Default::default()
+        })
+        .expect("seeds")
+}
+
+/// A closed session whose unique name is `name`.
+fn seed_closed_session_named(h: &Harness, name: &str) -> String {
+    let pool = sample_pool();
+    h.emulator
+        .seed_conversation(ConversationSeed {
+            unique_name: Some(name.into()),
+            state: ConversationState::Closed,
+            attributes: Some(session_attributes(
+                Some(&[(ALICE, &pool[0])]),
+                serde_json::json!({}),
+            )),
             ..Default::default()
         })
         .expect("seeds")
@@ -189,6 +209,12 @@ async fn every_event_gets_its_expected_status() {
             "sessions-list.json" | "inbound-call.json" => {
                 seeded = Some(seed_session(&h));
             }
+            "conversation-closed.json" => {
+                // The event is signed, so its sid cannot be replaced: seed a
+                // closed session that Twilio's paths find under that sid
+                // (they accept a unique name where a sid goes).
+                seeded = Some(seed_closed_session_named(&h, SAMPLE_SID));
+            }
             _ => {}
         }
         let response = call(&h.state, function, parse(name, &text)).await;
@@ -239,6 +265,7 @@ async fn every_event_gets_its_expected_status() {
                     r.operation == Operation::DeleteConversation && r.path.ends_with(SAMPLE_SID)
                 });
                 assert!(deleted, "the closed conversation is deleted");
+                assert!(h.emulator.conversation(&seeded.unwrap()).is_none());
             }
             other => panic!("no checks for {other}"),
         }

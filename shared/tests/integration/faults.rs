@@ -33,13 +33,13 @@ use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use futures_util::stream::{self, StreamExt};
 use lambda_http::{Body, Response};
 use masked_comms::domain::roster::SessionRecord;
 use masked_comms::handlers::{conversation_events, inbound_call, sessions};
 use masked_comms::provision::ROLLBACK_BUDGET;
 use serde_json::{json, Value};
-use crate::support::*;
 use twilio_emulator::{
     ConversationSeed, ConversationSnapshot, ConversationState, Fault, Operation, RecordedRequest,
 };
@@ -562,10 +562,10 @@ async fn call_case(case: Case) -> Report {
             (A, proxy_of(&s, A), Some((B, proxy_of(&s, B))))
         }
         Operation::ListParticipants => {
-            // No roster in the attributes: routing must ask for participants.
+            // Our record but no roster: routing must ask for participants.
             h.emulator
                 .seed_conversation(ConversationSeed {
-                    attributes: Some(r#"{"crm": "x"}"#.into()),
+                    attributes: Some(session_attributes(None, serde_json::json!({"crm": "x"}))),
                     bindings: vec![(A.into(), POOL[0].into()), (B.into(), POOL[1].into())],
                     ..Default::default()
                 })
@@ -686,6 +686,10 @@ async fn event_case(case: Case) -> Report {
         .emulator
         .seed_conversation(ConversationSeed {
             state: ConversationState::Closed,
+            attributes: Some(session_attributes(
+                Some(&[(A, POOL[0])]),
+                serde_json::json!({}),
+            )),
             bindings: vec![(A.into(), POOL[0].into())],
             ..Default::default()
         })
@@ -889,8 +893,10 @@ async fn a_replay_never_returns_a_half_made_session() {
     );
     assert!(left[0].participants.is_empty());
 
-    // Twilio recovers; the client retries with the same key.
+    // Twilio recovers; the client retries with the same key once the first
+    // request's time is up (here at once: no window to wait out).
     h.emulator.clear_faults();
+    h.state.create_window = Duration::ZERO;
     let retry = sessions::handle(&h.state, idempotent_create("half-made-1")).await;
     let status = retry.status().as_u16();
     let body = body_json(&retry);

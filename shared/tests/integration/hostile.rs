@@ -16,13 +16,13 @@
 
 use std::panic::AssertUnwindSafe;
 
+use crate::support::*;
 use base64::Engine;
 use futures_util::FutureExt;
 use lambda_http::http::{HeaderValue, Request as HttpRequest};
 use lambda_http::{Body, Request, Response};
 use masked_comms::handlers::{conversation_events, inbound_call, landing, sessions};
 use serde_json::{json, Value};
-use crate::support::*;
 
 const A: &str = "+14155550101";
 const SID: &str = "CH0123456789abcdef0123456789abcdef";

@@ -1,8 +1,8 @@
 //! POST /inbound-call against the Twilio emulator: routing, TwiML, signatures.
 
+use crate::support::*;
 use masked_comms::handlers::{inbound_call, sessions};
 use serde_json::{json, Value};
-use crate::support::*;
 use twilio_emulator::{ConversationSeed, ConversationState, Fault, Operation};
 
 const A: &str = "+14155550101";
@@ -189,7 +189,7 @@ async fn missing_roster_falls_back_to_the_participant_list() {
     let h = Harness::start().await;
     h.emulator
         .seed_conversation(ConversationSeed {
-            attributes: Some(r#"{"crm": "x"}"#.into()),
+            attributes: Some(session_attributes(None, serde_json::json!({"crm": "x"}))),
             bindings: vec![(A.into(), POOL[0].into()), (B.into(), POOL[1].into())],
             ..Default::default()
         })

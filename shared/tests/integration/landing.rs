@@ -1,10 +1,10 @@
 //! GET / (the operator's page) through real lambda_http requests.
 
+use crate::support::*;
 use base64::Engine;
 use lambda_http::{Body, Response};
 use masked_comms::handlers::landing::{self, page};
 use sha2::{Digest, Sha256};
-use crate::support::*;
 
 const HOSTILE: &str = r#"<script>alert(1)</script>"'&"#;
 const HOSTILE_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;";
@@ -240,7 +240,6 @@ fn the_template_escapes_hostile_values() {
     let html = page::render(&page::PageView {
         pool: &["+15005550001"],
         prefill: &prefill,
-        lifecycle_enabled: true,
     })
     .into_string();
     assert!(!html.contains("<script>alert(1)"));

@@ -1,10 +1,10 @@
 //! Reading, listing and closing sessions; idempotent creates; timers; geo and
 //! sticky number choice — against the Twilio emulator.
 
+use crate::support::*;
 use lambda_http::Request;
 use masked_comms::handlers::sessions;
 use serde_json::{json, Value};
-use crate::support::*;
 use twilio_emulator::{ConversationSeed, ConversationState, Operation};
 
 const A: &str = "+14155550101";

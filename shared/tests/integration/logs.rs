@@ -5,9 +5,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use masked_comms::handlers::{conversation_events, inbound_call, sessions};
 use serde_json::{json, Value};
-use crate::support::*;
 use tracing_subscriber::fmt::MakeWriter;
 use twilio_emulator::{Fault, Operation};
 

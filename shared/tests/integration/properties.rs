@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
+use crate::support::*;
 use futures_util::FutureExt;
 use lambda_http::{Body, Request, Response};
 use masked_comms::handlers::landing::page::{self, PageView, Prefill};
@@ -16,7 +17,6 @@ use masked_comms::handlers::{conversation_events, inbound_call, sessions};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::Value;
-use crate::support::*;
 
 /// Cases per property: enough to find shape bugs, few enough to stay fast.
 const CASES: u32 = 256;
@@ -472,7 +472,6 @@ fn render(prefill: &Prefill) -> String {
     page::render(&PageView {
         pool: &POOL,
         prefill,
-        lifecycle_enabled: true,
     })
     .into_string()
 }

@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use futures_util::stream::{self, StreamExt};
 use masked_comms::handlers::sessions;
 use serde_json::{json, Value};
-use crate::support::*;
 
 const SHARED: &str = "+14155550101";
 

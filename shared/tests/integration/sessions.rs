@@ -3,10 +3,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::support::*;
 use masked_comms::domain::roster::SessionRecord;
 use masked_comms::handlers::sessions;
 use serde_json::{json, Value};
-use crate::support::*;
 use twilio_emulator::{
     sequential_round_trips, ConversationSeed, ConversationState, Fault, Operation,
 };
@@ -537,20 +537,4 @@ async fn a_taken_unique_name_is_409() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "unique_name_taken");
     assert_eq!(h.emulator.conversations().len(), 1);
-}
-
-#[tokio::test]
-async fn a_broken_configuration_is_503_naming_the_key() {
-    use masked_comms::config::{ConfigSource, ConfigStore};
-    let mut h = Harness::start().await;
-    // The environment source with no variables set for this test's keys.
-    h.state.config = ConfigStore::new(ConfigSource::Env, Duration::from_secs(300));
-    std::env::remove_var("TWILIO_ACCOUNT_SID");
-    let (status, body) = create(&h, json!({"addresses": ["+14155550101"]})).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["code"], "configuration_error");
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("TWILIO_ACCOUNT_SID"));
 }

@@ -180,3 +180,17 @@ pub fn call_params<'a>(from: &'a str, to: &'a str) -> Vec<(&'a str, &'a str)> {
         ("ApiVersion", "2010-04-01"),
     ]
 }
+
+/// The attributes masked-comms writes into a session's conversation, for
+/// seeding one directly: our record, with a roster of (address, proxy)
+/// pairs or none, beside `user` attributes.
+pub fn session_attributes(roster: Option<&[(&str, &str)]>, user: Value) -> String {
+    use masked_comms::domain::roster::{RosterEntry, SessionRecord};
+    let roster = roster.map(|pairs| {
+        pairs
+            .iter()
+            .map(|(address, proxy)| RosterEntry::new(address, proxy))
+            .collect()
+    });
+    SessionRecord::new("seeded", roster).merged_into(user.as_object().expect("an object"))
+}

@@ -3,6 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::common::{start, start_with};
 use axum::{
     body::Bytes,
     extract::State,
@@ -10,7 +11,6 @@ use axum::{
     response::IntoResponse,
     Router,
 };
-use crate::common::{start, start_with};
 use serde_json::json;
 use tokio::sync::mpsc;
 use twilio_emulator::{compute_signature, ConversationState, EmulatorConfig};

@@ -61,9 +61,6 @@ pub struct PageView<'a> {
     /// The configured pool numbers, in pool order.
     pub pool: &'a [&'a str],
     pub prefill: &'a Prefill,
-    /// Whether to show the lookup and close controls
-    /// (`GET /sessions?address=…`, `DELETE /sessions/{sid}`).
-    pub lifecycle_enabled: bool,
 }
 
 /// The whole page.
@@ -92,9 +89,7 @@ pub fn render(view: &PageView<'_>) -> Markup {
                 main {
                     (pool_section(view.pool))
                     (create_section(&rows, view.prefill))
-                    @if view.lifecycle_enabled {
-                        (lookup_section())
-                    }
+                    (lookup_section())
                 }
                 script { (PreEscaped(SCRIPT)) }
             }
@@ -272,21 +267,14 @@ mod tests {
     }
 
     #[test]
-    fn starts_with_two_rows_and_shows_lifecycle_only_when_enabled() {
+    fn starts_with_two_rows_and_offers_lookup() {
         let prefill = Prefill::default();
-        let view = PageView {
+        let page = render(&PageView {
             pool: &["+15005550001"],
             prefill: &prefill,
-            lifecycle_enabled: false,
-        };
-        let page = render(&view).into_string();
-        assert!(page.contains(r#"id="address-1""#) && !page.contains(r#"id="address-2""#));
-        assert!(!page.contains(r#"id="lookup-form""#));
-        let page = render(&PageView {
-            lifecycle_enabled: true,
-            ..view
         })
         .into_string();
+        assert!(page.contains(r#"id="address-1""#) && !page.contains(r#"id="address-2""#));
         assert!(page.contains(r#"id="lookup-form""#));
     }
 }
