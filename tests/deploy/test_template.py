@@ -82,6 +82,7 @@ def test_project_module_reads_the_same_routes(template):
     assert {(r.method, r.path): r.binary for r in project.routes()} == api_routes(template)
     for route in project.routes():
         assert binary_of(template["Resources"][route.logical_id]) == route.binary
+    assert project.router() == router_table()
 
 
 def test_api_routes_match_the_cargo_lambda_router(template):
