@@ -147,9 +147,13 @@ def routes() -> tuple[Route, ...]:
 # ---------------------------------------------------------------- Cargo.toml
 
 
-@functools.cache
 def router() -> dict[str, str]:
-    """Path -> binary from [workspace.metadata.lambda.watch.router] (a copy)."""
+    """Path -> binary from [workspace.metadata.lambda.watch.router] (a fresh copy)."""
+    return dict(_router())
+
+
+@functools.cache
+def _router() -> dict[str, str]:
     cargo = tomllib.loads(CARGO_TOML.read_text())
     try:
         table = cargo["workspace"]["metadata"]["lambda"]["watch"]["router"]
