@@ -140,7 +140,7 @@ def test_runtime_settings(template):
     assert glob["Architectures"] == ["arm64"]
     assert glob["MemorySize"] == 128
     budget = rust_const_seconds("shared/src/app.rs", "REQUEST_BUDGET") + rust_const_seconds(
-        "shared/src/provision.rs", "ROLLBACK_BUDGET"
+        "shared/src/session/create.rs", "ROLLBACK_BUDGET"
     )
     assert glob["Timeout"] == 15 and glob["Timeout"] > budget
     for name, fn in functions(template).items():
