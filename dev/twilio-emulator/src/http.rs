@@ -45,6 +45,8 @@ enum Route {
     DeleteConversation(String),
     CreateParticipant(String),
     ListParticipants(String),
+    FetchParticipant(String, String),
+    DeleteParticipant(String, String),
     ListParticipantConversations,
     CreateCall { account_sid: String },
 }
@@ -68,6 +70,12 @@ impl Route {
             ("GET", ["v1", "Conversations", id, "Participants"]) => {
                 Self::ListParticipants((*id).to_owned())
             }
+            ("GET", ["v1", "Conversations", id, "Participants", sid]) => {
+                Self::FetchParticipant((*id).to_owned(), (*sid).to_owned())
+            }
+            ("DELETE", ["v1", "Conversations", id, "Participants", sid]) => {
+                Self::DeleteParticipant((*id).to_owned(), (*sid).to_owned())
+            }
             ("GET", ["v1", "ParticipantConversations"]) => Self::ListParticipantConversations,
             ("POST", ["2010-04-01", "Accounts", account, "Calls.json"]) => Self::CreateCall {
                 account_sid: (*account).to_owned(),
@@ -85,6 +93,8 @@ impl Route {
             Self::DeleteConversation(_) => Operation::DeleteConversation,
             Self::CreateParticipant(_) => Operation::CreateParticipant,
             Self::ListParticipants(_) => Operation::ListParticipants,
+            Self::FetchParticipant(..) => Operation::FetchParticipant,
+            Self::DeleteParticipant(..) => Operation::DeleteParticipant,
             Self::ListParticipantConversations => Operation::ListParticipantConversations,
             Self::CreateCall { .. } => Operation::CreateCall,
         }
@@ -428,6 +438,20 @@ fn handle(
                 &ctx.base_url,
                 &path,
             )))
+        }
+        Route::FetchParticipant(id, sid) => {
+            let state = lock(&shared.state);
+            let (ci, pi) = state.find_participant(&id, &sid)?;
+            let conversation = &state.conversations[ci];
+            Ok(ok(resources::participant(
+                ctx,
+                &conversation.sid,
+                &conversation.participants[pi],
+            )))
+        }
+        Route::DeleteParticipant(id, sid) => {
+            lock(&shared.state).remove_participant(&id, &sid, now)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
         }
         Route::ListParticipantConversations => {
             let page = PageRequest::parse(query, 50, 50)?;

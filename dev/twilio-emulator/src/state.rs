@@ -405,6 +405,56 @@ impl State {
         Ok((index, conversation.participants.len() - 1))
     }
 
+    /// (conversation index, participant index) of a participant, found by sid or, as
+    /// Twilio also allows in paths, by identity.
+    pub(crate) fn find_participant(
+        &self,
+        sid_or_unique_name: &str,
+        sid_or_identity: &str,
+    ) -> Result<(usize, usize), TwilioError> {
+        let index = self.find_or_404(sid_or_unique_name)?;
+        let participants = &self.conversations[index].participants;
+        participants
+            .iter()
+            .position(|p| p.sid == sid_or_identity)
+            .or_else(|| {
+                participants
+                    .iter()
+                    .position(|p| p.identity.as_deref() == Some(sid_or_identity))
+            })
+            .map(|p| (index, p))
+            .ok_or_else(|| {
+                TwilioError::not_found(&format!(
+                    "/Conversations/{sid_or_unique_name}/Participants/{sid_or_identity}"
+                ))
+            })
+    }
+
+    /// Removes a participant and frees its (address, proxy) pair at once. A closed
+    /// conversation cannot change, so removing from one is 50377 (Twilio's docs do not
+    /// say; this is the cautious reading of "closed is final").
+    pub(crate) fn remove_participant(
+        &mut self,
+        sid_or_unique_name: &str,
+        sid_or_identity: &str,
+        now: u64,
+    ) -> Result<(), TwilioError> {
+        let (ci, pi) = self.find_participant(sid_or_unique_name, sid_or_identity)?;
+        let conversation = &mut self.conversations[ci];
+        if conversation.state == ConversationState::Closed {
+            return Err(closed_error(&conversation.sid));
+        }
+        let removed = conversation.participants.remove(pi);
+        conversation.updated = now;
+        if let Some(b) = removed.binding {
+            let key = (b.address, b.proxy_address);
+            if self.pairs.get(&key) == Some(&conversation.sid) {
+                self.pairs.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
     /// The non-chat participant rules, in the order Twilio reports them.
     fn check_binding(
         &self,

@@ -210,3 +210,34 @@ async fn control_api_drives_faults_latency_and_snapshots() {
     assert!(emulator.requests().is_empty());
     assert_eq!(client.control_get("/conversations").await, json!([]));
 }
+
+#[tokio::test]
+async fn a_faulted_participant_delete_changes_nothing() {
+    let (emulator, client) = start().await;
+    let sid = client.create_conversation(&[]).await;
+    let participant = client.add_participant(&sid, ALICE, PROXY).await.json();
+    let path = format!(
+        "/v1/Conversations/{sid}/Participants/{}",
+        participant["sid"].as_str().unwrap()
+    );
+    emulator.inject(
+        Operation::DeleteParticipant,
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+        },
+        1,
+    );
+    client.delete(&path).await.assert_error(500, 20500);
+    assert_eq!(emulator.conversation(&sid).unwrap().participants.len(), 1);
+    let other = client.create_conversation(&[]).await;
+    assert_eq!(
+        client.add_participant(&other, ALICE, PROXY).await.status,
+        409
+    );
+    assert_eq!(client.delete(&path).await.status, 204);
+    assert_eq!(
+        client.add_participant(&other, ALICE, PROXY).await.status,
+        201
+    );
+}

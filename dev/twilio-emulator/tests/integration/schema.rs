@@ -588,7 +588,7 @@ async fn emulator_answers_match_twilio_openapi_description() {
             )
             .await;
     }
-    checker
+    let bare_participant = checker
         .post(
             &client,
             &format!("/v1/Conversations/{bare_sid}/Participants"),
@@ -599,6 +599,11 @@ async fn emulator_answers_match_twilio_openapi_description() {
             201,
         )
         .await;
+    let bare_participant = format!(
+        "/v1/Conversations/{bare_sid}/Participants/{}",
+        bare_participant["sid"].as_str().unwrap()
+    );
+    checker.get(&client, &bare_participant).await;
 
     // Lists, with paging: a first page with a next page, then the page it points to.
     let page = checker
@@ -653,6 +658,7 @@ async fn emulator_answers_match_twilio_openapi_description() {
         )
         .await;
 
+    checker.delete(&client, &bare_participant).await;
     checker.delete(&client, &conversation).await;
     checker
         .delete(&client, &format!("/v1/Conversations/{bare_sid}"))
