@@ -23,6 +23,7 @@ use url::form_urlencoded;
 
 use crate::{
     clock::{now_unix, parse_iso_duration},
+    conversations_webhooks::WebhookUpdate,
     errors::{codes, TwilioError},
     faults::{Fault, Operation},
     net::ConnInfo,
@@ -49,6 +50,10 @@ enum Route {
     DeleteParticipant(String, String),
     ListParticipantConversations,
     CreateCall { account_sid: String },
+    FetchConfigurationWebhooks,
+    UpdateConfigurationWebhooks,
+    FetchServiceWebhookConfiguration(String),
+    UpdateServiceWebhookConfiguration(String),
 }
 
 impl Route {
@@ -80,6 +85,14 @@ impl Route {
             ("POST", ["2010-04-01", "Accounts", account, "Calls.json"]) => Self::CreateCall {
                 account_sid: (*account).to_owned(),
             },
+            ("GET", ["v1", "Configuration", "Webhooks"]) => Self::FetchConfigurationWebhooks,
+            ("POST", ["v1", "Configuration", "Webhooks"]) => Self::UpdateConfigurationWebhooks,
+            ("GET", ["v1", "Services", service, "Configuration", "Webhooks"]) => {
+                Self::FetchServiceWebhookConfiguration((*service).to_owned())
+            }
+            ("POST", ["v1", "Services", service, "Configuration", "Webhooks"]) => {
+                Self::UpdateServiceWebhookConfiguration((*service).to_owned())
+            }
             _ => return None,
         };
         Some(route)
@@ -97,6 +110,14 @@ impl Route {
             Self::DeleteParticipant(..) => Operation::DeleteParticipant,
             Self::ListParticipantConversations => Operation::ListParticipantConversations,
             Self::CreateCall { .. } => Operation::CreateCall,
+            Self::FetchConfigurationWebhooks => Operation::FetchConfigurationWebhooks,
+            Self::UpdateConfigurationWebhooks => Operation::UpdateConfigurationWebhooks,
+            Self::FetchServiceWebhookConfiguration(_) => {
+                Operation::FetchServiceWebhookConfiguration
+            }
+            Self::UpdateServiceWebhookConfiguration(_) => {
+                Operation::UpdateServiceWebhookConfiguration
+            }
         }
     }
 }
@@ -322,7 +343,11 @@ async fn pipeline(
     let query: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    match handle(shared, route, &Params(form), &query) {
+    // REST changes fire configured Conversations webhooks only when the request asks.
+    let webhooks_enabled = headers
+        .get("x-twilio-webhook-enabled")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    match handle(shared, route, &Params(form), &query, webhooks_enabled) {
         Ok(response) => Reply::Http(response),
         Err(e) => e.into(),
     }
@@ -359,6 +384,7 @@ fn handle(
     route: Route,
     form: &Params<'_>,
     query: &[(String, String)],
+    webhooks_enabled: bool,
 ) -> Result<Response, TwilioError> {
     let ctx = &shared.ctx;
     let now = now_unix();
@@ -394,7 +420,7 @@ fn handle(
                 )
             };
             if let Some(change) = change {
-                spawn_state_updated(shared, change);
+                spawn_state_updated(shared, change, webhooks_enabled);
             }
             Ok(ok(body))
         }
@@ -514,14 +540,59 @@ fn handle(
             lock(&shared.state).calls.push(call);
             Ok(created(body))
         }
+        Route::FetchConfigurationWebhooks => {
+            let state = lock(&shared.state);
+            Ok(ok(resources::configuration_webhook(
+                ctx,
+                &state.conversations_webhooks,
+            )))
+        }
+        Route::UpdateConfigurationWebhooks => {
+            let update = WebhookUpdate::from_form(form.0, true)?;
+            let mut state = lock(&shared.state);
+            state.conversations_webhooks.update_account(&update);
+            Ok(ok(resources::configuration_webhook(
+                ctx,
+                &state.conversations_webhooks,
+            )))
+        }
+        Route::FetchServiceWebhookConfiguration(service) => {
+            known_service(ctx, &service)?;
+            let state = lock(&shared.state);
+            Ok(ok(resources::service_webhook_configuration(
+                ctx,
+                &state.conversations_webhooks.service,
+            )))
+        }
+        Route::UpdateServiceWebhookConfiguration(service) => {
+            known_service(ctx, &service)?;
+            let update = WebhookUpdate::from_form(form.0, false)?;
+            let mut state = lock(&shared.state);
+            state.conversations_webhooks.update_service(&update);
+            Ok(ok(resources::service_webhook_configuration(
+                ctx,
+                &state.conversations_webhooks.service,
+            )))
+        }
     }
 }
 
-/// Twilio tells the events URL about state changes asynchronously, after answering.
-fn spawn_state_updated(shared: &Arc<Shared>, change: StateChange) {
+/// The emulator has one Conversations service; any other sid is unknown.
+fn known_service(ctx: &resources::Ctx, service: &str) -> Result<(), TwilioError> {
+    if service == ctx.chat_service_sid {
+        Ok(())
+    } else {
+        Err(TwilioError::not_found(&format!("/Services/{service}")))
+    }
+}
+
+/// Twilio tells the events URL about state changes asynchronously, after answering; the
+/// configured post-event webhook hears of a REST change only when the request asked
+/// (`X-Twilio-Webhook-Enabled: true`).
+fn spawn_state_updated(shared: &Arc<Shared>, change: StateChange, webhooks_enabled: bool) {
     let shared = Arc::clone(shared);
     tokio::spawn(async move {
-        shared.send_state_updated(&change).await;
+        shared.send_state_updated(&change, webhooks_enabled).await;
     });
 }
 

@@ -15,6 +15,7 @@
 
 mod clock;
 mod control;
+mod conversations_webhooks;
 pub mod errors;
 mod faults;
 mod http;
@@ -40,7 +41,7 @@ pub use crate::{
     faults::{Fault, Operation},
     recording::{sequential_round_trips, RecordedRequest},
     state::{CallSnapshot, ConversationSnapshot, ConversationState, ParticipantSnapshot},
-    webhooks::{compute_signature, WebhookDelivery, WebhookOutcome},
+    webhooks::{compute_signature, HttpMethod, WebhookDelivery, WebhookOutcome},
 };
 use crate::{
     net::{ConnInfo, CountingListener},
@@ -62,8 +63,12 @@ pub struct EmulatorConfig {
     pub conversation_creates_per_second: Option<u32>,
     /// Where inbound calls are POSTed ([`Emulator::place_call`]).
     pub voice_url: Option<String>,
-    /// Where Conversations post-events are POSTed.
+    /// Where `onConversationStateUpdated` events are POSTed, whatever Twilio's webhook
+    /// configuration says (see [`Emulator::close_conversation`]).
     pub events_url: Option<String>,
+    /// How long a configured Conversations pre- or post-event webhook may take to answer
+    /// (Twilio: 5 s). A pre-event without an answer in time lets the action through.
+    pub conversations_webhook_timeout: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -75,6 +80,7 @@ impl Default for EmulatorConfig {
             conversation_creates_per_second: None,
             voice_url: None,
             events_url: None,
+            conversations_webhook_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -112,6 +112,7 @@ async fn serve(args: &[String]) -> Result<(), String> {
         conversation_creates_per_second: number(&flags, "creates-per-second")?,
         voice_url: flags.get("voice-url").cloned(),
         events_url: flags.get("events-url").cloned(),
+        conversations_webhook_timeout: defaults.conversations_webhook_timeout,
     };
     let emulator = Emulator::start_on(SocketAddr::new(host, port), config)
         .await

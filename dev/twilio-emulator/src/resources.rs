@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 
 use crate::{
     clock::{iso8601, rfc2822},
+    conversations_webhooks::{ConversationsWebhooks, WebhookConfiguration},
     state::{Binding, Call, Conversation, Participant, Timers},
+    webhooks::HttpMethod,
 };
 
 /// Fixed facts every rendering needs.
@@ -151,5 +153,36 @@ pub(crate) fn call(ctx: &Ctx, c: &Call) -> Value {
             "notifications": format!("{uri}/Notifications.json"),
             "recordings": format!("{uri}/Recordings.json"),
         },
+    })
+}
+
+/// `GET`/`POST /v1/Configuration/Webhooks`. An unset method is reported as the POST the
+/// webhooks then use (the description does not allow null there).
+pub(crate) fn configuration_webhook(ctx: &Ctx, hooks: &ConversationsWebhooks) -> Value {
+    let account = &hooks.account;
+    json!({
+        "account_sid": ctx.account_sid,
+        "method": account.method.unwrap_or(HttpMethod::Post).as_str(),
+        "filters": account.filters,
+        "pre_webhook_url": account.pre_webhook_url,
+        "post_webhook_url": account.post_webhook_url,
+        "target": hooks.target.as_str(),
+        "url": format!("{}/v1/Configuration/Webhooks", ctx.base_url),
+    })
+}
+
+/// `GET`/`POST /v1/Services/{ChatServiceSid}/Configuration/Webhooks`.
+pub(crate) fn service_webhook_configuration(ctx: &Ctx, config: &WebhookConfiguration) -> Value {
+    json!({
+        "account_sid": ctx.account_sid,
+        "chat_service_sid": ctx.chat_service_sid,
+        "pre_webhook_url": config.pre_webhook_url,
+        "post_webhook_url": config.post_webhook_url,
+        "filters": config.filters,
+        "method": config.method.unwrap_or(HttpMethod::Post).as_str(),
+        "url": format!(
+            "{}/v1/Services/{}/Configuration/Webhooks",
+            ctx.base_url, ctx.chat_service_sid
+        ),
     })
 }

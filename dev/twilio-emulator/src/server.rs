@@ -15,11 +15,14 @@ use crate::{
     state::{
         new_sid, ConversationParams, ConversationState, ParticipantParams, State, StateChange,
     },
-    webhooks::{self, WebhookDelivery, WebhookOutcome},
+    webhooks::{self, Outgoing, WebhookDelivery, WebhookOutcome},
     ConversationSeed, EmulatorConfig,
 };
 
 /// Locks a mutex, shrugging off poisoning: a panicking test must not wedge the emulator.
+/// The post-event for conversation state changes.
+const STATE_UPDATED: &str = "onConversationStateUpdated";
+
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -52,6 +55,8 @@ pub(crate) struct Shared {
     pub http: reqwest::Client,
     /// Zero point for the control API's millisecond timestamps.
     pub epoch: Instant,
+    /// How long configured Conversations webhooks may take to answer.
+    pub conversations_webhook_timeout: Duration,
 }
 
 impl Shared {
@@ -83,6 +88,7 @@ impl Shared {
             shutdown,
             http: reqwest::Client::new(),
             epoch: Instant::now(),
+            conversations_webhook_timeout: config.conversations_webhook_timeout,
             initial: config,
         }
     }
@@ -101,26 +107,15 @@ impl Shared {
         };
     }
 
-    async fn deliver(
-        &self,
-        kind: &'static str,
-        url: String,
-        params: Vec<(String, String)>,
-    ) -> Result<WebhookOutcome, String> {
-        let (signature, outcome) =
-            webhooks::post_signed(&self.http, &self.auth_token, &url, &params).await;
-        match &outcome {
-            Ok(o) => tracing::info!(kind, status = o.status, "webhook delivered"),
-            Err(e) => tracing::info!(kind, error = %e, "webhook failed"),
+    /// Sends one webhook and records it.
+    pub(crate) async fn deliver(&self, outgoing: Outgoing) -> WebhookDelivery {
+        let delivery = webhooks::send_signed(&self.http, &self.auth_token, outgoing).await;
+        match &delivery.outcome {
+            Ok(o) => tracing::info!(kind = delivery.kind, status = o.status, "webhook delivered"),
+            Err(e) => tracing::info!(kind = delivery.kind, error = %e, "webhook failed"),
         }
-        lock(&self.deliveries).push(WebhookDelivery {
-            kind,
-            url,
-            params,
-            signature,
-            outcome: outcome.clone(),
-        });
-        outcome
+        lock(&self.deliveries).push(delivery.clone());
+        delivery
     }
 
     /// An inbound call: POST Twilio's voice webhook form to the voice URL.
@@ -132,35 +127,90 @@ impl Shared {
         let call_sid = new_sid("CA");
         tracing::debug!(%call_sid, from, to, "placing inbound call");
         let params = webhooks::inbound_call_params(&self.ctx.account_sid, &call_sid, from, to);
-        self.deliver("voice", url, params).await
+        self.deliver(Outgoing::post("voice", url, params))
+            .await
+            .outcome
     }
 
-    /// `onConversationStateUpdated` for a change, if an events URL is configured.
+    /// Where a post-event goes: the emulator's own events URL (state updates only, as
+    /// before Twilio's configuration was emulated) and, when `configured`, the configured
+    /// post-event webhook if its filters include the event. One URL never gets the same
+    /// event twice.
+    fn post_event_targets(&self, event: &str, configured: bool) -> Vec<Outgoing> {
+        let mut targets = Vec::new();
+        if event == STATE_UPDATED {
+            if let Some(url) = lock(&self.webhooks).events_url.clone() {
+                targets.push(Outgoing::post("events", url, Vec::new()));
+            }
+        }
+        let configured = configured
+            .then(|| lock(&self.state).conversations_webhooks.post_event(event))
+            .flatten();
+        if let Some(target) = configured {
+            if !targets.iter().any(|t| t.url == target.url) {
+                targets.push(Outgoing {
+                    kind: "post-event",
+                    method: target.method,
+                    url: target.url,
+                    params: Vec::new(),
+                    timeout: self.conversations_webhook_timeout,
+                });
+            }
+        }
+        targets
+    }
+
+    /// Sends a post-event to every target it has, in order.
+    pub(crate) async fn send_post_event(
+        &self,
+        event: &str,
+        params: Vec<(String, String)>,
+        configured: bool,
+    ) -> Vec<WebhookDelivery> {
+        let mut deliveries = Vec::new();
+        for mut target in self.post_event_targets(event, configured) {
+            target.params = params.clone();
+            deliveries.push(self.deliver(target).await);
+        }
+        deliveries
+    }
+
+    /// `onConversationStateUpdated` for a change, to the events URL and, when
+    /// `configured`, to the configured post-event webhook.
     pub(crate) async fn send_state_updated(
         &self,
         change: &StateChange,
-    ) -> Option<Result<WebhookOutcome, String>> {
-        let url = lock(&self.webhooks).events_url.clone()?;
+        configured: bool,
+    ) -> Vec<WebhookDelivery> {
         let params = webhooks::state_updated_params(
             &self.ctx.account_sid,
             &self.ctx.chat_service_sid,
             change,
         );
-        Some(self.deliver("events", url, params).await)
+        self.send_post_event(STATE_UPDATED, params, configured)
+            .await
     }
 
-    /// Closes a conversation as Twilio's timer or console would, then tells our events URL.
-    /// Refuses (changing nothing) when no events URL is configured.
+    /// Closes a conversation as Twilio's timer or console would, then sends the state
+    /// update. Refuses (changing nothing) when the event would go nowhere: no events URL
+    /// and no configured post-event webhook for it. Answers with the first delivery's
+    /// outcome (the events URL's when both exist).
     pub(crate) async fn close_conversation(&self, sid: &str) -> Result<WebhookOutcome, String> {
-        if lock(&self.webhooks).events_url.is_none() {
-            return Err("no events_url is configured".into());
+        if self.post_event_targets(STATE_UPDATED, true).is_empty() {
+            return Err(
+                "no events_url, and no post-event webhook for onConversationStateUpdated, is configured"
+                    .into(),
+            );
         }
         let change = lock(&self.state)
             .close(sid, now_unix())
             .map_err(|e| e.message)?;
-        self.send_state_updated(&change)
+        self.send_state_updated(&change, true)
             .await
-            .unwrap_or_else(|| Err("events_url was removed while closing".into()))
+            .into_iter()
+            .next()
+            .map(|d| d.outcome)
+            .unwrap_or_else(|| Err("the webhooks were removed while closing".into()))
     }
 
     /// Creates state directly, bypassing HTTP, faults and recording (but not the rules).

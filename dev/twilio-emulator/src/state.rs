@@ -8,7 +8,10 @@ use std::{collections::HashMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::errors::{codes, TwilioError};
+use crate::{
+    conversations_webhooks::ConversationsWebhooks,
+    errors::{codes, TwilioError},
+};
 
 /// Twilio's conversation states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -175,6 +178,7 @@ pub(crate) struct State {
     /// (address, proxy_address) -> sid of the non-closed conversation holding it.
     pairs: HashMap<(String, String), String>,
     pub calls: Vec<Call>,
+    pub conversations_webhooks: ConversationsWebhooks,
 }
 
 impl State {

@@ -658,6 +658,44 @@ async fn emulator_answers_match_twilio_openapi_description() {
         )
         .await;
 
+    // Conversations webhook configuration: account-wide and the service's, before and
+    // after an update with every parameter.
+    checker.get(&client, "/v1/Configuration/Webhooks").await;
+    checker
+        .post(
+            &client,
+            "/v1/Configuration/Webhooks",
+            &[
+                ("Method", "POST"),
+                ("Filters", "onMessageAdd"),
+                ("Filters", "onConversationStateUpdated"),
+                ("PreWebhookUrl", "https://example.com/pre"),
+                ("PostWebhookUrl", "https://example.com/post"),
+                ("Target", "webhook"),
+            ],
+            200,
+        )
+        .await;
+    checker.get(&client, "/v1/Configuration/Webhooks").await;
+    let service_webhooks = format!(
+        "/v1/Services/{}/Configuration/Webhooks",
+        emulator.chat_service_sid()
+    );
+    checker.get(&client, &service_webhooks).await;
+    checker
+        .post(
+            &client,
+            &service_webhooks,
+            &[
+                ("Method", "GET"),
+                ("Filters", "onMessageAdded"),
+                ("PreWebhookUrl", "https://example.com/service-pre"),
+                ("PostWebhookUrl", "https://example.com/service-post"),
+            ],
+            200,
+        )
+        .await;
+
     checker.delete(&client, &bare_participant).await;
     checker.delete(&client, &conversation).await;
     checker

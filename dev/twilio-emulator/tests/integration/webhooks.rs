@@ -7,13 +7,13 @@ use crate::common::{start, start_with};
 use axum::{
     body::Bytes,
     extract::State,
-    http::{HeaderMap, Uri},
+    http::{HeaderMap, Method, Uri},
     response::IntoResponse,
     Router,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
-use twilio_emulator::{compute_signature, ConversationState, EmulatorConfig};
+use twilio_emulator::{compute_signature, ConversationState, EmulatorConfig, Operation};
 
 const ALICE: &str = "+14155550101";
 const PROXY: &str = "+14155550000";
@@ -22,8 +22,11 @@ const TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial cal
 /// What our stand-in webhook received.
 #[derive(Debug)]
 struct Received {
+    method: String,
+    /// Path and query.
     path: String,
     signature: String,
+    /// The form for a POST, the query for a GET.
     params: Vec<(String, String)>,
 }
 
@@ -41,6 +44,7 @@ async fn webhook_server() -> (String, mpsc::UnboundedReceiver<Received>) {
     let (tx, rx) = mpsc::unbounded_channel();
     async fn record(
         State(tx): State<Arc<mpsc::UnboundedSender<Received>>>,
+        method: Method,
         uri: Uri,
         headers: HeaderMap,
         body: Bytes,
@@ -50,8 +54,16 @@ async fn webhook_server() -> (String, mpsc::UnboundedReceiver<Received>) {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let params = url::form_urlencoded::parse(&body).into_owned().collect();
+        let params = if method == Method::GET {
+            let query = uri.query().unwrap_or_default();
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect()
+        } else {
+            url::form_urlencoded::parse(&body).into_owned().collect()
+        };
         let _ = tx.send(Received {
+            method: method.to_string(),
             path: uri.to_string(),
             signature,
             params,
@@ -231,4 +243,236 @@ async fn control_api_places_calls_and_closes_conversations() {
         emulator.conversation(&sid).unwrap().state,
         ConversationState::Closed
     );
+}
+
+/// Nothing arrives within a short while.
+async fn quiet(rx: &mut mpsc::UnboundedReceiver<Received>) {
+    let got = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await;
+    assert!(got.is_err(), "unexpected webhook: {got:?}");
+}
+
+#[tokio::test]
+async fn webhook_configuration_answers_in_twilio_shapes() {
+    let (emulator, client) = start().await;
+    let base = emulator.base_url();
+    let fetched = client.get("/v1/Configuration/Webhooks").await;
+    assert_eq!(fetched.status, 200, "{}", fetched.text);
+    assert_eq!(
+        fetched.json(),
+        json!({"account_sid": emulator.account_sid(), "method": "POST", "filters": null,
+               "pre_webhook_url": null, "post_webhook_url": null, "target": "webhook",
+               "url": format!("{base}/v1/Configuration/Webhooks")})
+    );
+    let updated = client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[
+                ("Method", "GET"),
+                ("Filters", "onMessageAdd"),
+                ("Filters", "onConversationStateUpdated"),
+                ("PreWebhookUrl", "https://hooks.example/pre"),
+                ("PostWebhookUrl", "https://hooks.example/post"),
+                ("Target", "webhook"),
+            ],
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    let body = updated.json();
+    assert_eq!(body["method"], "GET");
+    assert_eq!(
+        body["filters"],
+        json!(["onMessageAdd", "onConversationStateUpdated"])
+    );
+    assert_eq!(body["pre_webhook_url"], "https://hooks.example/pre");
+    // A partial update keeps what it does not name.
+    let partial = client
+        .post("/v1/Configuration/Webhooks", &[("PreWebhookUrl", "")])
+        .await
+        .json();
+    assert_eq!(partial["pre_webhook_url"], json!(null));
+    assert_eq!(partial["post_webhook_url"], "https://hooks.example/post");
+    assert_eq!(partial["method"], "GET");
+    client
+        .post("/v1/Configuration/Webhooks", &[("Method", "PUT")])
+        .await
+        .assert_error(400, 50100);
+    client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[("Filters", "onMessageAddd")],
+        )
+        .await
+        .assert_error(400, 50100);
+
+    let service = format!(
+        "/v1/Services/{}/Configuration/Webhooks",
+        emulator.chat_service_sid()
+    );
+    let empty = client.get(&service).await.json();
+    assert_eq!(
+        empty,
+        json!({"account_sid": emulator.account_sid(),
+               "chat_service_sid": emulator.chat_service_sid(),
+               "pre_webhook_url": null, "post_webhook_url": null, "filters": null,
+               "method": "POST", "url": format!("{base}{service}")})
+    );
+    let set = client
+        .post(
+            &service,
+            &[
+                ("PostWebhookUrl", "https://hooks.example/service"),
+                ("Filters", "onMessageAdded"),
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(set["post_webhook_url"], "https://hooks.example/service");
+    assert_eq!(set["filters"], json!(["onMessageAdded"]));
+    // The account-wide configuration is untouched.
+    assert_eq!(
+        client.get("/v1/Configuration/Webhooks").await.json()["post_webhook_url"],
+        "https://hooks.example/post"
+    );
+    client
+        .get("/v1/Services/IS00000000000000000000000000000000/Configuration/Webhooks")
+        .await
+        .assert_error(404, 20404);
+    let ops: Vec<Operation> = emulator.requests().iter().map(|r| r.operation).collect();
+    assert_eq!(ops[0], Operation::FetchConfigurationWebhooks);
+    assert_eq!(ops[1], Operation::UpdateConfigurationWebhooks);
+    assert!(ops.contains(&Operation::FetchServiceWebhookConfiguration));
+    assert!(ops.contains(&Operation::UpdateServiceWebhookConfiguration));
+}
+
+#[tokio::test]
+async fn state_updates_follow_the_configured_post_webhook_and_its_filters() {
+    let (hooks, mut rx) = webhook_server().await;
+    let (emulator, client) = start().await;
+    let post_url = format!("{hooks}/post?from=config");
+    client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[("PostWebhookUrl", &post_url), ("Filters", "onMessageAdded")],
+        )
+        .await;
+    // Filtered out: closing sends nothing, and a control close has nowhere to go.
+    let first = client.create_conversation(&[]).await;
+    client
+        .post_with_headers(
+            &format!("/v1/Conversations/{first}"),
+            &[("State", "closed")],
+            &[("X-Twilio-Webhook-Enabled", "true")],
+        )
+        .await;
+    quiet(&mut rx).await;
+    let second = client.create_conversation(&[]).await;
+    assert!(emulator.close_conversation(&second).await.is_err());
+    assert_eq!(
+        emulator.conversation(&second).unwrap().state,
+        ConversationState::Active
+    );
+
+    client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[("Filters", "onConversationStateUpdated")],
+        )
+        .await;
+    let outcome = emulator.close_conversation(&second).await.unwrap();
+    assert_eq!(outcome.status, 200);
+    let got = next(&mut rx).await;
+    assert_eq!(got.method, "POST");
+    assert_eq!(got.path, "/post?from=config");
+    assert_eq!(got.get("EventType"), Some("onConversationStateUpdated"));
+    assert_eq!(got.get("ConversationSid"), Some(second.as_str()));
+    assert_eq!(
+        got.signature,
+        compute_signature(emulator.auth_token(), &post_url, &got.params)
+    );
+    let delivery = emulator.webhook_deliveries().pop().unwrap();
+    assert_eq!(delivery.kind, "post-event");
+
+    // The service's own configuration wins: the account's URL hears nothing more.
+    let service_url = format!("{hooks}/service");
+    client
+        .post(
+            &format!(
+                "/v1/Services/{}/Configuration/Webhooks",
+                emulator.chat_service_sid()
+            ),
+            &[
+                ("PostWebhookUrl", service_url.as_str()),
+                ("Filters", "onConversationStateUpdated"),
+                ("Method", "GET"),
+            ],
+        )
+        .await;
+    // A REST change fires configured webhooks only when the request asks for it.
+    let third = client.create_conversation(&[]).await;
+    client
+        .post(
+            &format!("/v1/Conversations/{third}"),
+            &[("State", "inactive")],
+        )
+        .await;
+    quiet(&mut rx).await;
+    client
+        .post_with_headers(
+            &format!("/v1/Conversations/{third}"),
+            &[("State", "closed")],
+            &[("X-Twilio-Webhook-Enabled", "true")],
+        )
+        .await;
+    let got = next(&mut rx).await;
+    assert_eq!(got.method, "GET");
+    assert!(got.path.starts_with("/service?"), "{}", got.path);
+    assert_eq!(got.get("ConversationSid"), Some(third.as_str()));
+    // A GET is signed over the full URL, query included, with no form.
+    assert_eq!(
+        got.signature,
+        compute_signature(emulator.auth_token(), &format!("{hooks}{}", got.path), &[])
+    );
+    quiet(&mut rx).await;
+}
+
+#[tokio::test]
+async fn the_events_url_and_the_configured_webhook_both_hear_but_never_twice() {
+    let (hooks, mut rx) = webhook_server().await;
+    let events_url = format!("{hooks}/events");
+    let (emulator, client) = start_with(EmulatorConfig {
+        events_url: Some(events_url.clone()),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[
+                ("PostWebhookUrl", &format!("{hooks}/post")),
+                ("Filters", "onConversationStateUpdated"),
+            ],
+        )
+        .await;
+    let sid = client.create_conversation(&[]).await;
+    emulator.close_conversation(&sid).await.unwrap();
+    let mut paths = vec![next(&mut rx).await.path, next(&mut rx).await.path];
+    paths.sort();
+    assert_eq!(paths, ["/events", "/post"]);
+
+    client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[("PostWebhookUrl", &events_url)],
+        )
+        .await;
+    let sid = client.create_conversation(&[]).await;
+    emulator.close_conversation(&sid).await.unwrap();
+    assert_eq!(next(&mut rx).await.path, "/events");
+    quiet(&mut rx).await;
+    let kinds: Vec<&str> = emulator
+        .webhook_deliveries()
+        .iter()
+        .map(|d| d.kind)
+        .collect();
+    assert_eq!(kinds, ["events", "post-event", "events"]);
 }
