@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::{
     faults::{Fault, Operation},
+    numbers::{NumberUpdate, PhoneNumberSnapshot},
     recording::RequestView,
     server::{lock, Shared},
     state::CallSnapshot,
@@ -33,6 +34,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/latency", post(set_latency))
         .route("/rate-limit", post(set_rate_limit))
         .route("/webhooks", get(webhooks).post(set_webhooks))
+        .route("/numbers", get(numbers).post(add_number))
         .route("/reset", post(reset))
 }
 
@@ -183,4 +185,36 @@ async fn close_conversation(
 async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
     shared.reset();
     StatusCode::NO_CONTENT
+}
+
+async fn numbers(State(shared): State<Arc<Shared>>) -> Response {
+    let numbers: Vec<PhoneNumberSnapshot> = lock(&shared.state)
+        .numbers
+        .iter()
+        .map(PhoneNumberSnapshot::from)
+        .collect();
+    Json(numbers).into_response()
+}
+
+#[derive(Deserialize)]
+struct NumberBody {
+    phone_number: String,
+    /// Optional `VoiceUrl` / `SmsUrl` to configure at once, as the API would.
+    voice_url: Option<String>,
+    sms_url: Option<String>,
+}
+
+async fn add_number(State(shared): State<Arc<Shared>>, Json(body): Json<NumberBody>) -> Response {
+    let form: Vec<(String, String)> = [("VoiceUrl", body.voice_url), ("SmsUrl", body.sms_url)]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
+        .collect();
+    let update = match NumberUpdate::from_form(&form) {
+        Ok(update) => update,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.message),
+    };
+    match shared.add_phone_number(&body.phone_number, update) {
+        Ok(number) => (StatusCode::CREATED, Json(number)).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
 }

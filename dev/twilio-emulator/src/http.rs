@@ -27,6 +27,7 @@ use crate::{
     errors::{codes, TwilioError},
     faults::{Fault, Operation},
     net::ConnInfo,
+    numbers::NumberUpdate,
     paging::PageRequest,
     recording::RecordedRequest,
     resources,
@@ -54,6 +55,9 @@ enum Route {
     UpdateConfigurationWebhooks,
     FetchServiceWebhookConfiguration(String),
     UpdateServiceWebhookConfiguration(String),
+    ListIncomingPhoneNumbers { account_sid: String },
+    FetchIncomingPhoneNumber { account_sid: String, sid: String },
+    UpdateIncomingPhoneNumber { account_sid: String, sid: String },
 }
 
 impl Route {
@@ -85,6 +89,23 @@ impl Route {
             ("POST", ["2010-04-01", "Accounts", account, "Calls.json"]) => Self::CreateCall {
                 account_sid: (*account).to_owned(),
             },
+            ("GET", ["2010-04-01", "Accounts", account, "IncomingPhoneNumbers.json"]) => {
+                Self::ListIncomingPhoneNumbers {
+                    account_sid: (*account).to_owned(),
+                }
+            }
+            ("GET", ["2010-04-01", "Accounts", account, "IncomingPhoneNumbers", file]) => {
+                Self::FetchIncomingPhoneNumber {
+                    account_sid: (*account).to_owned(),
+                    sid: json_resource(file)?,
+                }
+            }
+            ("POST", ["2010-04-01", "Accounts", account, "IncomingPhoneNumbers", file]) => {
+                Self::UpdateIncomingPhoneNumber {
+                    account_sid: (*account).to_owned(),
+                    sid: json_resource(file)?,
+                }
+            }
             ("GET", ["v1", "Configuration", "Webhooks"]) => Self::FetchConfigurationWebhooks,
             ("POST", ["v1", "Configuration", "Webhooks"]) => Self::UpdateConfigurationWebhooks,
             ("GET", ["v1", "Services", service, "Configuration", "Webhooks"]) => {
@@ -118,8 +139,19 @@ impl Route {
             Self::UpdateServiceWebhookConfiguration(_) => {
                 Operation::UpdateServiceWebhookConfiguration
             }
+            Self::ListIncomingPhoneNumbers { .. } => Operation::ListIncomingPhoneNumbers,
+            Self::FetchIncomingPhoneNumber { .. } => Operation::FetchIncomingPhoneNumber,
+            Self::UpdateIncomingPhoneNumber { .. } => Operation::UpdateIncomingPhoneNumber,
         }
     }
+}
+
+/// The sid in an API 2010 resource path segment such as `PN123.json`.
+fn json_resource(segment: &str) -> Option<String> {
+    segment
+        .strip_suffix(".json")
+        .filter(|sid| !sid.is_empty())
+        .map(str::to_owned)
 }
 
 /// Decodes `%XX` escapes in a path segment (unique names may contain anything).
@@ -503,11 +535,11 @@ fn handle(
             )))
         }
         Route::CreateCall { account_sid } => {
-            if account_sid != ctx.account_sid {
-                return Err(TwilioError::not_found(&format!(
-                    "/Accounts/{account_sid}/Calls.json"
-                )));
-            }
+            own_account(
+                ctx,
+                &account_sid,
+                &format!("/Accounts/{account_sid}/Calls.json"),
+            )?;
             let to = form.owned("To").ok_or_else(|| {
                 TwilioError::bad_request(
                     codes::CALL_TO_REQUIRED,
@@ -539,6 +571,52 @@ fn handle(
             let body = resources::call(ctx, &call);
             lock(&shared.state).calls.push(call);
             Ok(created(body))
+        }
+        Route::ListIncomingPhoneNumbers { account_sid } => {
+            let path = format!("/2010-04-01/Accounts/{account_sid}/IncomingPhoneNumbers.json");
+            own_account(ctx, &account_sid, &path)?;
+            let page = PageRequest::parse(query, 50, 1000)?;
+            let q = Params(query);
+            let (number, friendly_name) = (q.get("PhoneNumber"), q.get("FriendlyName"));
+            let state = lock(&shared.state);
+            let items = state
+                .numbers
+                .iter()
+                .filter(|n| number.is_none_or(|pattern| n.matches(pattern)))
+                .filter(|n| friendly_name.is_none_or(|f| n.friendly_name == f))
+                .map(|n| resources::incoming_phone_number(ctx, n))
+                .collect();
+            Ok(ok(page.respond_2010(
+                items,
+                "incoming_phone_numbers",
+                &path,
+            )))
+        }
+        Route::FetchIncomingPhoneNumber { account_sid, sid } => {
+            let path =
+                format!("/2010-04-01/Accounts/{account_sid}/IncomingPhoneNumbers/{sid}.json");
+            own_account(ctx, &account_sid, &path)?;
+            let state = lock(&shared.state);
+            let number = state
+                .numbers
+                .iter()
+                .find(|n| n.sid == sid)
+                .ok_or_else(|| TwilioError::not_found(&path))?;
+            Ok(ok(resources::incoming_phone_number(ctx, number)))
+        }
+        Route::UpdateIncomingPhoneNumber { account_sid, sid } => {
+            let path =
+                format!("/2010-04-01/Accounts/{account_sid}/IncomingPhoneNumbers/{sid}.json");
+            own_account(ctx, &account_sid, &path)?;
+            let update = NumberUpdate::from_form(form.0)?;
+            let mut state = lock(&shared.state);
+            let number = state
+                .numbers
+                .iter_mut()
+                .find(|n| n.sid == sid)
+                .ok_or_else(|| TwilioError::not_found(&path))?;
+            number.apply(update, now);
+            Ok(ok(resources::incoming_phone_number(ctx, number)))
         }
         Route::FetchConfigurationWebhooks => {
             let state = lock(&shared.state);
@@ -574,6 +652,15 @@ fn handle(
                 &state.conversations_webhooks.service,
             )))
         }
+    }
+}
+
+/// The API 2010 paths name the account; only ours exists.
+fn own_account(ctx: &resources::Ctx, account_sid: &str, path: &str) -> Result<(), TwilioError> {
+    if account_sid == ctx.account_sid {
+        Ok(())
+    } else {
+        Err(TwilioError::not_found(path))
     }
 }
 

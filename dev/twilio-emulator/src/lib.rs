@@ -20,6 +20,7 @@ pub mod errors;
 mod faults;
 mod http;
 mod net;
+mod numbers;
 mod paging;
 mod recording;
 mod resources;
@@ -39,6 +40,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 pub use crate::{
     errors::TwilioError,
     faults::{Fault, Operation},
+    numbers::PhoneNumberSnapshot,
     recording::{sequential_round_trips, RecordedRequest},
     state::{CallSnapshot, ConversationSnapshot, ConversationState, ParticipantSnapshot},
     webhooks::{compute_signature, HttpMethod, WebhookDelivery, WebhookOutcome},
@@ -61,7 +63,8 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// Maximum conversation creates per second; excess gets 429 code 20429, `Retry-After: 1`.
     pub conversation_creates_per_second: Option<u32>,
-    /// Where inbound calls are POSTed ([`Emulator::place_call`]).
+    /// Where inbound calls are POSTed ([`Emulator::place_call`]) when the number called
+    /// has no voice URL of its own.
     pub voice_url: Option<String>,
     /// Where `onConversationStateUpdated` events are POSTed, whatever Twilio's webhook
     /// configuration says (see [`Emulator::close_conversation`]).
@@ -69,6 +72,9 @@ pub struct EmulatorConfig {
     /// How long a configured Conversations pre- or post-event webhook may take to answer
     /// (Twilio: 5 s). A pre-event without an answer in time lets the action through.
     pub conversations_webhook_timeout: Duration,
+    /// The phone numbers the emulator owns (E.164), served as IncomingPhoneNumbers with
+    /// nothing configured. More can be added later ([`Emulator::add_phone_number`]).
+    pub numbers: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -81,6 +87,7 @@ impl Default for EmulatorConfig {
             voice_url: None,
             events_url: None,
             conversations_webhook_timeout: Duration::from_secs(5),
+            numbers: Vec::new(),
         }
     }
 }
@@ -124,6 +131,8 @@ impl Emulator {
     }
 
     pub async fn start_on(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let numbers = server::initial_numbers(&config.numbers)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         // A wildcard bind is still reached through loopback.
@@ -135,6 +144,7 @@ impl Emulator {
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared::new(
             config,
+            numbers,
             format!("http://{host}"),
             stopped.clone(),
         ));
@@ -232,6 +242,22 @@ impl Emulator {
             .collect()
     }
 
+    /// The numbers the emulator owns, in the order they were added.
+    pub fn phone_numbers(&self) -> Vec<PhoneNumberSnapshot> {
+        lock(&self.shared.state)
+            .numbers
+            .iter()
+            .map(PhoneNumberSnapshot::from)
+            .collect()
+    }
+
+    /// Makes the emulator own one more number (E.164), with nothing configured; it then
+    /// shows up in `IncomingPhoneNumbers`. Refuses a number it already owns.
+    pub fn add_phone_number(&self, number: &str) -> Result<PhoneNumberSnapshot, String> {
+        self.shared
+            .add_phone_number(number, numbers::NumberUpdate::default())
+    }
+
     pub fn set_latency(&self, latency: Duration) {
         *lock(&self.shared.latency) = latency;
     }
@@ -256,8 +282,10 @@ impl Emulator {
         targets.events_url = events_url;
     }
 
-    /// Simulates an inbound call from `from` to our number `to`: POSTs Twilio's signed
-    /// voice webhook to `voice_url` and returns what came back (the TwiML).
+    /// Simulates an inbound call from `from` to our number `to`: sends Twilio's signed
+    /// voice webhook and returns what came back (the TwiML). It goes to the number's own
+    /// `VoiceUrl` (with its `VoiceMethod`) when the emulator owns `to` and the number has
+    /// one that Twilio would use, else to the global `voice_url`.
     pub async fn place_call(&self, from: &str, to: &str) -> Result<WebhookOutcome, String> {
         self.shared.place_call(from, to).await
     }

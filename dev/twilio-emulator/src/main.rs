@@ -96,6 +96,7 @@ async fn serve(args: &[String]) -> Result<(), String> {
             "events-url",
             "latency-ms",
             "creates-per-second",
+            "numbers",
         ],
     )?;
     let port: u16 = number(&flags, "port")?.unwrap_or(4010);
@@ -113,10 +114,23 @@ async fn serve(args: &[String]) -> Result<(), String> {
         voice_url: flags.get("voice-url").cloned(),
         events_url: flags.get("events-url").cloned(),
         conversations_webhook_timeout: defaults.conversations_webhook_timeout,
+        numbers: flags
+            .get("numbers")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     let emulator = Emulator::start_on(SocketAddr::new(host, port), config)
         .await
-        .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidInput => format!("--numbers: {e}"),
+            _ => format!("cannot listen on {host}:{port}: {e}"),
+        })?;
     println!("twilio-emulator listening on {}", emulator.base_url());
     println!("  account sid: {}", emulator.account_sid());
     println!("  control API: {}/_emulator/", emulator.base_url());

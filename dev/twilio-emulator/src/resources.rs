@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use crate::{
     clock::{iso8601, rfc2822},
     conversations_webhooks::{ConversationsWebhooks, WebhookConfiguration},
+    numbers::PhoneNumber,
     state::{Binding, Call, Conversation, Participant, Timers},
     webhooks::HttpMethod,
 };
@@ -184,5 +185,48 @@ pub(crate) fn service_webhook_configuration(ctx: &Ctx, config: &WebhookConfigura
             "{}/v1/Services/{}/Configuration/Webhooks",
             ctx.base_url, ctx.chat_service_sid
         ),
+    })
+}
+
+/// An IncomingPhoneNumber (API 2010). Unset URLs and sids are null.
+pub(crate) fn incoming_phone_number(ctx: &Ctx, n: &PhoneNumber) -> Value {
+    json!({
+        "account_sid": ctx.account_sid,
+        "address_sid": null,
+        "address_requirements": "none",
+        "api_version": "2010-04-01",
+        "beta": false,
+        "capabilities": {"voice": true, "sms": true, "mms": true, "fax": false},
+        "date_created": rfc2822(n.created),
+        "date_updated": rfc2822(n.updated),
+        "friendly_name": n.friendly_name,
+        "identity_sid": null,
+        "phone_number": n.phone_number,
+        "origin": "twilio",
+        "sid": n.sid,
+        "sms_application_sid": n.sms_application_sid,
+        "sms_fallback_method": n.sms_fallback_method.as_str(),
+        "sms_fallback_url": n.sms_fallback_url,
+        "sms_method": n.sms_method.as_str(),
+        "sms_url": n.sms_url,
+        "status_callback": n.status_callback,
+        "status_callback_method": n.status_callback_method.as_str(),
+        "trunk_sid": n.trunk_sid,
+        "uri": format!(
+            "/2010-04-01/Accounts/{}/IncomingPhoneNumbers/{}.json",
+            ctx.account_sid, n.sid
+        ),
+        "voice_receive_mode": "voice",
+        "voice_application_sid": n.voice_application_sid,
+        "voice_caller_id_lookup": n.voice_caller_id_lookup,
+        "voice_fallback_method": n.voice_fallback_method.as_str(),
+        "voice_fallback_url": n.voice_fallback_url,
+        "voice_method": n.voice_method.as_str(),
+        "voice_url": n.voice_url,
+        "emergency_status": "Inactive",
+        "emergency_address_sid": null,
+        "emergency_address_status": "unregistered",
+        "bundle_sid": null,
+        "status": "in-use",
     })
 }

@@ -10,12 +10,13 @@ use tokio::sync::watch;
 use crate::{
     clock::now_unix,
     faults::{FaultBook, RateLimiter},
+    numbers::{NumberUpdate, PhoneNumber, PhoneNumberSnapshot},
     recording::RecordedRequest,
     resources::Ctx,
     state::{
         new_sid, ConversationParams, ConversationState, ParticipantParams, State, StateChange,
     },
-    webhooks::{self, Outgoing, WebhookDelivery, WebhookOutcome},
+    webhooks::{self, HttpMethod, Outgoing, WebhookDelivery, WebhookOutcome},
     ConversationSeed, EmulatorConfig,
 };
 
@@ -27,6 +28,15 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The numbers named in the configuration, validated and given their sids.
+pub(crate) fn initial_numbers(numbers: &[String]) -> Result<Vec<PhoneNumber>, String> {
+    let mut state = State::default();
+    for number in numbers {
+        state.add_number(PhoneNumber::new(number, now_unix())?)?;
+    }
+    Ok(state.numbers)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -41,6 +51,8 @@ pub(crate) struct Shared {
     pub default_messaging_service_sid: String,
     /// The configuration at start, restored by `reset`.
     pub initial: EmulatorConfig,
+    /// The numbers owned at start (with their sids), restored by `reset`.
+    pub initial_numbers: Vec<PhoneNumber>,
     /// Twilio's resources. One mutex: rule checks and writes are atomic together.
     pub state: Mutex<State>,
     pub requests: Mutex<Vec<RecordedRequest>>,
@@ -62,6 +74,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(
         config: EmulatorConfig,
+        numbers: Vec<PhoneNumber>,
         base_url: String,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
@@ -74,7 +87,8 @@ impl Shared {
             auth_token: config.auth_token.clone(),
             ctx,
             default_messaging_service_sid: new_sid("MG"),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State::with_numbers(numbers.clone())),
+            initial_numbers: numbers,
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(FaultBook::default()),
             latency: Mutex::new(config.latency),
@@ -95,7 +109,7 @@ impl Shared {
 
     /// Back to a fresh emulator (same sids, port and connection counter).
     pub(crate) fn reset(&self) {
-        *lock(&self.state) = State::default();
+        *lock(&self.state) = State::with_numbers(self.initial_numbers.clone());
         lock(&self.requests).clear();
         lock(&self.faults).clear();
         lock(&self.deliveries).clear();
@@ -118,18 +132,42 @@ impl Shared {
         delivery
     }
 
-    /// An inbound call: POST Twilio's voice webhook form to the voice URL.
+    /// An inbound call: Twilio's voice webhook to the number's own voice URL, else the
+    /// global one.
     pub(crate) async fn place_call(&self, from: &str, to: &str) -> Result<WebhookOutcome, String> {
-        let url = lock(&self.webhooks)
-            .voice_url
-            .clone()
-            .ok_or("no voice_url is configured")?;
+        let own = lock(&self.state)
+            .number(to)
+            .and_then(PhoneNumber::voice_target);
+        let (method, url) = match own {
+            Some(target) => target,
+            None => (
+                HttpMethod::Post,
+                lock(&self.webhooks)
+                    .voice_url
+                    .clone()
+                    .ok_or("no voice_url is configured")?,
+            ),
+        };
         let call_sid = new_sid("CA");
         tracing::debug!(%call_sid, from, to, "placing inbound call");
         let params = webhooks::inbound_call_params(&self.ctx.account_sid, &call_sid, from, to);
-        self.deliver(Outgoing::post("voice", url, params))
-            .await
-            .outcome
+        let mut outgoing = Outgoing::post("voice", url, params);
+        outgoing.method = method;
+        self.deliver(outgoing).await.outcome
+    }
+
+    /// Owns one more number, configured with `update` from the start.
+    pub(crate) fn add_phone_number(
+        &self,
+        number: &str,
+        update: NumberUpdate,
+    ) -> Result<PhoneNumberSnapshot, String> {
+        let now = now_unix();
+        let mut number = PhoneNumber::new(number, now)?;
+        number.apply(update, now);
+        lock(&self.state)
+            .add_number(number)
+            .map(PhoneNumberSnapshot::from)
     }
 
     /// Where a post-event goes: the emulator's own events URL (state updates only, as

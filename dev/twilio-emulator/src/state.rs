@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     conversations_webhooks::ConversationsWebhooks,
     errors::{codes, TwilioError},
+    numbers::PhoneNumber,
 };
 
 /// Twilio's conversation states.
@@ -159,7 +160,7 @@ pub(crate) fn new_sid(prefix: &str) -> String {
 }
 
 /// Splits `whatsapp:+1...` / `+1...` into its channel, if the number is E.164.
-fn parse_address(address: &str) -> Option<Channel> {
+pub(crate) fn parse_address(address: &str) -> Option<Channel> {
     let (channel, number) = match address.strip_prefix("whatsapp:") {
         Some(rest) => (Channel::Whatsapp, rest),
         None => (Channel::Sms, address),
@@ -179,9 +180,19 @@ pub(crate) struct State {
     pairs: HashMap<(String, String), String>,
     pub calls: Vec<Call>,
     pub conversations_webhooks: ConversationsWebhooks,
+    /// The numbers the emulator owns, in the order they were added.
+    pub numbers: Vec<PhoneNumber>,
 }
 
 impl State {
+    /// An empty account that owns these numbers.
+    pub(crate) fn with_numbers(numbers: Vec<PhoneNumber>) -> Self {
+        Self {
+            numbers,
+            ..Self::default()
+        }
+    }
+
     /// Finds a conversation by sid, or by unique name (Twilio accepts either in paths).
     pub(crate) fn find(&self, sid_or_unique_name: &str) -> Option<usize> {
         self.conversations
@@ -556,6 +567,22 @@ impl State {
             .collect();
         found.sort_by_key(|(c, _)| std::cmp::Reverse(c.seq));
         found
+    }
+
+    /// A number the emulator owns, by its E.164 form (a `whatsapp:` prefix is ignored:
+    /// a WhatsApp sender is the same number).
+    pub(crate) fn number(&self, address: &str) -> Option<&PhoneNumber> {
+        let number = address.strip_prefix("whatsapp:").unwrap_or(address);
+        self.numbers.iter().find(|n| n.phone_number == number)
+    }
+
+    /// Adds a number the emulator owns; refuses one it already owns.
+    pub(crate) fn add_number(&mut self, number: PhoneNumber) -> Result<&PhoneNumber, String> {
+        if self.number(&number.phone_number).is_some() {
+            return Err(format!("{} is already owned", number.phone_number));
+        }
+        self.numbers.push(number);
+        Ok(self.numbers.last().expect("just pushed"))
     }
 
     pub(crate) fn snapshot(&self) -> Vec<ConversationSnapshot> {

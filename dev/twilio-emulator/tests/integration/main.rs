@@ -2,8 +2,10 @@
 //! answers against Twilio's OpenAPI description. One binary, a module per area.
 
 mod common;
+mod hooks;
 
 mod conversations;
 mod faults;
+mod numbers;
 mod schema;
 mod webhooks;
