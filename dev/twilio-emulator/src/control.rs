@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
@@ -14,11 +14,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
+    calls::{CallSnapshot, InboundCallSnapshot, RecordingSnapshot},
     faults::{Fault, Operation},
     numbers::{NumberUpdate, PhoneNumberSnapshot},
     recording::RequestView,
     server::{lock, Shared},
-    state::CallSnapshot,
     webhooks::WebhookOutcome,
 };
 
@@ -30,6 +30,9 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/conversations/{sid}/close", post(close_conversation))
         .route("/calls", get(calls))
         .route("/calls/place", post(place_call))
+        .route("/calls/inbound", get(inbound_calls))
+        .route("/calls/complete", post(complete_call))
+        .route("/recordings", get(recordings))
         .route("/faults", post(add_fault).delete(clear_faults))
         .route("/latency", post(set_latency))
         .route("/rate-limit", post(set_rate_limit))
@@ -168,11 +171,63 @@ struct PlaceCallBody {
     to: String,
 }
 
+/// Answers what our webhook answered, as before; the call's sid is in `X-Call-Sid`.
 async fn place_call(
     State(shared): State<Arc<Shared>>,
     Json(body): Json<PlaceCallBody>,
 ) -> Response {
-    outcome(shared.place_call(&body.from, &body.to).await)
+    match shared.place_call(&body.from, &body.to).await {
+        Ok((sid, outcome)) => {
+            let mut response = Json(outcome).into_response();
+            if let Ok(value) = HeaderValue::from_str(&sid) {
+                response.headers_mut().insert(CALL_SID_HEADER, value);
+            }
+            response
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// The header naming the call `/calls/place` placed.
+pub(crate) const CALL_SID_HEADER: &str = "x-call-sid";
+
+async fn inbound_calls(State(shared): State<Arc<Shared>>) -> Response {
+    let calls: Vec<InboundCallSnapshot> = lock(&shared.state)
+        .inbound_calls
+        .iter()
+        .map(InboundCallSnapshot::from)
+        .collect();
+    Json(calls).into_response()
+}
+
+#[derive(Deserialize)]
+struct CompleteCallBody {
+    /// The call to end; without it, the latest call still going.
+    call_sid: Option<String>,
+    /// Seconds of talk.
+    duration: u64,
+}
+
+async fn complete_call(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<CompleteCallBody>,
+) -> Response {
+    match shared
+        .complete_call(body.call_sid.as_deref(), body.duration)
+        .await
+    {
+        Ok(completed) => Json(completed).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn recordings(State(shared): State<Arc<Shared>>) -> Response {
+    let recordings: Vec<RecordingSnapshot> = lock(&shared.state)
+        .recordings
+        .iter()
+        .map(RecordingSnapshot::from)
+        .collect();
+    Json(recordings).into_response()
 }
 
 async fn close_conversation(

@@ -22,6 +22,7 @@ use serde_json::Value;
 use url::form_urlencoded;
 
 use crate::{
+    calls::{Call, Env},
     clock::{now_unix, parse_iso_duration},
     conversations_webhooks::WebhookUpdate,
     errors::{codes, TwilioError},
@@ -32,7 +33,7 @@ use crate::{
     recording::RecordedRequest,
     resources,
     server::{lock, Shared},
-    state::{new_sid, Call, ConversationParams, ConversationState, ParticipantParams, StateChange},
+    state::{ConversationParams, ConversationState, ParticipantParams, StateChange},
 };
 
 /// How long a `Hang` fault holds a request: longer than any client timeout we use.
@@ -55,6 +56,8 @@ enum Route {
     UpdateConfigurationWebhooks,
     FetchServiceWebhookConfiguration(String),
     UpdateServiceWebhookConfiguration(String),
+    FetchRecording { account_sid: String, sid: String },
+    DeleteRecording { account_sid: String, sid: String },
     ListIncomingPhoneNumbers { account_sid: String },
     FetchIncomingPhoneNumber { account_sid: String, sid: String },
     UpdateIncomingPhoneNumber { account_sid: String, sid: String },
@@ -89,6 +92,18 @@ impl Route {
             ("POST", ["2010-04-01", "Accounts", account, "Calls.json"]) => Self::CreateCall {
                 account_sid: (*account).to_owned(),
             },
+            ("GET", ["2010-04-01", "Accounts", account, "Recordings", file]) => {
+                Self::FetchRecording {
+                    account_sid: (*account).to_owned(),
+                    sid: json_resource(file)?,
+                }
+            }
+            ("DELETE", ["2010-04-01", "Accounts", account, "Recordings", file]) => {
+                Self::DeleteRecording {
+                    account_sid: (*account).to_owned(),
+                    sid: json_resource(file)?,
+                }
+            }
             ("GET", ["2010-04-01", "Accounts", account, "IncomingPhoneNumbers.json"]) => {
                 Self::ListIncomingPhoneNumbers {
                     account_sid: (*account).to_owned(),
@@ -139,6 +154,8 @@ impl Route {
             Self::UpdateServiceWebhookConfiguration(_) => {
                 Operation::UpdateServiceWebhookConfiguration
             }
+            Self::FetchRecording { .. } => Operation::FetchRecording,
+            Self::DeleteRecording { .. } => Operation::DeleteRecording,
             Self::ListIncomingPhoneNumbers { .. } => Operation::ListIncomingPhoneNumbers,
             Self::FetchIncomingPhoneNumber { .. } => Operation::FetchIncomingPhoneNumber,
             Self::UpdateIncomingPhoneNumber { .. } => Operation::UpdateIncomingPhoneNumber,
@@ -540,37 +557,40 @@ fn handle(
                 &account_sid,
                 &format!("/Accounts/{account_sid}/Calls.json"),
             )?;
-            let to = form.owned("To").ok_or_else(|| {
-                TwilioError::bad_request(
-                    codes::CALL_TO_REQUIRED,
-                    "A 'To' phone number is required.",
-                )
-            })?;
-            let from = form.owned("From").ok_or_else(|| {
-                TwilioError::bad_request(
-                    codes::CALL_FROM_REQUIRED,
-                    "A 'From' phone number is required.",
-                )
-            })?;
-            let twiml = form.owned("Twiml");
-            let url = form.owned("Url");
-            if twiml.is_none() && url.is_none() {
-                return Err(TwilioError::bad_request(
-                    codes::CALL_URL_REQUIRED,
-                    "Either Url or Twiml is required",
-                ));
-            }
-            let call = Call {
-                sid: new_sid("CA"),
-                to,
-                from,
-                twiml,
-                url,
-                created: now,
-            };
+            let mut state = lock(&shared.state);
+            let seq = state.next_call_seq();
+            let call = Call::from_form(form.0, seq, now)?;
             let body = resources::call(ctx, &call);
-            lock(&shared.state).calls.push(call);
+            state.calls.push(call);
             Ok(created(body))
+        }
+        Route::FetchRecording { account_sid, sid } => {
+            let path = format!("/2010-04-01/Accounts/{account_sid}/Recordings/{sid}.json");
+            own_account(ctx, &account_sid, &path)?;
+            let state = lock(&shared.state);
+            let recording = state
+                .recordings
+                .iter()
+                .find(|r| r.sid == sid)
+                .ok_or_else(|| TwilioError::not_found(&path))?;
+            let env = Env {
+                account_sid: &ctx.account_sid,
+                base_url: &ctx.base_url,
+                now,
+            };
+            Ok(ok(resources::recording(&env, recording)))
+        }
+        Route::DeleteRecording { account_sid, sid } => {
+            let path = format!("/2010-04-01/Accounts/{account_sid}/Recordings/{sid}.json");
+            own_account(ctx, &account_sid, &path)?;
+            let mut state = lock(&shared.state);
+            let index = state
+                .recordings
+                .iter()
+                .position(|r| r.sid == sid)
+                .ok_or_else(|| TwilioError::not_found(&path))?;
+            state.recordings.remove(index);
+            Ok(StatusCode::NO_CONTENT.into_response())
         }
         Route::ListIncomingPhoneNumbers { account_sid } => {
             let path = format!("/2010-04-01/Accounts/{account_sid}/IncomingPhoneNumbers.json");

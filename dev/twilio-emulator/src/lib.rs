@@ -13,6 +13,7 @@
 //! TCP connection it came on), can add latency, rate-limit conversation creates, and
 //! inject faults (error statuses, hangs, connection resets) per operation.
 
+mod calls;
 mod clock;
 mod control;
 mod conversations_webhooks;
@@ -26,6 +27,7 @@ mod recording;
 mod resources;
 mod server;
 mod state;
+mod twiml;
 mod webhooks;
 
 use std::{
@@ -38,11 +40,12 @@ use axum::Router;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use crate::{
+    calls::{CallSnapshot, CompletedCall, InboundCallSnapshot, RecordingSnapshot},
     errors::TwilioError,
     faults::{Fault, Operation},
     numbers::PhoneNumberSnapshot,
     recording::{sequential_round_trips, RecordedRequest},
-    state::{CallSnapshot, ConversationSnapshot, ConversationState, ParticipantSnapshot},
+    state::{ConversationSnapshot, ConversationState, ParticipantSnapshot},
     webhooks::{compute_signature, HttpMethod, WebhookDelivery, WebhookOutcome},
 };
 use crate::{
@@ -286,8 +289,58 @@ impl Emulator {
     /// voice webhook and returns what came back (the TwiML). It goes to the number's own
     /// `VoiceUrl` (with its `VoiceMethod`) when the emulator owns `to` and the number has
     /// one that Twilio would use, else to the global `voice_url`.
+    ///
+    /// The call stays in progress, with our answer, until [`Emulator::complete_call`]
+    /// ends it; [`Emulator::inbound_calls`] lists it (its sid is also the `CallSid` of the
+    /// delivery in [`Emulator::webhook_deliveries`]).
     pub async fn place_call(&self, from: &str, to: &str) -> Result<WebhookOutcome, String> {
-        self.shared.place_call(from, to).await
+        self.shared
+            .place_call(from, to)
+            .await
+            .map(|(_, outcome)| outcome)
+    }
+
+    /// Ends a call after `duration` of talk and plays the rest of it as Twilio would,
+    /// sending the signed callbacks it asked for, in order (see [`CompletedCall`]):
+    ///
+    /// - an inbound call ([`Emulator::place_call`]) follows the TwiML we answered: for a
+    ///   `<Dial><Number statusCallback=...>` the child leg's status events (a new child
+    ///   `CA...`, `ParentCallSid`, `Direction=outbound-dial`), for `<Dial action=...>` the
+    ///   action request (`DialCallStatus`, `DialCallSid`, `DialCallDuration`), for
+    ///   `<Dial record="record-...">` a recording (`RE...`, kept until deleted) and its
+    ///   `recordingStatusCallback`; then the called number's own `StatusCallback` hears
+    ///   `completed`. A `<Conference>` dial has no child leg.
+    /// - a call created through the Calls API reports the `StatusCallbackEvent`s it asked
+    ///   for (default `completed`), plays its inline `Twiml`'s `<Dial>` the same way, and
+    ///   with `Record=true` leaves a recording and calls `RecordingStatusCallback`.
+    ///
+    /// The child leg always answers. Errors for an unknown call or one already ended.
+    pub async fn complete_call(
+        &self,
+        call_sid: &str,
+        duration: Duration,
+    ) -> Result<CompletedCall, String> {
+        self.shared
+            .complete_call(Some(call_sid), duration.as_secs())
+            .await
+    }
+
+    /// Inbound calls placed so far, oldest first.
+    pub fn inbound_calls(&self) -> Vec<InboundCallSnapshot> {
+        lock(&self.shared.state)
+            .inbound_calls
+            .iter()
+            .map(InboundCallSnapshot::from)
+            .collect()
+    }
+
+    /// Recordings that exist (made by ending calls, not yet deleted), oldest first.
+    pub fn recordings(&self) -> Vec<RecordingSnapshot> {
+        lock(&self.shared.state)
+            .recordings
+            .iter()
+            .map(RecordingSnapshot::from)
+            .collect()
     }
 
     /// Closes a conversation (freeing its pairs) as Twilio's timer would, and POSTs the

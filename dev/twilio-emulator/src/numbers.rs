@@ -94,7 +94,6 @@ impl PhoneNumber {
     }
 
     /// Where the status of calls to this number is reported, as for its voice URL.
-    #[allow(dead_code)] // ending calls uses it; that comes next
     pub(crate) fn status_callback_target(&self) -> Option<(HttpMethod, String)> {
         if self.voice_application_sid.is_some() || self.trunk_sid.is_some() {
             return None;

@@ -4,10 +4,11 @@
 use serde_json::{json, Value};
 
 use crate::{
+    calls::{Call, Env, Recording},
     clock::{iso8601, rfc2822},
     conversations_webhooks::{ConversationsWebhooks, WebhookConfiguration},
     numbers::PhoneNumber,
-    state::{Binding, Call, Conversation, Participant, Timers},
+    state::{Binding, Conversation, Participant, Timers},
     webhooks::HttpMethod,
 };
 
@@ -228,5 +229,38 @@ pub(crate) fn incoming_phone_number(ctx: &Ctx, n: &PhoneNumber) -> Value {
         "emergency_address_status": "unregistered",
         "bundle_sid": null,
         "status": "in-use",
+    })
+}
+
+/// A Recording (API 2010). Its media is served nowhere; `media_url` names where it would be.
+pub(crate) fn recording(env: &Env<'_>, r: &Recording) -> Value {
+    let uri = format!(
+        "/2010-04-01/Accounts/{}/Recordings/{}",
+        env.account_sid, r.sid
+    );
+    let started = rfc2822(r.started);
+    json!({
+        "account_sid": env.account_sid,
+        "api_version": "2010-04-01",
+        "call_sid": r.call_sid,
+        "conference_sid": null,
+        "date_created": started,
+        "date_updated": started,
+        "start_time": started,
+        "duration": r.duration.to_string(),
+        "sid": r.sid,
+        "price": null,
+        "price_unit": "USD",
+        "status": "completed",
+        "channels": r.channels,
+        "source": r.source,
+        "error_code": null,
+        "uri": format!("{uri}.json"),
+        "encryption_details": null,
+        "subresource_uris": {
+            "add_on_results": format!("{uri}/AddOnResults.json"),
+            "transcriptions": format!("{uri}/Transcriptions.json"),
+        },
+        "media_url": env.recording_url(&r.sid),
     })
 }

@@ -8,6 +8,7 @@ use std::{
 use tokio::sync::watch;
 
 use crate::{
+    calls::{self, CompletedCall, Ended, Env, InboundCall},
     clock::now_unix,
     faults::{FaultBook, RateLimiter},
     numbers::{NumberUpdate, PhoneNumber, PhoneNumberSnapshot},
@@ -28,6 +29,12 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Where a call is kept.
+enum CallIndex {
+    Inbound(usize),
+    Api(usize),
 }
 
 /// The numbers named in the configuration, validated and given their sids.
@@ -133,8 +140,13 @@ impl Shared {
     }
 
     /// An inbound call: Twilio's voice webhook to the number's own voice URL, else the
-    /// global one.
-    pub(crate) async fn place_call(&self, from: &str, to: &str) -> Result<WebhookOutcome, String> {
+    /// global one. The call is kept, with our answer, until it is completed. Returns the
+    /// call sid and what our webhook answered.
+    pub(crate) async fn place_call(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<(String, WebhookOutcome), String> {
         let own = lock(&self.state)
             .number(to)
             .and_then(PhoneNumber::voice_target);
@@ -151,9 +163,104 @@ impl Shared {
         let call_sid = new_sid("CA");
         tracing::debug!(%call_sid, from, to, "placing inbound call");
         let params = webhooks::inbound_call_params(&self.ctx.account_sid, &call_sid, from, to);
-        let mut outgoing = Outgoing::post("voice", url, params);
+        let mut outgoing = Outgoing::post("voice", url.clone(), params);
         outgoing.method = method;
-        self.deliver(outgoing).await.outcome
+        let answer = self.deliver(outgoing).await.outcome;
+        let mut state = lock(&self.state);
+        let seq = state.next_call_seq();
+        state.inbound_calls.push(InboundCall {
+            sid: call_sid.clone(),
+            seq,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            url,
+            answer: answer.clone(),
+            ended: None,
+        });
+        answer.map(|outcome| (call_sid, outcome))
+    }
+
+    /// Ends a call (`None`: the latest one still going) after `duration` seconds of
+    /// talk, and sends the callbacks that ending makes, in order.
+    pub(crate) async fn complete_call(
+        &self,
+        call_sid: Option<&str>,
+        duration: u64,
+    ) -> Result<CompletedCall, String> {
+        let env = Env {
+            account_sid: &self.ctx.account_sid,
+            base_url: &self.ctx.base_url,
+            now: now_unix(),
+        };
+        let (call_sid, ending) = {
+            let mut state = lock(&self.state);
+            let found = match call_sid {
+                Some(sid) => state
+                    .inbound_calls
+                    .iter()
+                    .position(|c| c.sid == sid)
+                    .map(CallIndex::Inbound)
+                    .or_else(|| {
+                        state
+                            .calls
+                            .iter()
+                            .position(|c| c.sid == sid)
+                            .map(CallIndex::Api)
+                    })
+                    .ok_or_else(|| format!("no call {sid}"))?,
+                None => {
+                    let inbound = state.inbound_calls.iter().enumerate().filter_map(|(i, c)| {
+                        c.ended.is_none().then_some((c.seq, CallIndex::Inbound(i)))
+                    });
+                    let api = state.calls.iter().enumerate().filter_map(|(i, c)| {
+                        c.ended.is_none().then_some((c.seq, CallIndex::Api(i)))
+                    });
+                    inbound
+                        .chain(api)
+                        .max_by_key(|(seq, _)| *seq)
+                        .map(|(_, found)| found)
+                        .ok_or("no call is going")?
+                }
+            };
+            let ended = Some(Ended { duration });
+            match found {
+                CallIndex::Inbound(i) => {
+                    let call = &mut state.inbound_calls[i];
+                    if call.ended.is_some() {
+                        return Err(format!("call {} has already ended", call.sid));
+                    }
+                    call.ended = ended;
+                    let call = call.clone();
+                    let status = state
+                        .number(&call.to)
+                        .and_then(PhoneNumber::status_callback_target);
+                    let ending = calls::end_inbound(&env, &call, status, duration);
+                    (call.sid, ending)
+                }
+                CallIndex::Api(i) => {
+                    let call = &mut state.calls[i];
+                    if call.ended.is_some() {
+                        return Err(format!("call {} has already ended", call.sid));
+                    }
+                    call.ended = ended;
+                    let call = call.clone();
+                    let ending = calls::end_api_call(&env, &call, duration);
+                    (call.sid, ending)
+                }
+            }
+        };
+        let recording_sids = ending.recordings.iter().map(|r| r.sid.clone()).collect();
+        lock(&self.state).recordings.extend(ending.recordings);
+        let mut callbacks = Vec::new();
+        for outgoing in ending.callbacks {
+            callbacks.push(self.deliver(outgoing).await);
+        }
+        Ok(CompletedCall {
+            call_sid,
+            child_call_sid: ending.child_call_sid,
+            recording_sids,
+            callbacks,
+        })
     }
 
     /// Owns one more number, configured with `update` from the start.

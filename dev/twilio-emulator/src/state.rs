@@ -9,6 +9,7 @@ use std::{collections::HashMap, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    calls::{Call, InboundCall, Recording},
     conversations_webhooks::ConversationsWebhooks,
     errors::{codes, TwilioError},
     numbers::PhoneNumber,
@@ -110,16 +111,6 @@ impl Conversation {
     }
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct Call {
-    pub sid: String,
-    pub to: String,
-    pub from: String,
-    pub twiml: Option<String>,
-    pub url: Option<String>,
-    pub created: u64,
-}
-
 /// Parameters of create/update conversation, already validated for shape.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ConversationParams {
@@ -178,7 +169,14 @@ pub(crate) struct State {
     pub conversations: Vec<Conversation>,
     /// (address, proxy_address) -> sid of the non-closed conversation holding it.
     pairs: HashMap<(String, String), String>,
+    /// Calls created through the Calls API.
     pub calls: Vec<Call>,
+    /// Inbound calls the emulator placed toward us.
+    pub inbound_calls: Vec<InboundCall>,
+    /// Recordings calls left, until deleted.
+    pub recordings: Vec<Recording>,
+    /// Orders calls of both kinds (the control API ends the latest by default).
+    next_call_seq: u64,
     pub conversations_webhooks: ConversationsWebhooks,
     /// The numbers the emulator owns, in the order they were added.
     pub numbers: Vec<PhoneNumber>,
@@ -569,6 +567,12 @@ impl State {
         found
     }
 
+    /// The next number in the order of calls.
+    pub(crate) fn next_call_seq(&mut self) -> u64 {
+        self.next_call_seq += 1;
+        self.next_call_seq
+    }
+
     /// A number the emulator owns, by its E.164 form (a `whatsapp:` prefix is ignored:
     /// a WhatsApp sender is the same number).
     pub(crate) fn number(&self, address: &str) -> Option<&PhoneNumber> {
@@ -623,16 +627,6 @@ pub struct ParticipantSnapshot {
     pub identity: Option<String>,
 }
 
-/// A call created through `POST .../Calls.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CallSnapshot {
-    pub sid: String,
-    pub to: String,
-    pub from: String,
-    pub twiml: Option<String>,
-    pub url: Option<String>,
-}
-
 impl From<&Conversation> for ConversationSnapshot {
     fn from(c: &Conversation) -> Self {
         Self {
@@ -660,18 +654,6 @@ impl From<&Conversation> for ConversationSnapshot {
                     identity: p.identity.clone(),
                 })
                 .collect(),
-        }
-    }
-}
-
-impl From<&Call> for CallSnapshot {
-    fn from(c: &Call) -> Self {
-        Self {
-            sid: c.sid.clone(),
-            to: c.to.clone(),
-            from: c.from.clone(),
-            twiml: c.twiml.clone(),
-            url: c.url.clone(),
         }
     }
 }

@@ -21,6 +21,7 @@
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use crate::common::{start, start_with, Client, Reply};
@@ -771,6 +772,40 @@ async fn emulator_answers_match_twilio_openapi_description() {
             200,
         )
         .await;
+
+    // A call with every callback and recording parameter; ended, it leaves a recording.
+    // Its callbacks go to a closed loopback port: refused at once, nothing leaves the host.
+    let recorded = checker
+        .post(
+            &client,
+            &format!("/2010-04-01/Accounts/{account}/Calls.json"),
+            &[
+                ("To", ALICE),
+                ("From", PROXY),
+                ("Url", "https://example.com/twiml"),
+                ("StatusCallback", "http://127.0.0.1:9/call-status"),
+                ("StatusCallbackEvent", "initiated"),
+                ("StatusCallbackEvent", "completed"),
+                ("StatusCallbackMethod", "POST"),
+                ("Record", "true"),
+                ("RecordingChannels", "dual"),
+                ("RecordingStatusCallback", "http://127.0.0.1:9/recording"),
+                ("RecordingStatusCallbackEvent", "completed"),
+                ("Timeout", "30"),
+            ],
+            201,
+        )
+        .await;
+    emulator
+        .complete_call(recorded["sid"].as_str().unwrap(), Duration::from_secs(12))
+        .await
+        .unwrap();
+    let recording = format!(
+        "/2010-04-01/Accounts/{account}/Recordings/{}.json",
+        emulator.recordings()[0].sid
+    );
+    checker.get(&client, &recording).await;
+    checker.delete(&client, &recording).await;
 
     checker.delete(&client, &bare_participant).await;
     checker.delete(&client, &conversation).await;
