@@ -38,6 +38,8 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/rate-limit", post(set_rate_limit))
         .route("/webhooks", get(webhooks).post(set_webhooks))
         .route("/numbers", get(numbers).post(add_number))
+        .route("/messages", get(messages).post(send_message))
+        .route("/deliveries", get(deliveries))
         .route("/reset", post(reset))
 }
 
@@ -272,4 +274,31 @@ async fn add_number(State(shared): State<Arc<Shared>>, Json(body): Json<NumberBo
         Ok(number) => (StatusCode::CREATED, Json(number)).into_response(),
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
+}
+
+async fn messages(State(shared): State<Arc<Shared>>) -> Response {
+    Json(lock(&shared.state).texts.clone()).into_response()
+}
+
+#[derive(Deserialize)]
+struct MessageBody {
+    from: String,
+    to: String,
+    body: String,
+}
+
+/// Answers the `TextOutcome` (`{"outcome": "added" | "rejected" | "sent_to_sms_url" |
+/// "dropped", ...}`).
+async fn send_message(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<MessageBody>,
+) -> Response {
+    match shared.send_message(&body.from, &body.to, &body.body).await {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn deliveries(State(shared): State<Arc<Shared>>) -> Response {
+    Json(lock(&shared.state).outbound_texts.clone()).into_response()
 }

@@ -230,7 +230,6 @@ impl ConversationsWebhooks {
     }
 
     /// Where a pre-event (`onMessageAdd`, ...) goes, if anywhere.
-    #[allow(dead_code)] // inbound texts use it; they come next
     pub(crate) fn pre_event(&self, event: &str) -> Option<EventTarget> {
         self.target(event, |c| &c.pre_webhook_url)
     }

@@ -49,6 +49,7 @@ enum Route {
     CreateParticipant(String),
     ListParticipants(String),
     FetchParticipant(String, String),
+    ListMessages(String),
     DeleteParticipant(String, String),
     ListParticipantConversations,
     CreateCall { account_sid: String },
@@ -81,6 +82,9 @@ impl Route {
             }
             ("GET", ["v1", "Conversations", id, "Participants"]) => {
                 Self::ListParticipants((*id).to_owned())
+            }
+            ("GET", ["v1", "Conversations", id, "Messages"]) => {
+                Self::ListMessages((*id).to_owned())
             }
             ("GET", ["v1", "Conversations", id, "Participants", sid]) => {
                 Self::FetchParticipant((*id).to_owned(), (*sid).to_owned())
@@ -143,6 +147,7 @@ impl Route {
             Self::CreateParticipant(_) => Operation::CreateParticipant,
             Self::ListParticipants(_) => Operation::ListParticipants,
             Self::FetchParticipant(..) => Operation::FetchParticipant,
+            Self::ListMessages(_) => Operation::ListMessages,
             Self::DeleteParticipant(..) => Operation::DeleteParticipant,
             Self::ListParticipantConversations => Operation::ListParticipantConversations,
             Self::CreateCall { .. } => Operation::CreateCall,
@@ -513,6 +518,34 @@ fn handle(
                 &ctx.base_url,
                 &path,
             )))
+        }
+        Route::ListMessages(id) => {
+            let page = PageRequest::parse(query, 50, 100)?;
+            let newest_first = match Params(query).get("Order") {
+                None | Some("asc") => false,
+                Some("desc") => true,
+                Some(other) => {
+                    return Err(TwilioError::bad_request(
+                        codes::INVALID_PARAMETER,
+                        format!("Order must be asc or desc, got {other}"),
+                    ))
+                }
+            };
+            let state = lock(&shared.state);
+            let index = state
+                .find(&id)
+                .ok_or_else(|| TwilioError::not_found(&format!("/Conversations/{id}")))?;
+            let conversation = &state.conversations[index];
+            let mut items: Vec<Value> = conversation
+                .messages
+                .iter()
+                .map(|m| resources::message(ctx, &conversation.sid, m))
+                .collect();
+            if newest_first {
+                items.reverse();
+            }
+            let path = format!("/v1/Conversations/{id}/Messages");
+            Ok(ok(page.respond(items, "messages", &ctx.base_url, &path)))
         }
         Route::FetchParticipant(id, sid) => {
             let state = lock(&shared.state);

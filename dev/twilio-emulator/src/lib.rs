@@ -1,6 +1,8 @@
 //! A stateful local stand-in for the parts of Twilio that masked-comms uses: the
-//! Conversations API (conversations, participants, participant conversations), outbound
-//! calls, and Twilio's webhooks toward us (inbound calls, conversation state updates).
+//! Conversations API (conversations, participants, participant conversations, messages,
+//! webhook configuration), API 2010 (calls, recordings, incoming phone numbers), and
+//! Twilio's webhooks toward us (inbound calls and texts, call status, dial action and
+//! recording callbacks, Conversations pre- and post-events).
 //!
 //! Never deployed. Integration tests start it in-process on an ephemeral port
 //! ([`Emulator::start`]); local runs start the `twilio-emulator` binary and steer it through
@@ -20,6 +22,7 @@ mod conversations_webhooks;
 pub mod errors;
 mod faults;
 mod http;
+mod messaging;
 mod net;
 mod numbers;
 mod paging;
@@ -43,6 +46,7 @@ pub use crate::{
     calls::{CallSnapshot, CompletedCall, InboundCallSnapshot, RecordingSnapshot},
     errors::TwilioError,
     faults::{Fault, Operation},
+    messaging::{DeliverySnapshot, InboundTextSnapshot, MessageSnapshot, TextOutcome},
     numbers::PhoneNumberSnapshot,
     recording::{sequential_round_trips, RecordedRequest},
     state::{ConversationSnapshot, ConversationState, ParticipantSnapshot},
@@ -341,6 +345,42 @@ impl Emulator {
             .iter()
             .map(RecordingSnapshot::from)
             .collect()
+    }
+
+    /// Simulates a text from `from` arriving at our number `to` (SMS, or WhatsApp when
+    /// both carry `whatsapp:`), routed as Twilio routes it:
+    ///
+    /// - when (from, to) is bound in a non-closed conversation, Conversations takes it: a
+    ///   configured `onMessageAdd` pre-event is asked first (4xx/5xx rejects it; 2xx lets
+    ///   it through, with the `body`/`author`/`attributes` of a JSON answer; no answer in
+    ///   [`EmulatorConfig::conversations_webhook_timeout`] lets it through unchanged),
+    ///   then the message is added, delivered to every other non-chat participant, and
+    ///   `onMessageAdded` is sent to a configured post-event webhook;
+    /// - otherwise the number's own `SmsUrl` gets Twilio's messaging webhook, and each
+    ///   `<Message>` of its TwiML answer is sent back to the sender;
+    /// - otherwise the text is dropped.
+    ///
+    /// Returns which of these happened; [`Emulator::inbound_texts`] keeps the record and
+    /// [`Emulator::text_deliveries`] the texts sent out. Errors for addresses that are not
+    /// E.164 or mix SMS and WhatsApp.
+    pub async fn send_message(
+        &self,
+        from: &str,
+        to: &str,
+        body: &str,
+    ) -> Result<TextOutcome, String> {
+        self.shared.send_message(from, to, body).await
+    }
+
+    /// Inbound texts so far and what became of each, oldest first.
+    pub fn inbound_texts(&self) -> Vec<InboundTextSnapshot> {
+        lock(&self.shared.state).texts.clone()
+    }
+
+    /// Texts sent out on our behalf (conversation deliveries and `SmsUrl` replies),
+    /// oldest first.
+    pub fn text_deliveries(&self) -> Vec<DeliverySnapshot> {
+        lock(&self.shared.state).outbound_texts.clone()
     }
 
     /// Closes a conversation (freeing its pairs) as Twilio's timer would, and POSTs the

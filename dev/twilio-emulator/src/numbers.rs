@@ -85,7 +85,6 @@ impl PhoneNumber {
     }
 
     /// The number's own messaging webhook, unless an application takes its texts.
-    #[allow(dead_code)] // inbound texts use it; they come next
     pub(crate) fn sms_target(&self) -> Option<(HttpMethod, String)> {
         if self.sms_application_sid.is_some() {
             return None;

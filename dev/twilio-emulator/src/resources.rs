@@ -7,6 +7,7 @@ use crate::{
     calls::{Call, Env, Recording},
     clock::{iso8601, rfc2822},
     conversations_webhooks::{ConversationsWebhooks, WebhookConfiguration},
+    messaging::Message,
     numbers::PhoneNumber,
     state::{Binding, Conversation, Participant, Timers},
     webhooks::HttpMethod,
@@ -83,6 +84,44 @@ pub(crate) fn participant(ctx: &Ctx, conversation_sid: &str, p: &Participant) ->
         "url": format!("{}/Participants/{}", ctx.conversation_url(conversation_sid), p.sid),
         "last_read_message_index": null,
         "last_read_timestamp": null,
+    })
+}
+
+/// A conversation message. The emulator does not track delivery receipts: a message
+/// counts as sent to, and delivered to, every non-chat participant it went to.
+pub(crate) fn message(ctx: &Ctx, conversation_sid: &str, m: &Message) -> Value {
+    let url = format!(
+        "{}/Messages/{}",
+        ctx.conversation_url(conversation_sid),
+        m.sid
+    );
+    let all = if m.recipients > 0 { "all" } else { "none" };
+    json!({
+        "account_sid": ctx.account_sid,
+        "conversation_sid": conversation_sid,
+        "sid": m.sid,
+        "index": m.index,
+        "author": m.author,
+        "body": m.body,
+        "media": null,
+        "attributes": m.attributes,
+        "participant_sid": m.participant_sid,
+        "date_created": iso8601(m.created),
+        "date_updated": iso8601(m.created),
+        "url": url,
+        "delivery": {
+            "total": m.recipients,
+            "sent": all,
+            "delivered": all,
+            "read": "none",
+            "failed": "none",
+            "undelivered": "none",
+        },
+        "links": {
+            "delivery_receipts": format!("{url}/Receipts"),
+            "channel_metadata": format!("{url}/ChannelMetadata"),
+        },
+        "content_sid": null,
     })
 }
 

@@ -11,12 +11,17 @@ use crate::{
     calls::{self, CompletedCall, Ended, Env, InboundCall},
     clock::now_unix,
     faults::{FaultBook, RateLimiter},
+    messaging::{
+        self, DeliverySnapshot, InboundTextSnapshot, Incoming, PreEventDecision, TextOutcome,
+    },
     numbers::{NumberUpdate, PhoneNumber, PhoneNumberSnapshot},
     recording::RecordedRequest,
     resources::Ctx,
     state::{
-        new_sid, ConversationParams, ConversationState, ParticipantParams, State, StateChange,
+        new_sid, parse_address, ConversationParams, ConversationState, ParticipantParams, State,
+        StateChange,
     },
+    twiml,
     webhooks::{self, HttpMethod, Outgoing, WebhookDelivery, WebhookOutcome},
     ConversationSeed, EmulatorConfig,
 };
@@ -24,6 +29,9 @@ use crate::{
 /// Locks a mutex, shrugging off poisoning: a panicking test must not wedge the emulator.
 /// The post-event for conversation state changes.
 const STATE_UPDATED: &str = "onConversationStateUpdated";
+/// The pre- and post-event of a new message.
+const MESSAGE_ADD: &str = "onMessageAdd";
+const MESSAGE_ADDED: &str = "onMessageAdded";
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -261,6 +269,173 @@ impl Shared {
             recording_sids,
             callbacks,
         })
+    }
+
+    /// A text from `from` arriving at our number `to`, routed as Twilio routes it (see
+    /// the `messaging` module). Errors only for addresses Twilio could not carry.
+    pub(crate) async fn send_message(
+        &self,
+        from: &str,
+        to: &str,
+        body: &str,
+    ) -> Result<TextOutcome, String> {
+        let (Some(channel), Some(to_channel)) = (parse_address(from), parse_address(to)) else {
+            return Err(format!(
+                "{from} -> {to}: not E.164 (or whatsapp:E.164) addresses"
+            ));
+        };
+        if channel != to_channel {
+            return Err("both addresses carry whatsapp:, or neither does".into());
+        }
+        let bound = {
+            let state = lock(&self.state);
+            state.binding_holder(from, to).map(|(ci, pi)| {
+                let conversation = &state.conversations[ci];
+                Incoming {
+                    conversation_sid: conversation.sid.clone(),
+                    messaging_service_sid: conversation.messaging_service_sid.clone(),
+                    participant_sid: conversation.participants[pi].sid.clone(),
+                    author: from.to_owned(),
+                    body: body.to_owned(),
+                    attributes: "{}".to_owned(),
+                    source: messaging::source(channel),
+                }
+            })
+        };
+        let outcome = match bound {
+            Some(incoming) => self.text_to_conversation(incoming).await,
+            None => self.text_to_number(from, to, body).await,
+        };
+        lock(&self.state).texts.push(InboundTextSnapshot {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            body: body.to_owned(),
+            outcome: outcome.clone(),
+        });
+        Ok(outcome)
+    }
+
+    /// Conversations takes a text: pre-event, message, deliveries, post-events.
+    async fn text_to_conversation(&self, mut incoming: Incoming) -> TextOutcome {
+        let now = now_unix();
+        let pre_event = lock(&self.state)
+            .conversations_webhooks
+            .pre_event(MESSAGE_ADD);
+        let mut pre_event_status = None;
+        if let Some(target) = pre_event {
+            let params = messaging::message_add_params(
+                &self.ctx.account_sid,
+                &self.ctx.chat_service_sid,
+                &incoming,
+                now,
+            );
+            let delivery = self
+                .deliver(Outgoing {
+                    kind: "pre-event",
+                    method: target.method,
+                    url: target.url,
+                    params,
+                    timeout: self.conversations_webhook_timeout,
+                })
+                .await;
+            pre_event_status = delivery.outcome.as_ref().ok().map(|o| o.status);
+            match PreEventDecision::from_answer(&delivery.outcome) {
+                PreEventDecision::Reject(status) => {
+                    return TextOutcome::Rejected {
+                        conversation_sid: incoming.conversation_sid,
+                        status,
+                    }
+                }
+                PreEventDecision::Proceed {
+                    body,
+                    author,
+                    attributes,
+                } => {
+                    incoming.body = body.unwrap_or(incoming.body);
+                    incoming.author = author.unwrap_or(incoming.author);
+                    incoming.attributes = attributes.unwrap_or(incoming.attributes);
+                }
+            }
+        }
+        let added = match lock(&self.state).add_message(&incoming, now_unix()) {
+            Ok(added) => added,
+            Err(reason) => return TextOutcome::Dropped { reason },
+        };
+        let params = messaging::message_added_params(
+            &self.ctx.account_sid,
+            &self.ctx.chat_service_sid,
+            &incoming,
+            &added.message,
+        );
+        self.send_post_event(MESSAGE_ADDED, params, true).await;
+        if let Some(change) = &added.woke {
+            self.send_state_updated(change, true).await;
+        }
+        TextOutcome::Added {
+            conversation_sid: incoming.conversation_sid,
+            message_sid: added.message.sid,
+            body: added.message.body,
+            pre_event_status,
+        }
+    }
+
+    /// No conversation takes a text: the number's messaging webhook, and its replies.
+    async fn text_to_number(&self, from: &str, to: &str, body: &str) -> TextOutcome {
+        let target = {
+            let state = lock(&self.state);
+            match state.number(to) {
+                None => Err(format!("the emulator does not own {to}")),
+                Some(number) => {
+                    number
+                        .sms_target()
+                        .ok_or_else(|| match number.sms_application_sid {
+                            Some(_) => {
+                                format!("{to} has an SmsApplicationSid, which takes its texts")
+                            }
+                            None => format!("{to} has no SmsUrl"),
+                        })
+                }
+            }
+        };
+        let (method, url) = match target {
+            Ok(target) => target,
+            Err(reason) => return TextOutcome::Dropped { reason },
+        };
+        let params = messaging::sms_params(
+            &self.ctx.account_sid,
+            &new_sid("SM"),
+            from,
+            to,
+            body,
+            webhooks::country_of(from),
+            webhooks::country_of(to),
+        );
+        let mut outgoing = Outgoing::post("messaging", url.clone(), params);
+        outgoing.method = method;
+        let answer = self.deliver(outgoing).await.outcome;
+        let replies: Vec<DeliverySnapshot> = answer
+            .as_ref()
+            .ok()
+            .filter(|o| (200..300).contains(&o.status))
+            .and_then(|o| twiml::messages(&o.body).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|reply| DeliverySnapshot {
+                to: reply.to.unwrap_or_else(|| from.to_owned()),
+                from: reply.from.unwrap_or_else(|| to.to_owned()),
+                body: reply.body,
+                conversation_sid: None,
+                message_sid: None,
+            })
+            .collect();
+        lock(&self.state)
+            .outbound_texts
+            .extend(replies.iter().cloned());
+        TextOutcome::SentToSmsUrl {
+            url,
+            answer,
+            replies,
+        }
     }
 
     /// Owns one more number, configured with `update` from the start.

@@ -12,6 +12,9 @@ use crate::{
     calls::{Call, InboundCall, Recording},
     conversations_webhooks::ConversationsWebhooks,
     errors::{codes, TwilioError},
+    messaging::{
+        new_message_sid, DeliverySnapshot, InboundTextSnapshot, Incoming, Message, MessageSnapshot,
+    },
     numbers::PhoneNumber,
 };
 
@@ -100,6 +103,8 @@ pub(crate) struct Conversation {
     pub created: u64,
     pub updated: u64,
     pub participants: Vec<Participant>,
+    pub messages: Vec<Message>,
+    next_message_index: u64,
 }
 
 impl Conversation {
@@ -140,6 +145,8 @@ pub(crate) struct StateChange {
     pub to: ConversationState,
     pub messaging_service_sid: String,
     pub at: u64,
+    /// Twilio's `Reason`: `API`, `TIMER` or `EVENT` (a message woke it).
+    pub reason: &'static str,
 }
 
 pub(crate) const MAX_NON_CHAT_PARTICIPANTS: usize = 50;
@@ -175,6 +182,10 @@ pub(crate) struct State {
     pub inbound_calls: Vec<InboundCall>,
     /// Recordings calls left, until deleted.
     pub recordings: Vec<Recording>,
+    /// Inbound texts and what became of them.
+    pub texts: Vec<InboundTextSnapshot>,
+    /// Texts sent out on our behalf.
+    pub outbound_texts: Vec<DeliverySnapshot>,
     /// Orders calls of both kinds (the control API ends the latest by default).
     next_call_seq: u64,
     pub conversations_webhooks: ConversationsWebhooks,
@@ -260,6 +271,8 @@ impl State {
             created: now,
             updated: now,
             participants: Vec::new(),
+            messages: Vec::new(),
+            next_message_index: 0,
         });
         Ok(self.conversations.len() - 1)
     }
@@ -313,6 +326,7 @@ impl State {
                     to,
                     messaging_service_sid: conversation.messaging_service_sid.clone(),
                     at: now,
+                    reason: "API",
                 })
             }
             _ => None,
@@ -349,6 +363,7 @@ impl State {
             to: ConversationState::Closed,
             messaging_service_sid: conversation.messaging_service_sid.clone(),
             at: now,
+            reason: "API",
         })
     }
 
@@ -466,6 +481,82 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// The non-closed conversation holding (address, proxy_address), and the participant
+    /// bound to that pair: (conversation index, participant index).
+    pub(crate) fn binding_holder(
+        &self,
+        address: &str,
+        proxy_address: &str,
+    ) -> Option<(usize, usize)> {
+        let sid = self
+            .pairs
+            .get(&(address.to_owned(), proxy_address.to_owned()))?;
+        let ci = self.find(sid)?;
+        let pi = self.conversations[ci].participants.iter().position(|p| {
+            p.binding
+                .as_ref()
+                .is_some_and(|b| b.address == address && b.proxy_address == proxy_address)
+        })?;
+        Some((ci, pi))
+    }
+
+    /// Adds an inbound text as a message and delivers it to every other non-chat
+    /// participant. Refuses when the conversation closed or went away meanwhile.
+    pub(crate) fn add_message(
+        &mut self,
+        incoming: &Incoming,
+        now: u64,
+    ) -> Result<MessageAdded, String> {
+        let index = self
+            .find(&incoming.conversation_sid)
+            .ok_or("the conversation was deleted meanwhile")?;
+        let conversation = &mut self.conversations[index];
+        if conversation.state == ConversationState::Closed {
+            return Err("the conversation was closed meanwhile".into());
+        }
+        let sid = new_message_sid();
+        let deliveries: Vec<DeliverySnapshot> = conversation
+            .participants
+            .iter()
+            .filter(|p| p.sid != incoming.participant_sid)
+            .filter_map(|p| p.binding.as_ref())
+            .map(|b| DeliverySnapshot {
+                to: b.address.clone(),
+                from: b.proxy_address.clone(),
+                body: incoming.body.clone(),
+                conversation_sid: Some(conversation.sid.clone()),
+                message_sid: Some(sid.clone()),
+            })
+            .collect();
+        let message = Message {
+            sid,
+            index: conversation.next_message_index,
+            author: incoming.author.clone(),
+            body: incoming.body.clone(),
+            participant_sid: Some(incoming.participant_sid.clone()),
+            attributes: incoming.attributes.clone(),
+            recipients: deliveries.len(),
+            created: now,
+        };
+        conversation.next_message_index += 1;
+        conversation.messages.push(message.clone());
+        conversation.updated = now;
+        // Inactive turns active on the next message.
+        let woke = (conversation.state == ConversationState::Inactive).then(|| {
+            conversation.state = ConversationState::Active;
+            StateChange {
+                sid: conversation.sid.clone(),
+                from: ConversationState::Inactive,
+                to: ConversationState::Active,
+                messaging_service_sid: conversation.messaging_service_sid.clone(),
+                at: now,
+                reason: "EVENT",
+            }
+        });
+        self.outbound_texts.extend(deliveries);
+        Ok(MessageAdded { message, woke })
     }
 
     /// The non-chat participant rules, in the order Twilio reports them.
@@ -597,6 +688,14 @@ impl State {
     }
 }
 
+/// What adding a message did.
+#[derive(Debug, Clone)]
+pub(crate) struct MessageAdded {
+    pub message: Message,
+    /// The state change when the message woke an inactive conversation.
+    pub woke: Option<StateChange>,
+}
+
 fn closed_error(sid: &str) -> TwilioError {
     TwilioError::conflict(
         codes::CONVERSATION_CLOSED,
@@ -615,6 +714,8 @@ pub struct ConversationSnapshot {
     pub attributes: String,
     pub messaging_service_sid: String,
     pub participants: Vec<ParticipantSnapshot>,
+    /// Messages, oldest first.
+    pub messages: Vec<MessageSnapshot>,
 }
 
 /// A participant as tests see it. Chat participants have empty `address`/`proxy_address`
@@ -654,6 +755,7 @@ impl From<&Conversation> for ConversationSnapshot {
                     identity: p.identity.clone(),
                 })
                 .collect(),
+            messages: c.messages.iter().map(MessageSnapshot::from).collect(),
         }
     }
 }

@@ -226,7 +226,6 @@ pub(crate) fn first_dial(xml: &str) -> Result<Option<Dial>, String> {
 }
 
 /// A `<Message>` of a messaging answer.
-#[allow(dead_code)] // inbound texts read it; they come next
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MessageReply {
     pub body: String,
@@ -235,7 +234,6 @@ pub(crate) struct MessageReply {
 }
 
 /// The `<Message>`s directly under `<Response>`, with their text or `<Body>`.
-#[allow(dead_code)] // inbound texts read it; they come next
 pub(crate) fn messages(xml: &str) -> Result<Vec<MessageReply>, String> {
     let elements = read(xml)?;
     Ok(elements

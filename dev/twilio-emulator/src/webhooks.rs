@@ -206,7 +206,7 @@ fn with_query(url: &str, params: &[(String, String)]) -> String {
     format!("{url}{separator}{query}")
 }
 
-fn country_of(number: &str) -> &'static str {
+pub(crate) fn country_of(number: &str) -> &'static str {
     let number = number.strip_prefix("whatsapp:").unwrap_or(number);
     if number.starts_with("+1") {
         "US"
@@ -271,7 +271,7 @@ pub(crate) fn state_updated_params(
         ("StateFrom", change.from.as_str()),
         ("StateTo", change.to.as_str()),
         ("StateUpdated", &iso8601(change.at)),
-        ("Reason", "API"),
+        ("Reason", change.reason),
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -7,6 +7,7 @@ mod hooks;
 
 mod conversations;
 mod faults;
+mod messages;
 mod numbers;
 mod schema;
 mod webhooks;

@@ -26,7 +26,7 @@ use std::{
 
 use crate::common::{start, start_with, Client, Reply};
 use serde_json::{json, Map, Value};
-use twilio_emulator::EmulatorConfig;
+use twilio_emulator::{EmulatorConfig, TextOutcome};
 
 const CONVERSATIONS_SPEC: &str = "twilio_conversations_v1.json";
 const API_SPEC: &str = "twilio_api_v2010.json";
@@ -639,6 +639,22 @@ async fn emulator_answers_match_twilio_openapi_description() {
         bare_participant["sid"].as_str().unwrap()
     );
     checker.get(&client, &bare_participant).await;
+
+    // Messages: two inbound texts on that binding, listed whole and a page at a time.
+    for body in ["On my way", "Running 5 minutes late"] {
+        let outcome = emulator
+            .send_message(ALICE, "+14155550001", body)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, TextOutcome::Added { .. }), "{outcome:?}");
+    }
+    let messages = format!("/v1/Conversations/{bare_sid}/Messages");
+    checker.get(&client, &messages).await;
+    let page = checker
+        .get(&client, &format!("{messages}?Order=desc&PageSize=1"))
+        .await;
+    let next = page["meta"]["next_page_url"].as_str().expect("a next page");
+    checker.get(&client, next).await;
 
     // Lists, with paging: a first page with a next page, then the page it points to.
     let page = checker
