@@ -1,5 +1,15 @@
 //! The control API under `/_emulator/` (no auth): what the binary's users and out-of-process
 //! tests use instead of the `Emulator` methods.
+//!
+//! - `GET /info`; `GET`/`DELETE /requests`; `POST /reset`
+//! - `GET /conversations`; `POST /conversations/{sid}/close`
+//! - `GET /calls` (Calls API calls); `POST /calls/place` `{from, to}` (the new call's sid in
+//!   `X-Call-Sid`); `GET /calls/inbound`; `POST /calls/complete` `{call_sid?, duration}`;
+//!   `GET /recordings`
+//! - `GET /numbers`; `POST /numbers` `{phone_number, voice_url?, sms_url?}`
+//! - `POST /messages` `{from, to, body}` (answers the outcome); `GET /messages` (inbound
+//!   texts and their outcomes); `GET /deliveries` (texts sent out)
+//! - `POST`/`DELETE /faults`; `POST /latency`; `POST /rate-limit`; `GET`/`POST /webhooks`
 
 use std::{sync::Arc, time::Duration};
 

@@ -14,6 +14,28 @@
 //! Besides Twilio's rules, the emulator records every Twilio request (with timing and the
 //! TCP connection it came on), can add latency, rate-limit conversation creates, and
 //! inject faults (error statuses, hangs, connection resets) per operation.
+//!
+//! What it plays toward us, and how to drive it (Rust, or the control API):
+//!
+//! | simulate | Rust | control API |
+//! |---|---|---|
+//! | an inbound call | [`Emulator::place_call`] | `POST /_emulator/calls/place` |
+//! | the rest of a call, with its callbacks | [`Emulator::complete_call`] | `POST /_emulator/calls/complete` |
+//! | an inbound text | [`Emulator::send_message`] | `POST /_emulator/messages` |
+//! | a timer closing a conversation | [`Emulator::close_conversation`] | `POST /_emulator/conversations/{sid}/close` |
+//! | owning one more number | [`Emulator::add_phone_number`] | `POST /_emulator/numbers` |
+//!
+//! Snapshots for assertions: [`Emulator::conversations`] (with messages),
+//! [`Emulator::calls`], [`Emulator::inbound_calls`], [`Emulator::recordings`],
+//! [`Emulator::phone_numbers`], [`Emulator::inbound_texts`], [`Emulator::text_deliveries`],
+//! [`Emulator::webhook_deliveries`] and [`Emulator::requests`] (also under `/_emulator/`).
+//!
+//! Where webhooks go: an inbound call to the number's own `VoiceUrl` (else the configured
+//! `voice_url`); Conversations post-events to the configured `PostWebhookUrl` when its
+//! `Filters` include them (the service's configuration winning over the account's), and
+//! state updates also to the emulator's own `events_url`; an unbound text to the number's
+//! `SmsUrl`. As on Twilio, REST changes fire configured Conversations webhooks only with
+//! `X-Twilio-Webhook-Enabled: true`.
 
 mod calls;
 mod clock;
