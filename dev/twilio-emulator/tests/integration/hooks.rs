@@ -1,6 +1,5 @@
 //! A stand-in for our webhook endpoints: records every request the emulator sends and
 //! answers what a test told it to, per path.
-#![allow(dead_code)] // not every module uses every helper
 
 use std::{
     collections::HashMap,
@@ -38,15 +37,6 @@ impl Received {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of a repeated parameter.
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.params
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
     }
 }
 
