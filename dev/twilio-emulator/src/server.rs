@@ -26,13 +26,13 @@ use crate::{
     ConversationSeed, EmulatorConfig,
 };
 
-/// Locks a mutex, shrugging off poisoning: a panicking test must not wedge the emulator.
 /// The post-event for conversation state changes.
 const STATE_UPDATED: &str = "onConversationStateUpdated";
 /// The pre- and post-event of a new message.
 const MESSAGE_ADD: &str = "onMessageAdd";
 const MESSAGE_ADDED: &str = "onMessageAdded";
 
+/// Locks a mutex, shrugging off poisoning: a panicking test must not wedge the emulator.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
