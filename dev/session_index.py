@@ -59,7 +59,14 @@ def table_properties(template: Path = REPO / "template.yaml") -> dict:
 def definition() -> dict:
     """CreateTable's arguments (without TableName), from the template."""
     properties = table_properties()
-    return {name: properties[name] for name in CREATE_TABLE_PROPERTIES if name in properties}
+    arguments = {name: properties[name] for name in CREATE_TABLE_PROPERTIES if name in properties}
+    sse = arguments.get("SSESpecification")
+    if sse is not None:
+        # CloudFormation spells the API's `Enabled` as `SSEEnabled`.
+        arguments["SSESpecification"] = {
+            ("Enabled" if name == "SSEEnabled" else name): value for name, value in sse.items()
+        }
+    return arguments
 
 
 def ttl_attribute() -> str | None:

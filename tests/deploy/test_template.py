@@ -37,6 +37,7 @@ from deploy_support import (
 # against the cargo-lambda router in Cargo.toml below.
 HANDLED_ROUTES = {
     ("GET", "/"): "landing-page",
+    ("GET", "/pool"): "landing-page",
     ("POST", "/sessions"): "sessions",
     ("GET", "/sessions"): "sessions",
     ("GET", "/sessions/{sid}"): "sessions",

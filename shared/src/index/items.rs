@@ -172,6 +172,14 @@ impl ItemKey {
         }
     }
 
+    /// The history entry a binding wrote for its address and proxy.
+    pub fn of_use(binding: &Binding) -> Self {
+        ItemKey {
+            pk: address_pk(&binding.address),
+            sk: format!("{USED_PREFIX}{}", binding.proxy),
+        }
+    }
+
     pub fn of_session(sid: &str) -> Self {
         ItemKey {
             pk: session_pk(sid),

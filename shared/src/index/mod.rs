@@ -383,7 +383,9 @@ impl Index<'_> {
 
     /// How many sessions hold each pool number (Twilio Proxy's `in_use`).
     pub async fn pool_usage(&self, numbers: &[&str], now: u64) -> Result<Vec<usize>, IndexError> {
-        stream::iter(numbers.iter().map(|number| self.count_on(number, now)))
+        let numbers: Vec<String> = numbers.iter().map(|n| n.to_string()).collect();
+        stream::iter(numbers)
+            .map(|number| async move { self.count_on(&number, now).await })
             .buffered(COUNT_CONCURRENCY)
             .try_collect()
             .await

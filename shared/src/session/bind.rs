@@ -104,7 +104,9 @@ impl<'a> Sessions<'a> {
         match &self.index {
             Some(index) => {
                 let mut entries = index.address(&address).await?;
-                entries.used.sort_by_key(|(_, last_used)| std::cmp::Reverse(*last_used));
+                entries
+                    .used
+                    .sort_by_key(|(_, last_used)| std::cmp::Reverse(*last_used));
                 Ok(Holdings {
                     bound: entries.bindings,
                     earlier: entries.used.into_iter().map(|(proxy, _)| proxy).collect(),

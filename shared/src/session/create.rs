@@ -21,7 +21,7 @@ use super::lookup::Summary;
 use super::{expires_at, is_session, Session, SessionError, Sessions};
 use crate::domain::roster::{RosterEntry, SessionRecord};
 use crate::domain::session::NewSession;
-use crate::index::{Binding, IndexedParticipant, SessionItem};
+use crate::index::{Binding, IndexedParticipant, ItemKey, SessionItem};
 use crate::twilio::{code, Conversation, ConversationParams, Participant, TwilioError};
 
 /// Twilio allows about 30 participant writes per second per conversation.
@@ -281,12 +281,17 @@ impl Sessions<'_> {
     }
 
     /// Deletes a conversation this request created and its index entries,
-    /// so it holds no pool numbers.
+    /// so it holds no pool numbers. The history entries its bindings wrote
+    /// go too: those addresses never had those numbers after all.
     pub(crate) async fn roll_back(&self, sid: &str, bindings: &[Binding]) {
         self.twilio.extend_deadline(ROLLBACK_BUDGET);
         let forget = async {
             match &self.index {
-                Some(index) => index.forget(sid, bindings).await,
+                Some(index) => {
+                    index.forget(sid, bindings).await?;
+                    let uses: Vec<ItemKey> = bindings.iter().map(ItemKey::of_use).collect();
+                    index.delete(&uses).await
+                }
                 None => Ok(()),
             }
         };

@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{is_session, SessionError, Sessions};
+use crate::config::Config;
 use crate::domain::address::split_channel;
 use crate::domain::roster::{user_attributes, RosterEntry, SessionRecord};
-use crate::index::Binding;
+use crate::index::{Binding, Index};
 use crate::twilio::{Conversation, ConversationState, ParticipantConversation, TwilioError};
 
 /// The session a call belongs to, as Twilio says it is now.
@@ -288,4 +289,45 @@ impl Sessions<'_> {
 /// conversation, not a session.
 fn record_of(c: &ParticipantConversation) -> Option<SessionRecord> {
     SessionRecord::read(c.conversation_attributes.as_deref()?)
+}
+
+/// How many open sessions one pool number carries (Twilio Proxy's `in_use`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoolNumberUse {
+    pub number: String,
+    /// `None` without an index: only the index can count without paging.
+    pub in_use: Option<usize>,
+}
+
+/// Every pool number (the WhatsApp pool's too) with the open sessions it
+/// carries, counted by the index; without one, not counted. Needs no
+/// Twilio request at all.
+pub async fn pool_usage(
+    config: &Config,
+    index: Option<&Index<'_>>,
+) -> Result<Vec<PoolNumberUse>, SessionError> {
+    let mut numbers: Vec<&str> = config
+        .pools()
+        .iter()
+        .flat_map(|pool| pool.numbers().iter().map(|n| n.as_str()))
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let counts = match index {
+        Some(index) => index
+            .pool_usage(&numbers, super::unix_now())
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => vec![None; numbers.len()],
+    };
+    Ok(numbers
+        .into_iter()
+        .zip(counts)
+        .map(|(number, in_use)| PoolNumberUse {
+            number: number.to_owned(),
+            in_use,
+        })
+        .collect())
 }

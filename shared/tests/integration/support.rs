@@ -367,7 +367,9 @@ async fn forward(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     let operation = parts
         .headers
         .get("x-amz-target")
@@ -392,7 +394,10 @@ async fn forward(
     }
     let mut upstream = state
         .http
-        .request(parts.method.clone(), format!("{}{}", state.upstream, parts.uri))
+        .request(
+            parts.method.clone(),
+            format!("{}{}", state.upstream, parts.uri),
+        )
         .body(body);
     for (name, value) in &parts.headers {
         if name != "host" {
