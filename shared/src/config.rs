@@ -16,7 +16,8 @@ use crate::domain::address::Channel;
 use crate::domain::duration::SessionTimer;
 use crate::domain::geo::GeoMatch;
 use crate::domain::pool::{ChoiceSettings, Pool, Sticky};
-use crate::domain::session::{is_sid, SessionDefaults};
+use crate::domain::session::SessionDefaults;
+use crate::domain::sid::{Sid, SidKind};
 
 /// Configuration keys: the SSM name below the prefix and the environment
 /// variable the original app used.
@@ -407,7 +408,7 @@ impl RawConfig {
         let twilio = match self.optional(&key::ACCOUNT_SID) {
             None => None,
             Some(account_sid) => {
-                if !is_sid(account_sid, "AC") {
+                if Sid::parse(account_sid, SidKind::Account).is_none() {
                     return Err(
                         self.invalid(&key::ACCOUNT_SID, "must be AC followed by 32 hex digits")
                     );

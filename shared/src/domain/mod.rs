@@ -7,3 +7,4 @@ pub mod pool;
 pub mod roster;
 pub mod routing;
 pub mod session;
+pub mod sid;

@@ -2,57 +2,19 @@
 
 use std::collections::HashSet;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::address::Address;
 use super::duration::{SessionTimer, TimerError};
 use super::pool::Pool;
 use super::roster::NAMESPACE;
+use super::sid::{Sid, SidKind};
 
 /// Twilio allows at most 50 non-chat participants in a conversation.
 pub const MAX_PARTICIPANTS: usize = 50;
 const MAX_NAME_CHARS: usize = 256;
 /// Twilio caps conversation attributes at 16 KiB; the roster needs the rest.
 pub const MAX_USER_ATTRIBUTES_BYTES: usize = 8 * 1024;
-
-/// The JSON body of `POST /sessions`, as the original app took it (camelCase).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SessionRequestJson {
-    pub addresses: Option<Vec<String>>,
-    pub friendly_name: Option<String>,
-    pub unique_name: Option<String>,
-    pub attributes: Option<Value>,
-    pub messaging_service_sid: Option<String>,
-    pub timers: Option<TimersJson>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimersJson {
-    pub inactive: Option<String>,
-    pub closed: Option<String>,
-}
-
-/// The form body of `POST /sessions`: repeated `address` (or `addresses`) fields.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SessionRequestForm {
-    #[serde(default)]
-    pub address: Vec<String>,
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    pub friendly_name: Option<String>,
-    pub unique_name: Option<String>,
-    /// A JSON object, as text.
-    pub attributes: Option<String>,
-    pub messaging_service_sid: Option<String>,
-    #[serde(rename = "timers.inactive")]
-    pub timers_inactive: Option<String>,
-    #[serde(rename = "timers.closed")]
-    pub timers_closed: Option<String>,
-}
 
 /// The request in one shape, whichever body it came in.
 #[derive(Debug, Default)]
@@ -62,47 +24,14 @@ pub struct SessionRequest {
     pub unique_name: Option<String>,
     pub attributes: Option<Value>,
     pub messaging_service_sid: Option<String>,
-    pub timers: TimersJson,
+    pub timers: RequestedTimers,
 }
 
-impl From<SessionRequestJson> for SessionRequest {
-    fn from(json: SessionRequestJson) -> Self {
-        SessionRequest {
-            addresses: json.addresses.unwrap_or_default(),
-            friendly_name: json.friendly_name,
-            unique_name: json.unique_name,
-            attributes: json.attributes,
-            messaging_service_sid: json.messaging_service_sid,
-            timers: json.timers.unwrap_or_default(),
-        }
-    }
-}
-
-impl TryFrom<SessionRequestForm> for SessionRequest {
-    type Error = InvalidField;
-
-    fn try_from(form: SessionRequestForm) -> Result<Self, InvalidField> {
-        let attributes = form
-            .attributes
-            .map(|text| {
-                serde_json::from_str::<Value>(&text)
-                    .map_err(|_| InvalidField::new("attributes", "must be a JSON object"))
-            })
-            .transpose()?;
-        let mut addresses = form.address;
-        addresses.extend(form.addresses);
-        Ok(SessionRequest {
-            addresses,
-            friendly_name: form.friendly_name,
-            unique_name: form.unique_name,
-            attributes,
-            messaging_service_sid: form.messaging_service_sid,
-            timers: TimersJson {
-                inactive: form.timers_inactive,
-                closed: form.timers_closed,
-            },
-        })
-    }
+/// Timers as the client wrote them (ISO-8601 text), before validation.
+#[derive(Debug, Default)]
+pub struct RequestedTimers {
+    pub inactive: Option<String>,
+    pub closed: Option<String>,
 }
 
 /// A field the client must correct. The message never repeats the value.
@@ -161,7 +90,7 @@ impl SessionRequest {
         let messaging_service_sid = self
             .messaging_service_sid
             .map(|sid| {
-                if is_sid(&sid, "MG") {
+                if Sid::parse(&sid, SidKind::MessagingService).is_some() {
                     Ok(sid)
                 } else {
                     Err(InvalidField::new(
@@ -274,13 +203,6 @@ fn timer(
         .transpose()
 }
 
-/// Whether `sid` is `prefix` followed by 32 hex digits, as Twilio's sids are.
-pub fn is_sid(sid: &str, prefix: &str) -> bool {
-    sid.len() == prefix.len() + 32
-        && sid.starts_with(prefix)
-        && sid[prefix.len()..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,26 +301,5 @@ mod tests {
         let s = r.validate(&[&pool()], &defaults).unwrap();
         assert_eq!(s.timers.inactive.unwrap().as_str(), "PT1H");
         assert_eq!(s.timers.closed.unwrap().as_str(), "PT12H");
-    }
-
-    #[test]
-    fn form_addresses_merge_both_field_names() {
-        let form: SessionRequestForm = serde_html_form::from_str(
-            "address=%2B14155550101&addresses=%2B14155550102&address=%2B14155550103",
-        )
-        .unwrap();
-        let r = SessionRequest::try_from(form).unwrap();
-        assert_eq!(
-            r.addresses,
-            ["+14155550101", "+14155550103", "+14155550102"]
-        );
-    }
-
-    #[test]
-    fn sid_shape() {
-        assert!(is_sid("MG0123456789abcdef0123456789ABCDEF", "MG"));
-        assert!(!is_sid("MG0123456789abcdef0123456789abcde", "MG"));
-        assert!(!is_sid("CH0123456789abcdef0123456789abcdef", "MG"));
-        assert!(!is_sid("MG0123456789abcdef0123456789abcdeg", "MG"));
     }
 }

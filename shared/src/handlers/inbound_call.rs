@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::config::{CallSettings, Config};
 use crate::domain::roster::RosterEntry;
 use crate::domain::routing::{plan_call, CallPlan};
-use crate::domain::session::is_sid;
+use crate::domain::sid::{Sid, SidKind};
 use crate::fanout::FanOutLedger;
 use crate::http::webhook::{verified_params, WebhookError};
 use crate::http::{response, serve, Invocation};
@@ -58,7 +58,9 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
     let (Some(caller), Some(proxy), Some(call_sid)) = (
         params.get("From"),
         params.get("To").or_else(|| params.get("Called")),
-        params.get("CallSid").filter(|sid| is_sid(sid, "CA")),
+        params
+            .get("CallSid")
+            .filter(|sid| Sid::parse(sid, SidKind::Call).is_some()),
     ) else {
         return twiml(&out_of_session(&config.call));
     };

@@ -15,14 +15,17 @@ use sha2::{Digest, Sha256};
 use crate::app::AppState;
 use crate::config::Config;
 use crate::domain::address::Address;
-use crate::domain::session::{
-    is_sid, NewSession, SessionRequest, SessionRequestForm, SessionRequestJson,
-};
+use crate::domain::session::{NewSession, SessionRequest};
+use crate::domain::sid::{Sid, SidKind};
 use crate::http::body::{self, BodyKind};
 use crate::http::{auth, origin, response, serve, ApiError, Invocation};
 use crate::index::cursor_belongs_to;
 use crate::session::lookup::{Cursor, Listing};
 use crate::session::{CreateRequest, Created, Session, SessionError, Sessions};
+
+mod request;
+
+use request::{SessionRequestForm, SessionRequestJson};
 
 const ACCEPTED_BODIES: &str = "application/json or application/x-www-form-urlencoded";
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -85,7 +88,7 @@ async fn route(
 }
 
 fn session_sid(text: &str) -> Result<&str, ApiError> {
-    if is_sid(text, "CH") {
+    if Sid::parse(text, SidKind::Conversation).is_some() {
         Ok(text)
     } else {
         Err(ApiError::invalid(
