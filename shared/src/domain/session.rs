@@ -1,10 +1,12 @@
-//! A request for a new masked session, validated before any Twilio call.
+//! Requests that make or change a masked session, validated before any
+//! Twilio call: a new session, and an update to one (`PATCH`).
 
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
 use super::address::Address;
+use super::capabilities::Capabilities;
 use super::duration::{SessionTimer, TimerError};
 use super::pool::Pool;
 use super::roster::NAMESPACE;
@@ -25,6 +27,8 @@ pub struct SessionRequest {
     pub attributes: Option<Value>,
     pub messaging_service_sid: Option<String>,
     pub timers: RequestedTimers,
+    pub capabilities: Option<Vec<String>>,
+    pub record: Option<bool>,
 }
 
 /// Timers as the client wrote them (ISO-8601 text), before validation.
@@ -67,6 +71,9 @@ pub struct NewSession {
     pub attributes: Map<String, Value>,
     pub messaging_service_sid: Option<String>,
     pub timers: Timers,
+    pub capabilities: Capabilities,
+    /// Whether calls are recorded (opt-in).
+    pub record: bool,
 }
 
 /// Defaults that config supplies when a request leaves them out.
@@ -110,6 +117,7 @@ impl SessionRequest {
             closed: timer("timers.closed", self.timers.closed, SessionTimer::closed)?
                 .or_else(|| defaults.closed_timer.clone()),
         };
+        let capabilities = validate_capabilities(self.capabilities)?.unwrap_or_default();
         Ok(NewSession {
             participants,
             friendly_name,
@@ -117,7 +125,147 @@ impl SessionRequest {
             attributes,
             messaging_service_sid,
             timers,
+            capabilities,
+            record: self.record.unwrap_or(false),
         })
+    }
+}
+
+fn validate_capabilities(names: Option<Vec<String>>) -> Result<Option<Capabilities>, InvalidField> {
+    names
+        .map(|names| {
+            Capabilities::parse(&names)
+                .map_err(|e| InvalidField::new("capabilities", e.to_string()))
+        })
+        .transpose()
+}
+
+/// One address for a live session (`POST /sessions/{sid}/participants`):
+/// the same rules as at create.
+pub fn validate_participant(raw: &str, pools: &[&Pool]) -> Result<Address, InvalidField> {
+    let address = Address::parse(raw).map_err(|e| InvalidField::new("address", e.to_string()))?;
+    if pools.iter().any(|p| p.contains(address.number())) {
+        return Err(InvalidField::new(
+            "address",
+            "is one of the pool's proxy numbers, not a participant",
+        ));
+    }
+    Ok(address)
+}
+
+/// A `PATCH /sessions/{sid}` as the client sent it (a JSON merge patch).
+#[derive(Debug, Default)]
+pub struct UpdateRequest {
+    pub friendly_name: Option<String>,
+    /// Merged into the session's own attributes (RFC 7396: `null` removes).
+    pub attributes: Option<Value>,
+    pub timers: RequestedTimers,
+    pub capabilities: Option<Vec<String>>,
+    pub record: Option<bool>,
+    pub state: Option<String>,
+}
+
+/// A validated update: only what the client asked to change is `Some`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionUpdate {
+    pub friendly_name: Option<String>,
+    /// The patch for the session's own attributes ([`SessionUpdate::attributes`]
+    /// merges it).
+    pub attributes_patch: Option<Map<String, Value>>,
+    pub timers: Timers,
+    pub capabilities: Option<Capabilities>,
+    pub record: Option<bool>,
+    pub close: bool,
+}
+
+impl UpdateRequest {
+    /// Checks every field by create's rules, before anything is read: only
+    /// the size of the merged attributes waits for the session's own
+    /// ([`SessionUpdate::attributes`]).
+    pub fn validate(self) -> Result<SessionUpdate, InvalidField> {
+        let friendly_name = validate_name("friendlyName", self.friendly_name)?;
+        let attributes_patch = match self.attributes {
+            None => None,
+            Some(Value::Object(patch)) => {
+                if patch.contains_key(NAMESPACE) {
+                    return Err(InvalidField::new(
+                        "attributes",
+                        format!("must not use the key `{NAMESPACE}`, which masked-comms reserves"),
+                    ));
+                }
+                Some(patch)
+            }
+            Some(_) => return Err(InvalidField::new("attributes", "must be a JSON object")),
+        };
+        let timers = Timers {
+            inactive: timer(
+                "timers.inactive",
+                self.timers.inactive,
+                SessionTimer::inactive,
+            )?,
+            closed: timer("timers.closed", self.timers.closed, SessionTimer::closed)?,
+        };
+        let close = match self.state.as_deref() {
+            None => false,
+            Some("closed") => true,
+            Some(_) => {
+                return Err(InvalidField::new(
+                    "state",
+                    "can only be set to `closed` (closing is final)",
+                ))
+            }
+        };
+        let update = SessionUpdate {
+            friendly_name,
+            attributes_patch,
+            timers,
+            capabilities: validate_capabilities(self.capabilities)?,
+            record: self.record,
+            close,
+        };
+        if update == SessionUpdate::default() {
+            return Err(InvalidField::new(
+                "body",
+                "changes nothing; send at least one field",
+            ));
+        }
+        Ok(update)
+    }
+}
+
+impl SessionUpdate {
+    /// The session's own attributes after the patch, checked as a whole;
+    /// `None` when the patch leaves them alone.
+    pub fn attributes(
+        &self,
+        current: &Map<String, Value>,
+    ) -> Result<Option<Map<String, Value>>, InvalidField> {
+        let Some(patch) = &self.attributes_patch else {
+            return Ok(None);
+        };
+        let mut merged = Value::Object(current.clone());
+        merge_patch(&mut merged, Value::Object(patch.clone()));
+        validate_attributes(Some(merged)).map(Some)
+    }
+}
+
+/// RFC 7396 JSON merge patch: objects merge key by key, `null` removes a
+/// key, anything else replaces.
+fn merge_patch(target: &mut Value, patch: Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let object = target.as_object_mut().expect("made an object above");
+    for (key, value) in patch {
+        if value.is_null() {
+            object.remove(&key);
+        } else {
+            merge_patch(object.entry(key).or_insert(Value::Null), value);
+        }
     }
 }
 
@@ -301,5 +449,85 @@ mod tests {
         let s = r.validate(&[&pool()], &defaults).unwrap();
         assert_eq!(s.timers.inactive.unwrap().as_str(), "PT1H");
         assert_eq!(s.timers.closed.unwrap().as_str(), "PT12H");
+    }
+
+    #[test]
+    fn capabilities_and_recording_default_to_both_and_off() {
+        let s = request(&["+14155550101"])
+            .validate(&[&pool()], &SessionDefaults::default())
+            .unwrap();
+        assert_eq!(s.capabilities, Capabilities::default());
+        assert!(!s.record);
+        let mut r = request(&["+14155550101"]);
+        r.capabilities = Some(vec!["sms".into()]);
+        assert_eq!(error_of(r).field, "capabilities");
+    }
+
+    #[test]
+    fn a_merge_patch_merges_removes_and_replaces() {
+        let mut target = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
+        merge_patch(
+            &mut target,
+            json!({"a": null, "b": {"c": 9, "d": null}, "e": [2], "f": "new"}),
+        );
+        assert_eq!(target, json!({"b": {"c": 9}, "e": [2], "f": "new"}));
+    }
+
+    #[test]
+    fn an_update_follows_creates_rules() {
+        let current = json!({"order": 1}).as_object().unwrap().clone();
+        let update = UpdateRequest {
+            attributes: Some(json!({"order": null, "stage": "picked up"})),
+            state: Some("closed".into()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(
+            update.attributes(&current).unwrap(),
+            json!({"stage": "picked up"}).as_object().cloned()
+        );
+        assert!(update.close);
+        let huge = UpdateRequest {
+            attributes: Some(json!({"blob": "x".repeat(MAX_USER_ATTRIBUTES_BYTES)})),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(huge.attributes(&current).unwrap_err().field, "attributes");
+
+        let field_of = |update: UpdateRequest| update.validate().unwrap_err().field;
+        assert_eq!(field_of(UpdateRequest::default()), "body");
+        assert_eq!(
+            field_of(UpdateRequest {
+                state: Some("active".into()),
+                ..Default::default()
+            }),
+            "state"
+        );
+        assert_eq!(
+            field_of(UpdateRequest {
+                attributes: Some(json!({NAMESPACE: 1})),
+                ..Default::default()
+            }),
+            "attributes"
+        );
+        assert_eq!(
+            field_of(UpdateRequest {
+                timers: RequestedTimers {
+                    inactive: None,
+                    closed: Some("PT5M".into())
+                },
+                ..Default::default()
+            }),
+            "timers.closed"
+        );
+        assert_eq!(
+            field_of(UpdateRequest {
+                friendly_name: Some("a\u{7}".into()),
+                ..Default::default()
+            }),
+            "friendlyName"
+        );
     }
 }

@@ -26,6 +26,8 @@ use crate::twilio::{Twilio, TwilioError};
 const DEFAULT_OUT_OF_SESSION: &str =
     "This number is not connected to an active conversation. Goodbye.";
 const UNAVAILABLE: &str = "Sorry, we cannot connect your call right now. Please try again later.";
+const MESSAGE_ONLY: &str =
+    "This conversation takes messages only. Please send a text message instead. Goodbye.";
 const NOBODY_DIALABLE: &str =
     "The other participants in this conversation cannot take calls. Please send a message instead.";
 
@@ -115,6 +117,17 @@ async fn route(
             session: None,
         });
     };
+    if !session.capabilities.voice {
+        let text = config
+            .call
+            .message_only_message
+            .as_deref()
+            .unwrap_or(MESSAGE_ONLY);
+        return Ok(Routed {
+            verbs: vec![say(text, &config.call), Verb::Hangup],
+            session: Some(session.sid),
+        });
+    }
     let plan = match session
         .roster
         .as_deref()

@@ -264,3 +264,36 @@ impl Twilio<'_> {
         Ok(all)
     }
 }
+
+impl Twilio<'_> {
+    pub async fn fetch_participant(
+        &self,
+        conversation_sid: &str,
+        participant_sid: &str,
+    ) -> Result<Participant, TwilioError> {
+        let url = self.conversations_url(&format!(
+            "/v1/Conversations/{}/Participants/{}",
+            path_segment(conversation_sid),
+            path_segment(participant_sid)
+        ));
+        self.get(&url).await
+    }
+
+    /// Removes a participant, freeing their (address, proxy) pair; one
+    /// already gone counts as removed.
+    pub async fn delete_participant(
+        &self,
+        conversation_sid: &str,
+        participant_sid: &str,
+    ) -> Result<(), TwilioError> {
+        let url = self.conversations_url(&format!(
+            "/v1/Conversations/{}/Participants/{}",
+            path_segment(conversation_sid),
+            path_segment(participant_sid)
+        ));
+        match self.delete(&url).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+}

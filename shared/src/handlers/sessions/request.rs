@@ -1,11 +1,12 @@
-//! The bodies `POST /sessions` takes, as the original app took them: JSON
-//! (camelCase) or a form with repeated `address` fields. Both become one
-//! [`SessionRequest`] for the domain to validate.
+//! The bodies the session API takes. `POST /sessions` as the original app
+//! took it: JSON (camelCase) or a form with repeated `address` fields, both
+//! becoming one [`SessionRequest`] for the domain to validate; a
+//! participant to add; and `PATCH`'s JSON merge patch.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::session::{InvalidField, RequestedTimers, SessionRequest};
+use crate::domain::session::{InvalidField, RequestedTimers, SessionRequest, UpdateRequest};
 
 /// The JSON body of `POST /sessions`, as the original app took it (camelCase).
 #[derive(Debug, Default, Deserialize)]
@@ -17,6 +18,8 @@ pub struct SessionRequestJson {
     pub attributes: Option<Value>,
     pub messaging_service_sid: Option<String>,
     pub timers: Option<TimersJson>,
+    pub capabilities: Option<Vec<String>>,
+    pub record: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +55,11 @@ pub struct SessionRequestForm {
     pub timers_inactive: Option<String>,
     #[serde(rename = "timers.closed")]
     pub timers_closed: Option<String>,
+    /// Repeated: `capabilities=voice&capabilities=message`.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// `true` or `false`.
+    pub record: Option<String>,
 }
 
 impl From<SessionRequestJson> for SessionRequest {
@@ -66,6 +74,8 @@ impl From<SessionRequestJson> for SessionRequest {
                 .timers
                 .map(TimersJson::into_requested)
                 .unwrap_or_default(),
+            capabilities: json.capabilities,
+            record: json.record,
         }
     }
 }
@@ -83,6 +93,12 @@ impl TryFrom<SessionRequestForm> for SessionRequest {
             .transpose()?;
         let mut addresses = form.address;
         addresses.extend(form.addresses);
+        let record = match form.record.as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => return Err(InvalidField::new("record", "must be `true` or `false`")),
+        };
         Ok(SessionRequest {
             addresses,
             friendly_name: form.friendly_name,
@@ -93,7 +109,45 @@ impl TryFrom<SessionRequestForm> for SessionRequest {
                 inactive: form.timers_inactive,
                 closed: form.timers_closed,
             },
+            capabilities: (!form.capabilities.is_empty()).then_some(form.capabilities),
+            record,
         })
+    }
+}
+
+/// `POST /sessions/{sid}/participants`: `{"address": "+1..."}`, or a form
+/// with `address`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParticipantRequest {
+    pub address: Option<String>,
+}
+
+/// `PATCH /sessions/{sid}`: a JSON merge patch of the session.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateJson {
+    pub friendly_name: Option<String>,
+    pub attributes: Option<Value>,
+    pub timers: Option<TimersJson>,
+    pub capabilities: Option<Vec<String>>,
+    pub record: Option<bool>,
+    pub state: Option<String>,
+}
+
+impl From<UpdateJson> for UpdateRequest {
+    fn from(json: UpdateJson) -> Self {
+        UpdateRequest {
+            friendly_name: json.friendly_name,
+            attributes: json.attributes,
+            timers: json
+                .timers
+                .map(TimersJson::into_requested)
+                .unwrap_or_default(),
+            capabilities: json.capabilities,
+            record: json.record,
+            state: json.state,
+        }
     }
 }
 
