@@ -28,8 +28,10 @@ pub struct AppState {
     /// Group calls already rung in this execution environment (the index,
     /// when there is one, remembers them across environments).
     pub fanout: FanOutLedger,
-    /// Work queued for after the answer (events, the call log).
+    /// Work queued for after the answer (events, the call log), and how
+    /// long it may take ([`crate::deferred::AFTER_RESPONSE_BUDGET`]).
     pub deferred: Deferred,
+    pub after_answer_budget: Duration,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             create_window: crate::session::CREATE_MAY_RUN_FOR,
             fanout: FanOutLedger::default(),
             deferred: Deferred::default(),
+            after_answer_budget: crate::deferred::AFTER_RESPONSE_BUDGET,
         }
     }
 

@@ -104,7 +104,7 @@ impl AppState {
         let Ok(config) = self.config.current().await else {
             return;
         };
-        let deadline = Instant::now() + AFTER_RESPONSE_BUDGET;
+        let deadline = Instant::now() + self.after_answer_budget;
         let invocation = Invocation::detached("(after the answer)");
         let index = self
             .index
