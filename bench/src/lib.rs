@@ -1,6 +1,10 @@
 //! Shared pieces of the benchmarks: an `AppState` wired to the in-process Twilio
-//! emulator, request builders for the three entry points, API Gateway v2 events for
-//! the whole-process runs, number-choice inputs, and percentiles.
+//! emulator, request builders for the entry points, API Gateway v2 events for
+//! the whole-process runs, number-choice inputs, and percentiles; moto and a
+//! counting proxy ([`moto`]); the session index's table and items ([`index`]).
+
+pub mod index;
+pub mod moto;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -255,6 +259,19 @@ pub fn conversation_closed(sid: &str) -> Call {
     )
 }
 
+/// `DELETE /sessions/{sid}`: closes a session (operator basic auth).
+pub fn close_call(sid: &str) -> Call {
+    Call {
+        method: "DELETE",
+        path: format!("/sessions/{sid}"),
+        headers: vec![
+            ("host".into(), HOST.into()),
+            ("authorization".into(), basic_auth()),
+        ],
+        body: String::new(),
+    }
+}
+
 /// The operator's page.
 pub fn landing_page() -> Call {
     Call {
@@ -349,12 +366,13 @@ pub fn percentile(samples: &[f64], q: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// p50/p90/p99/min/max in milliseconds, as JSON.
+/// p50/p90/p95/p99/min/max in milliseconds, as JSON.
 pub fn summary_ms(samples: &[f64]) -> Value {
     json!({
         "n": samples.len(),
         "p50": percentile(samples, 50.0),
         "p90": percentile(samples, 90.0),
+        "p95": percentile(samples, 95.0),
         "p99": percentile(samples, 99.0),
         "min": percentile(samples, 0.0),
         "max": percentile(samples, 100.0),
