@@ -22,7 +22,8 @@ use serde_json::{json, Value};
 use twilio_emulator::{ConversationSeed, Emulator, EmulatorConfig};
 
 pub const USERNAME: &str = "operator";
-pub const PASSWORD: &str = "bench-password";
+/// At least 16 characters: the configuration refuses shorter ones.
+pub const PASSWORD: &str = "bench-operator-password";
 /// Webhooks are signed for this public base URL (configured as `public-base-url`).
 pub const PUBLIC_BASE_URL: &str = "https://masked.example.com";
 pub const HOST: &str = "masked.example.com";

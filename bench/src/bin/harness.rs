@@ -5,6 +5,11 @@
 //!     Round trips on the critical path and end-to-end latency of the handlers,
 //!     in-process, against the Twilio emulator with 50 ms latency per request
 //!     (and per-invocation latency with no emulator latency).
+//! bench-harness busy --out FILE --moto PATH [--quick] [--ks 1,50,...]
+//!     A participant holding k = 1, 50, 500, 5,000 open sessions (1 and 50
+//!     with --quick): inbound calls and creates with the session index off
+//!     (Twilio's participant list is paged) and on (moto's DynamoDB behind a
+//!     counting proxy), in-process, emulator latency 50 ms. See busy.rs.
 //! bench-harness process --out FILE --bin-dir DIR --hello PATH --moto PATH
 //!                       [--quick] [--runs N] [--invocations N]
 //!     The real function binaries as Lambda runs them: a Lambda Runtime API
@@ -15,8 +20,8 @@
 //! ```
 //!
 //! Results are JSON for bench/report.py. With `--quick` every piece runs with tiny
-//! counts and the counts (round trips, warm SSM requests, connections) are
-//! asserted; timings are not.
+//! counts and the counts (round trips, index requests, warm SSM requests,
+//! connections) are asserted; timings are not.
 // The in-process handlers nest deeply enough to need a higher limit.
 #![recursion_limit = "256"]
 
@@ -43,6 +48,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use twilio_emulator::{sequential_round_trips, ConversationSeed, Emulator, EmulatorConfig};
 
+#[path = "harness/busy.rs"]
+mod busy;
+
 type Result<T, E = String> = std::result::Result<T, E>;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -50,8 +58,8 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().cloned().unwrap_or_default();
     let flags = match command.as_str() {
-        "inprocess" | "process" => Flags::parse(&args[1..]),
-        _ => Err("usage: bench-harness inprocess|process --out FILE [--quick] ...".into()),
+        "inprocess" | "busy" | "process" => Flags::parse(&args[1..]),
+        _ => Err("usage: bench-harness inprocess|busy|process --out FILE [--quick] ...".into()),
     };
     let flags = match flags {
         Ok(f) => f,
@@ -62,6 +70,7 @@ async fn main() -> ExitCode {
     };
     let outcome = match command.as_str() {
         "inprocess" => inprocess(&flags).await,
+        "busy" => busy::busy(&flags).await,
         _ => process(&flags).await,
     };
     match outcome {
@@ -96,6 +105,8 @@ struct Flags {
     moto: Option<PathBuf>,
     runs: Option<usize>,
     invocations: Option<usize>,
+    /// busy: the k to run instead of the default ones.
+    ks: Option<Vec<usize>>,
 }
 
 impl Flags {
@@ -111,6 +122,15 @@ impl Flags {
                 "--hello" => flags.hello = Some(value()?.into()),
                 "--moto" => flags.moto = Some(value()?.into()),
                 "--runs" => flags.runs = Some(value()?.parse().map_err(|_| "--runs: number")?),
+                "--ks" => {
+                    let list = value()?;
+                    let ks = list
+                        .split(',')
+                        .map(|k| k.trim().parse::<usize>())
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|_| format!("--ks: numbers separated by commas, not {list}"))?;
+                    flags.ks = Some(ks);
+                }
                 "--invocations" => {
                     flags.invocations = Some(value()?.parse().map_err(|_| "--invocations: number")?)
                 }
