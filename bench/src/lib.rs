@@ -95,12 +95,17 @@ impl Fixture {
         Fixture { emulator, state }
     }
 
-    /// A conversation with these (address, proxy) bindings and no roster in its
-    /// attributes: an inbound call to it takes the participant-list fallback.
+    /// A session (our record in its attributes, beside the caller's own) with
+    /// these (address, proxy) bindings and no roster: an inbound call to it
+    /// takes the participant-list fallback. Without our record it would not
+    /// be a session at all, and a call to it would not be connected.
     pub fn seed_without_roster(&self, bindings: &[(String, String)]) -> String {
+        let user = json!({"crm": "x"});
+        let attributes = masked_comms::domain::roster::SessionRecord::new("seeded", None)
+            .merged_into(user.as_object().expect("an object"));
         self.emulator
             .seed_conversation(ConversationSeed {
-                attributes: Some(r#"{"crm":"x"}"#.into()),
+                attributes: Some(attributes),
                 bindings: bindings.to_vec(),
                 ..Default::default()
             })

@@ -141,7 +141,13 @@ impl CountingProxy {
 
     /// Every answered request's time, in milliseconds.
     pub fn durations_ms(&self) -> Vec<f64> {
-        self.state.log.lock().unwrap().iter().map(|p| p.ms).collect()
+        self.state
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.ms)
+            .collect()
     }
 }
 

@@ -229,8 +229,19 @@ async fn creates(
 async fn calls(fx: &Fixture, call: &Call, iterations: usize) -> Result<Vec<Sample>> {
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
-        let sample = timed(&fx.emulator, 200, || {
-            inbound_call::handle(&fx.state, call.to_request())
+        let sample = timed(&fx.emulator, 200, || async {
+            let response = inbound_call::handle(&fx.state, call.to_request()).await;
+            // A call that is not connected is answered 200 too: only a dial
+            // counts as the call measured.
+            let body = String::from_utf8_lossy(response.body().as_ref());
+            if !body.contains("<Dial") {
+                let mut refused = lambda_http::Response::new(lambda_http::Body::from(format!(
+                    "the call was not connected: {body}"
+                )));
+                *refused.status_mut() = lambda_http::http::StatusCode::UNPROCESSABLE_ENTITY;
+                return refused;
+            }
+            response
         })
         .await
         .map_err(|e| format!("inbound call: {e}"))?;

@@ -79,11 +79,7 @@ fn iterations(k: usize, quick: bool) -> Iterations {
         2..=10 => (10, 40),
         _ => (4, 10),
     };
-    Iterations {
-        warmup: 2,
-        off,
-        on,
-    }
+    Iterations { warmup: 2, off, on }
 }
 
 /// One measured invocation.
@@ -397,7 +393,10 @@ async fn one_k(
     eprintln!("busy: k={k}: calls, index off x{} and on x{}", n.off, n.on);
     let call_off = run.calls(&off, n.off).await;
     let call_on = run.calls(&on, n.on).await;
-    eprintln!("busy: k={k}: creates, index off x{} and on x{}", n.off, n.on);
+    eprintln!(
+        "busy: k={k}: creates, index off x{} and on x{}",
+        n.off, n.on
+    );
     let create_off = run.creates(&off, fresh, n.off).await?;
     let create_on = run.creates(&on, fresh, n.on).await?;
 
@@ -483,11 +482,7 @@ pub(super) async fn busy(flags: &Flags) -> Result<Value> {
     if !python.exists() {
         return Err(format!("{} is missing (run `make venv`)", python.display()));
     }
-    let work = flags
-        .out
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("busy.d");
+    let work = flags.out.parent().unwrap_or(Path::new(".")).join("busy.d");
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
 
     eprintln!("busy: starting moto_server (DynamoDB)");
