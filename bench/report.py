@@ -316,7 +316,12 @@ def busy_section(busy, art, command, spliced):
         w(BUSY_END)
         return L
     runs = busy["runs"]
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    # When it was measured: the results' time, however often they are rendered.
+    try:
+        measured = os.path.getmtime(os.path.join(art, "s", "busy.json"))
+    except OSError:
+        measured = datetime.datetime.now().timestamp()
+    now = datetime.datetime.fromtimestamp(measured, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     before, after = phase_loads(art, "s/busy")
     load = ""
     if before:
@@ -363,10 +368,11 @@ def busy_section(busy, art, command, spliced):
     w(f"Iterations of each (calls and creates alike): {iters}. The targets are for the index on.")
     w("")
     w("Where the time goes. *Twilio request*: the emulator's time per request, its 50 ms "
-      "included (index off, the page reads). *Call less index*: the call's latency minus its one "
+      "included (index off: the page reads; the emulator builds the whole list for every page, "
+      "so its own share grows with k). *Call less index*: the call's latency minus its one "
       "index read, which comes before its Twilio read. The create's index requests overlap its "
-      "Twilio requests: its holdings Queries (one per participant; P's reads all of P's items) "
-      "run beside the conversation create, its writes beside the adds.")
+      "Twilio requests: its holdings Queries (one per participant; P's reads all of P's items "
+      "and is the slowest) run beside the conversation create, its writes beside the adds.")
     w("")
     w("| k | off: Twilio request p50 / max ms | on: call less index p50 ms | on: call's Query p50 / max ms "
       "| on: create's index requests | on: create's slowest index request p50 / max ms |")
@@ -417,6 +423,9 @@ def busy_note_values(busy):
         "busy_on_call_query_kmax_ms": f1(q(last, "call")),
         "busy_on_create_slowest_kmax_ms": f1(last["on"]["create"]["slowest_index_request_ms"]["p50"]),
         "busy_on_create_index_requests_kmax": span(last["on"]["create"]["index_requests"]),
+        "busy_on_create_index_requests_kmin": span(first["on"]["create"]["index_requests"]),
+        "busy_off_twilio_request_kmax_ms": f1(last["off"]["call"]["twilio_request_ms"]["p50"]),
+        "busy_off_call_kmax_failed": f"{last['off']['call']['n'] - last['off']['call']['ok']} of {last['off']['call']['n']}",
         "busy_on_call_less_index_ms": f"{f1(min(less))}–{f1(max(less))}",
     })
     return values
