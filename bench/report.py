@@ -3,6 +3,9 @@
 size table of a build.
 
   report.py --artifacts DIR --out BENCHMARKS.md [--command CMD] [--elapsed S]
+  report.py --artifacts DIR --out BENCHMARKS.md --busy-only [--command CMD]
+      (replaces only the busy-participant parts of an existing BENCHMARKS.md:
+       its summary rows, section 7 and note 8; the rest stays as it was)
   report.py --artifacts DIR --quick            (prints a summary; writes nothing)
   report.py --sizes TARGET_DIR --variant s --functions "a b" --hello PATH  (JSON to stdout)
 
@@ -31,6 +34,17 @@ TARGET_PEAK_RSS_MIB = 24
 TARGET_RSS_GROWTH_KIB = 1024
 TARGET_BOOTSTRAP_MIB = 8
 FUNCTIONS = ["sessions", "inbound-call", "conversation-events", "landing-page"]
+# A busy participant (issue "Constant cost at any scale"): with the session
+# index, whatever k is.
+TARGET_BUSY_CALL_ROUND_TRIPS = 1
+TARGET_BUSY_CALL_INDEX_READS = 1
+TARGET_BUSY_CALL_P50_MS = 65
+TARGET_BUSY_CREATE_ROUND_TRIPS = 2
+TARGET_BUSY_CREATE_P50_MS = 120
+# The busy-participant parts of BENCHMARKS.md, so --busy-only can replace them.
+BUSY_BEGIN, BUSY_END = "<!-- busy:begin -->", "<!-- busy:end -->"
+NOTE_BEGIN, NOTE_END = "<!-- busy-note:begin -->", "<!-- busy-note:end -->"
+BUSY_ROW = "| 7 |"
 
 
 # ---------------------------------------------------------------------------
@@ -111,6 +125,7 @@ def variant_results(art, variant):
     crit_dir = os.path.join(d, "criterion")
     return {
         "inprocess": load(os.path.join(d, "inprocess.json")),
+        "busy": load(os.path.join(d, "busy.json")),
         "process": load(os.path.join(d, "process.json")),
         "sizes": load(os.path.join(d, "sizes.json")),
         "criterion": {
@@ -201,6 +216,279 @@ def loads(art):
     except OSError:
         pass
     return rows
+
+
+
+# ---------------------------------------------------------------------------
+# A busy participant: k open sessions, the session index off and on
+
+
+def k_text(k):
+    return f"{k:,}"
+
+
+def span(r):
+    """'{min}' or '{min}–{max}' of a {"min", "max"} range."""
+    if not r or r.get("min") is None:
+        return "n/a"
+    lo, hi = r["min"], r["max"]
+    return f"{lo}" if lo == hi else f"{lo}–{hi}"
+
+
+def failed_text(s):
+    bad = s.get("n", 0) - s.get("ok", 0)
+    return f" **({bad} of {s['n']} failed)**" if bad else ""
+
+
+def busy_call_counts_met(s):
+    return (s["ok"] == s["n"] and s["round_trips"]["max"] <= TARGET_BUSY_CALL_ROUND_TRIPS
+            and s["index_requests"]["min"] == s["index_requests"]["max"] == TARGET_BUSY_CALL_INDEX_READS
+            and s["pages"]["max"] == 0)
+
+
+def busy_create_counts_met(s):
+    return s["ok"] == s["n"] and s["round_trips"]["max"] <= TARGET_BUSY_CREATE_ROUND_TRIPS and s["pages"]["max"] == 0
+
+
+def busy_verdict(counts_met, p50, target_ms):
+    counts = "counts **met**" if counts_met else "counts **missed**"
+    if p50 is None:
+        return f"{counts}; p50 not measured"
+    if p50 <= target_ms:
+        return "**met**" if counts_met else f"{counts}; p50 met"
+    over = p50 - target_ms
+    return f"{counts}; p50 **missed** by {over:.1f} ms ({100 * over / target_ms:.0f} %)"
+
+
+def busy_over_k(runs, value, target_ms):
+    """'**met**' when every k's value is within target, else where it is not."""
+    missed = [(r["k"], value(r)) for r in runs if value(r) is None or value(r) > target_ms]
+    if not missed:
+        return "**met**"
+    ks = ", ".join(k_text(k) for k, _ in missed)
+    worst = max((v for _, v in missed if v is not None), default=None)
+    by = f" (by up to {worst - target_ms:.0f} ms; see note 8)" if worst is not None else ""
+    return f"**missed** at k = {ks}{by}"
+
+
+def busy_summary_rows(busy):
+    runs = busy["runs"]
+    ks = " / ".join(k_text(r["k"]) for r in runs)
+    on_call = [r["on"]["call"] for r in runs]
+    on_create = [r["on"]["create"] for r in runs]
+    off_call_rt = " / ".join(span(r["off"]["call"]["round_trips"]) for r in runs)
+    off_create_rt = " / ".join(span(r["off"]["create"]["round_trips"]) for r in runs)
+    call_counts = " / ".join(f"{span(s['round_trips'])} + {span(s['index_requests'])}" for s in on_call)
+    create_counts = " / ".join(span(s["round_trips"]) for s in on_create)
+    call_ok = all(busy_call_counts_met(s) for s in on_call)
+    create_ok = all(busy_create_counts_met(s) for s in on_create)
+    call_p50 = " / ".join(f1(s["latency_ms"]["p50"]) for s in on_call)
+    create_p50 = " / ".join(f1(s["latency_ms"]["p50"]) for s in on_create)
+    return [
+        f"{BUSY_ROW} busy participant holding k = {ks} sessions, index on: inbound call, Twilio round trips + index reads | ≤ {TARGET_BUSY_CALL_ROUND_TRIPS} + {TARGET_BUSY_CALL_INDEX_READS} at every k | {call_counts} (index off: {off_call_rt} round trips) | {'**met**' if call_ok else '**missed**'} |",
+        f"{BUSY_ROW} busy participant, index on: inbound call p50, k = {ks} | ≤ {TARGET_BUSY_CALL_P50_MS} ms | {call_p50} ms | {busy_over_k(runs, lambda r: r['on']['call']['latency_ms']['p50'], TARGET_BUSY_CALL_P50_MS)} |",
+        f"{BUSY_ROW} busy participant, index on: create (P + 1), sequential Twilio round trips | ≤ {TARGET_BUSY_CREATE_ROUND_TRIPS} at every k | {create_counts} (index off: {off_create_rt}) | {'**met**' if create_ok else '**missed**'} |",
+        f"{BUSY_ROW} busy participant, index on: create p50, k = {ks} | ≤ {TARGET_BUSY_CREATE_P50_MS} ms | {create_p50} ms | {busy_over_k(runs, lambda r: r['on']['create']['latency_ms']['p50'], TARGET_BUSY_CREATE_P50_MS)} |",
+    ]
+
+
+def phase_loads(art, phase):
+    """(before, after) load averages of the last time `phase` was measured."""
+    before = after = None
+    for r in loads(art):
+        if r.get("phase") != phase:
+            continue
+        if r.get("when") == "before":
+            before, after = r, None
+        elif r.get("when") == "after":
+            after = r
+    return before, after
+
+
+def busy_section(busy, art, command, spliced):
+    L = [BUSY_BEGIN]
+    w = L.append
+    w("## 7. A busy participant: k open sessions, the session index off and on")
+    w("")
+    if busy is None:
+        w("Not measured in this run (`bench-harness busy`; `bash bench/run.sh --busy-only` measures "
+          "it alone).")
+        w(BUSY_END)
+        return L
+    runs = busy["runs"]
+    # When it was measured: the results' time, however often they are rendered.
+    try:
+        measured = os.path.getmtime(os.path.join(art, "s", "busy.json"))
+    except OSError:
+        measured = datetime.datetime.now().timestamp()
+    now = datetime.datetime.fromtimestamp(measured, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    before, after = phase_loads(art, "s/busy")
+    load = ""
+    if before:
+        load = f" Load average (1/5/15 min) before: {before['loadavg']} (waited {before['waited_s']} s)"
+        load += f", after: {after['loadavg']}." if after else "."
+    if spliced:
+        w(f"Measured by `{command}` on {now}, release build; the other sections are from the run "
+          f"named at the top.{load}")
+        w("")
+    elif load:
+        w(load.strip())
+        w("")
+    w(f"One participant P holds k open sessions, each with a different partner on one of a pool of "
+      f"k + {busy['free_numbers']} numbers (P can hold each number once: Twilio's pair rule). "
+      "*call*: P's inbound call to the proxy of one of its sessions (signed webhook; must dial the "
+      "partner). *create*: `POST /sessions` with P and a fresh partner, closed and deleted again "
+      "after each, so P keeps k. Handlers in-process, release build, emulator latency "
+      f"{busy['emulator_latency_ms']:g} ms per Twilio request. **Index off** is today's "
+      "behaviour (no `SESSION_INDEX_TABLE`): what P holds comes from Twilio's "
+      f"`ParticipantConversations`, {busy['page_size']} a page, read page after page. **Index on**: "
+      "the session index in moto's DynamoDB, counted by a proxy in front of it; its latency is "
+      "moto's, not DynamoDB's (note 8). Round trips are sequential Twilio requests "
+      "(`sequential_round_trips`); index reads/requests are what the proxy received.")
+    w("")
+    w(f"| k | off: call p50 / p95 ms | off: call round trips | off: create p50 / p95 ms | off: create round trips "
+      f"| on: call p50 / p95 ms | on: call round trips + index reads | on: create p50 / p95 ms | on: create round trips (index requests) "
+      f"| call target: ≤ {TARGET_BUSY_CALL_ROUND_TRIPS} + {TARGET_BUSY_CALL_INDEX_READS}, p50 ≤ {TARGET_BUSY_CALL_P50_MS} ms "
+      f"| create target: ≤ {TARGET_BUSY_CREATE_ROUND_TRIPS}, p50 ≤ {TARGET_BUSY_CREATE_P50_MS} ms |")
+    w("| ---: | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in runs:
+        off, on = r["off"], r["on"]
+
+        def lat(s):
+            l = s["latency_ms"]
+            return f"{f1(l['p50'])} / {f1(l['p95'])}{failed_text(s)}"
+
+        oc, ok_, nc, nk = off["call"], off["create"], on["call"], on["create"]
+        w(f"| {k_text(r['k'])} | {lat(oc)} | {span(oc['round_trips'])} | {lat(ok_)} | {span(ok_['round_trips'])} "
+          f"| {lat(nc)} | {span(nc['round_trips'])} + {span(nc['index_requests'])} | {lat(nk)} | {span(nk['round_trips'])} ({span(nk['index_requests'])}) "
+          f"| {busy_verdict(busy_call_counts_met(nc), nc['latency_ms']['p50'], TARGET_BUSY_CALL_P50_MS)} "
+          f"| {busy_verdict(busy_create_counts_met(nk), nk['latency_ms']['p50'], TARGET_BUSY_CREATE_P50_MS)} |")
+    w("")
+    iters = "; ".join(f"k = {k_text(r['k'])}: {r['off']['call']['n']} off, {r['on']['call']['n']} on" for r in runs)
+    w(f"Iterations of each (calls and creates alike): {iters}. The targets are for the index on.")
+    w("")
+    w("Where the time goes. *Twilio request*: the emulator's time per request, its 50 ms "
+      "included (index off: the page reads; the emulator builds the whole list for every page, "
+      "so its own share grows with k). *Call less index*: the call's latency minus its one "
+      "index read, which comes before its Twilio read. The create's index requests overlap its "
+      "Twilio requests: its holdings Queries (one per participant; P's reads all of P's items "
+      "and is the slowest) run beside the conversation create, its writes beside the adds.")
+    w("")
+    w("| k | off: Twilio request p50 / max ms | on: call less index p50 ms | on: call's Query p50 / max ms "
+      "| on: create's index requests | on: create's slowest index request p50 / max ms |")
+    w("| ---: | --- | --- | --- | --- | --- |")
+    for r in runs:
+        off, on = r["off"], r["on"]
+        tw = off["call"].get("twilio_request_ms", {})
+        cq = on["call"].get("index_request_ms_by_operation", {}).get("Query", {})
+        slow = on["create"].get("slowest_index_request_ms", {})
+        ops = ", ".join(on["create"].get("index_operations_first") or []) or "none"
+        w(f"| {k_text(r['k'])} | {f1(tw.get('p50'))} / {f1(tw.get('max'))} | {f1(on['call']['latency_less_index_ms']['p50'])} "
+          f"| {f1(cq.get('p50'))} / {f1(cq.get('max'))} | {span(on['create']['index_requests'])}: {ops} "
+          f"| {f1(slow.get('p50'))} / {f1(slow.get('max'))} |")
+    w("")
+    seeds = "; ".join(
+        f"k = {k_text(r['k'])}: {r['seed']['emulator_s']:.2f} s into the emulator, {r['seed']['index_items']:,} "
+        f"items in {r['seed']['index_batches']:,} BatchWriteItem requests, {r['seed']['index_s']:.1f} s into moto"
+        for r in runs)
+    w(f"Seeding (not timed in the figures above): {seeds}.")
+    failures = busy.get("failures") or []
+    if failures:
+        w("")
+        w("Checks that failed in this run:")
+        w("")
+        for f in failures:
+            w(f"- {f}")
+    w(BUSY_END)
+    return L
+
+
+def busy_note_values(busy):
+    values = {}
+    runs = (busy or {}).get("runs") or []
+    if not runs:
+        return values
+    first, last = runs[0], runs[-1]
+    less = [r["on"]["call"]["latency_less_index_ms"]["p50"] for r in runs]
+    q = lambda r, what: r["on"][what].get("index_request_ms_by_operation", {}).get("Query", {}).get("p50")
+    values.update({
+        "busy_kmax": k_text(last["k"]),
+        "busy_kmin": k_text(first["k"]),
+        "busy_off_call_kmax_ms": f1(last["off"]["call"]["latency_ms"]["p50"]),
+        "busy_off_call_kmax_round_trips": span(last["off"]["call"]["round_trips"]),
+        "busy_off_create_kmax_ms": f1(last["off"]["create"]["latency_ms"]["p50"]),
+        "busy_on_call_kmax_ms": f1(last["on"]["call"]["latency_ms"]["p50"]),
+        "busy_on_create_kmax_ms": f1(last["on"]["create"]["latency_ms"]["p50"]),
+        "busy_on_call_query_kmin_ms": f1(q(first, "call")),
+        "busy_on_call_query_kmax_ms": f1(q(last, "call")),
+        "busy_on_create_slowest_kmax_ms": f1(last["on"]["create"]["slowest_index_request_ms"]["p50"]),
+        "busy_on_create_index_requests_kmax": span(last["on"]["create"]["index_requests"]),
+        "busy_on_create_index_requests_kmin": span(first["on"]["create"]["index_requests"]),
+        "busy_off_twilio_request_kmax_ms": f1(last["off"]["call"]["twilio_request_ms"]["p50"]),
+        "busy_off_call_kmax_failed": f"{last['off']['call']['n'] - last['off']['call']['ok']} of {last['off']['call']['n']}",
+        "busy_on_call_less_index_ms": f"{f1(min(less))}–{f1(max(less))}",
+    })
+    return values
+
+
+def notes_text(values):
+    notes_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES.md")
+    if not os.path.exists(notes_path):
+        return ""
+    with open(notes_path) as fh:
+        text = fh.read().rstrip()
+    for k, v in values.items():
+        text = text.replace("{" + k + "}", v)
+    return text
+
+
+def between(lines, begin, end):
+    """(start, stop) indexes of the marked block, markers included, or None."""
+    try:
+        start = lines.index(begin)
+        stop = lines.index(end, start)
+    except ValueError:
+        return None
+    return start, stop + 1
+
+
+def splice_busy(art, out, command):
+    busy = load(os.path.join(art, "s", "busy.json"))
+    if not busy or busy.get("quick"):
+        sys.exit(f"report.py: no full busy-participant results in {art}/s/busy.json")
+    try:
+        with open(out) as fh:
+            lines = fh.read().rstrip("\n").split("\n")
+    except OSError:
+        sys.exit(f"report.py: {out} does not exist; `bash bench/run.sh` writes it whole")
+
+    # Summary rows: after the last row of figure 6 (the end of the table).
+    lines = [l for l in lines if not l.startswith(BUSY_ROW)]
+    sixes = [i for i, l in enumerate(lines) if l.startswith("| 6 |")]
+    if not sixes:
+        sys.exit(f"report.py: {out} has no summary table to add rows to")
+    lines[sixes[-1] + 1:sixes[-1] + 1] = busy_summary_rows(busy)
+
+    section = busy_section(busy, art, command, spliced=True)
+    place = between(lines, BUSY_BEGIN, BUSY_END)
+    if place:
+        lines[place[0]:place[1]] = section
+    else:
+        heads = [i for i, l in enumerate(lines) if l.startswith("## opt-level") or l.startswith("## Notes")]
+        at = heads[0] if heads else len(lines)
+        lines[at:at] = section + [""]
+
+    notes = notes_text(busy_note_values(busy)).split("\n")
+    note = between(notes, NOTE_BEGIN, NOTE_END)
+    if note:
+        block = notes[note[0]:note[1]]
+        place = between(lines, NOTE_BEGIN, NOTE_END)
+        if place:
+            lines[place[0]:place[1]] = block
+        else:
+            lines += [""] + block
+    with open(out, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
 
 
 # ---------------------------------------------------------------------------
@@ -341,6 +629,9 @@ def build_report(art, command, elapsed):
         w(f"| 5 | arm64 bootstrap {f} (zip) | ≤ {TARGET_BOOTSTRAP_MIB} MiB | {mib(b)} ({mib(e.get('arm64_zip_bytes'))}) | {verdict(b / MIB if b else None, TARGET_BOOTSTRAP_MIB, 'MiB')} |")
     w(f"| 6 | number choice: pool 5,000, 1,000 bindings in all (20 per participant), 50 participants (Criterion median) | < {TARGET_CHOICE_MS:g} ms | {f3(c_choice_all and c_choice_all['median_ms'])} ms | {verdict(c_choice_all and c_choice_all['median_ms'], TARGET_CHOICE_MS, 'ms', strict=True)} |")
     w(f"| 6 | number choice, worst case: 1,000 bindings *per participant* (50,000 in all) | < {TARGET_CHOICE_MS:g} ms | {f3(c_choice and c_choice['median_ms'])} ms | {verdict(c_choice and c_choice['median_ms'], TARGET_CHOICE_MS, 'ms', strict=True)} |")
+    busy = s["busy"]
+    if busy:
+        L.extend(busy_summary_rows(busy))
     w("")
 
     # ---- details
@@ -485,6 +776,9 @@ def build_report(art, command, elapsed):
             w(f"| sessions (everything) | {mib(x86)} | +{mib(x86 - hello_b)} |")
         w("")
 
+    L.extend(busy_section(busy, art, command, spliced=False))
+    w("")
+
     if not (o3 and (o3.get("process") or o3.get("sizes"))):
         w("## opt-level \"s\" (deployed) vs 3")
         w("")
@@ -542,24 +836,21 @@ def build_report(art, command, elapsed):
             row(f"arm64 zip, {f}", a and a / MIB, b and b / MIB, f2, "MiB")
         w("")
 
-    notes_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES.md")
-    if os.path.exists(notes_path):
-        pn = ip.get("phonenumber_first_use", {})
-        values = {
-            "phonenumber_first_ms": f1(pn.get("first_ms")),
-            "phonenumber_second_ms": f3(pn.get("second_ms")),
-            "ssm_rt_ms": f1(ssm_rt),
-            "base_init_ms": f1(base_init),
-            "init_target_ms": f1(init_target),
-            "create50_p50_ms": f1(lat("create_50")),
-            "choice_ms": f2(c_choice and c_choice["median_ms"]),
-            "choice_per_participant_ms": f2(c_choice and c_choice["median_ms"] / 50),
-            "choice_in_all_ms": f3(c_choice_all and c_choice_all["median_ms"]),
-        }
-        with open(notes_path) as fh:
-            text = fh.read().rstrip()
-        for k, v in values.items():
-            text = text.replace("{" + k + "}", v)
+    pn = ip.get("phonenumber_first_use", {})
+    values = {
+        "phonenumber_first_ms": f1(pn.get("first_ms")),
+        "phonenumber_second_ms": f3(pn.get("second_ms")),
+        "ssm_rt_ms": f1(ssm_rt),
+        "base_init_ms": f1(base_init),
+        "init_target_ms": f1(init_target),
+        "create50_p50_ms": f1(lat("create_50")),
+        "choice_ms": f2(c_choice and c_choice["median_ms"]),
+        "choice_per_participant_ms": f2(c_choice and c_choice["median_ms"] / 50),
+        "choice_in_all_ms": f3(c_choice_all and c_choice_all["median_ms"]),
+    }
+    values.update(busy_note_values(busy))
+    text = notes_text(values)
+    if text:
         w(text)
         w("")
     return "\n".join(L) + "\n"
@@ -581,7 +872,17 @@ def quick_summary(art):
               f"warm SSM {wm['ssm_requests_warm']}, Twilio connections {wm['twilio_connections_total']} "
               f"(bound {2 * wm['max_parallel_twilio_requests']}), peak RSS {wm['memory_kib']['vm_hwm_end'] / 1024:.1f} MiB (debug build)")
         checks += 3
-    failures = ip["failures"] + pr["failures"]
+    busy = load(os.path.join(art, "s", "busy.json"))
+    if not busy:
+        sys.exit("report.py: quick results of bench-harness busy are missing")
+    for r in busy["runs"]:
+        off, on = r["off"], r["on"]
+        print(f"  busy k={r['k']}: index off: call {span(off['call']['round_trips'])} round trips, "
+              f"create {span(off['create']['round_trips'])}; index on: call {span(on['call']['round_trips'])} "
+              f"round trip + {span(on['call']['index_requests'])} index read, create {span(on['create']['round_trips'])} "
+              f"round trips ({span(on['create']['index_requests'])} index requests)")
+        checks += 4
+    failures = ip["failures"] + pr["failures"] + busy["failures"]
     if failures:
         for f in failures:
             print(f"  FAILED: {f}")
@@ -600,6 +901,7 @@ def main():
     p.add_argument("--variant", default="s")
     p.add_argument("--functions", default=" ".join(FUNCTIONS))
     p.add_argument("--hello")
+    p.add_argument("--busy-only", action="store_true")
     a = p.parse_args()
     if a.sizes:
         json.dump(sizes(a.sizes, a.variant, a.functions.split(), a.hello), sys.stdout, indent=2)
@@ -607,6 +909,9 @@ def main():
         return
     if a.quick:
         quick_summary(a.artifacts)
+        return
+    if a.busy_only:
+        splice_busy(a.artifacts, a.out, a.command.strip())
         return
     text = build_report(a.artifacts, a.command.strip(), a.elapsed)
     with open(a.out, "w") as fh:

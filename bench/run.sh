@@ -8,6 +8,8 @@
 #   bash bench/run.sh --no-o3         full, without the opt-level 3 comparison
 #   bash bench/run.sh --no-arm64      full, without `cargo lambda build --arm64` sizes
 #   bash bench/run.sh --report-only   rewrite BENCHMARKS.md from the last full run's results
+#   bash bench/run.sh --busy-only     only the busy-participant scenario (release build of the
+#                                     bench package), replacing only its parts of BENCHMARKS.md
 #
 # Environment knobs:
 #   BENCH_MAX_LOAD   (1.5)  timed phases wait until the 1-minute load is below this ...
@@ -21,6 +23,9 @@
 # What runs (see bench/README.md):
 #   1. bench-harness inprocess: round trips (emulator timestamps) and latency with
 #      50 ms emulator latency, handlers in-process.
+#   7. bench-harness busy: a participant holding k = 1, 50, 500, 5,000 open sessions
+#      (1 and 50 in quick mode); calls and creates with the session index off (Twilio's
+#      participant list paged) and on (moto's DynamoDB behind a counting proxy).
 #   2. Criterion (benches/overhead.rs): our overhead with no emulator latency, and
 #      number choice at scale.
 #   3+4. bench-harness process: the real function binaries behind a Lambda Runtime
@@ -33,13 +38,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-QUICK=0 ARM64=1 O3=1 REPORT_ONLY=0
+QUICK=0 ARM64=1 O3=1 REPORT_ONLY=0 BUSY_ONLY=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ARM64=0 O3=0 ;;
         --no-arm64) ARM64=0 ;;
         --no-o3) O3=0 ;;
         --report-only) REPORT_ONLY=1 ;;
+        --busy-only) BUSY_ONLY=1 ARM64=0 O3=0 ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
             exit 0
@@ -81,7 +87,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 MOTO="$ROOT/.venv/bin/moto_server"
 
 mkdir -p "$ART"
-if [[ $QUICK == 0 ]]; then
+if [[ $QUICK == 0 && $BUSY_ONLY == 0 ]]; then
     rm -rf "$ART/s" "$ART/3" "$ART/loads.jsonl"
 fi
 mkdir -p "$ART/s"
@@ -124,11 +130,25 @@ if [[ $QUICK == 1 ]]; then
     bench_cargo "$BENCH_TARGET" test -q --lib --benches
     log "quick: in-process round trips"
     "$BENCH_TARGET/debug/bench-harness" inprocess --quick --out "$ART/s/inprocess.json"
+    log "quick: a busy participant, session index off and on"
+    "$BENCH_TARGET/debug/bench-harness" busy --quick --moto "$MOTO" --out "$ART/s/busy.json"
     log "quick: whole-process cold start, warm invocations, memory"
     "$BENCH_TARGET/debug/bench-harness" process --quick \
         --bin-dir "$ROOT_TARGET/debug" --hello "$BENCH_TARGET/debug/hello-lambda" \
         --moto "$MOTO" --out "$ART/s/process.json"
     report --quick
+    exit 0
+fi
+
+if [[ $BUSY_ONLY == 1 ]]; then
+    log "busy only: bench package (release)"
+    bench_cargo "$BENCH_TARGET" build --release --bin bench-harness
+    wait_quiet "s/busy"
+    log "a busy participant, session index off and on (50 ms emulator latency)"
+    "$BENCH_TARGET/release/bench-harness" busy --moto "$MOTO" --out "$ART/s/busy.json"
+    after "s/busy"
+    report --busy-only --command "bash bench/run.sh $*"
+    log "updated the busy-participant parts of BENCHMARKS.md"
     exit 0
 fi
 
@@ -182,6 +202,14 @@ measure_variant() {
     log "[$variant] in-process round trips and latency (50 ms emulator latency)"
     "$harness" inprocess --out "$ART/$variant/inprocess.json"
     after "$variant/inprocess"
+
+    if [[ $variant == s ]]; then
+        # Round trips and moto's latency: the opt-level makes no difference here.
+        wait_quiet "$variant/busy"
+        log "[$variant] a busy participant, session index off and on (50 ms emulator latency)"
+        "$harness" busy --moto "$MOTO" --out "$ART/$variant/busy.json"
+        after "$variant/busy"
+    fi
 
     wait_quiet "$variant/process"
     log "[$variant] whole process: cold start, warm, memory ($invocations invocations)"

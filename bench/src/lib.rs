@@ -1,6 +1,10 @@
 //! Shared pieces of the benchmarks: an `AppState` wired to the in-process Twilio
-//! emulator, request builders for the three entry points, API Gateway v2 events for
-//! the whole-process runs, number-choice inputs, and percentiles.
+//! emulator, request builders for the entry points, API Gateway v2 events for
+//! the whole-process runs, number-choice inputs, and percentiles; moto and a
+//! counting proxy ([`moto`]); the session index's table and items ([`index`]).
+
+pub mod index;
+pub mod moto;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,7 +22,8 @@ use serde_json::{json, Value};
 use twilio_emulator::{ConversationSeed, Emulator, EmulatorConfig};
 
 pub const USERNAME: &str = "operator";
-pub const PASSWORD: &str = "bench-password";
+/// At least 16 characters: the configuration refuses shorter ones.
+pub const PASSWORD: &str = "bench-operator-password";
 /// Webhooks are signed for this public base URL (configured as `public-base-url`).
 pub const PUBLIC_BASE_URL: &str = "https://masked.example.com";
 pub const HOST: &str = "masked.example.com";
@@ -90,12 +95,17 @@ impl Fixture {
         Fixture { emulator, state }
     }
 
-    /// A conversation with these (address, proxy) bindings and no roster in its
-    /// attributes: an inbound call to it takes the participant-list fallback.
+    /// A session (our record in its attributes, beside the caller's own) with
+    /// these (address, proxy) bindings and no roster: an inbound call to it
+    /// takes the participant-list fallback. Without our record it would not
+    /// be a session at all, and a call to it would not be connected.
     pub fn seed_without_roster(&self, bindings: &[(String, String)]) -> String {
+        let user = json!({"crm": "x"});
+        let attributes = masked_comms::domain::roster::SessionRecord::new("seeded", None)
+            .merged_into(user.as_object().expect("an object"));
         self.emulator
             .seed_conversation(ConversationSeed {
-                attributes: Some(r#"{"crm":"x"}"#.into()),
+                attributes: Some(attributes),
                 bindings: bindings.to_vec(),
                 ..Default::default()
             })
@@ -255,6 +265,19 @@ pub fn conversation_closed(sid: &str) -> Call {
     )
 }
 
+/// `DELETE /sessions/{sid}`: closes a session (operator basic auth).
+pub fn close_call(sid: &str) -> Call {
+    Call {
+        method: "DELETE",
+        path: format!("/sessions/{sid}"),
+        headers: vec![
+            ("host".into(), HOST.into()),
+            ("authorization".into(), basic_auth()),
+        ],
+        body: String::new(),
+    }
+}
+
 /// The operator's page.
 pub fn landing_page() -> Call {
     Call {
@@ -349,12 +372,13 @@ pub fn percentile(samples: &[f64], q: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// p50/p90/p99/min/max in milliseconds, as JSON.
+/// p50/p90/p95/p99/min/max in milliseconds, as JSON.
 pub fn summary_ms(samples: &[f64]) -> Value {
     json!({
         "n": samples.len(),
         "p50": percentile(samples, 50.0),
         "p90": percentile(samples, 90.0),
+        "p95": percentile(samples, 95.0),
         "p99": percentile(samples, 99.0),
         "min": percentile(samples, 0.0),
         "max": percentile(samples, 100.0),

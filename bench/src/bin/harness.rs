@@ -5,6 +5,11 @@
 //!     Round trips on the critical path and end-to-end latency of the handlers,
 //!     in-process, against the Twilio emulator with 50 ms latency per request
 //!     (and per-invocation latency with no emulator latency).
+//! bench-harness busy --out FILE --moto PATH [--quick] [--ks 1,50,...]
+//!     A participant holding k = 1, 50, 500, 5,000 open sessions (1 and 50
+//!     with --quick): inbound calls and creates with the session index off
+//!     (Twilio's participant list is paged) and on (moto's DynamoDB behind a
+//!     counting proxy), in-process, emulator latency 50 ms. See busy.rs.
 //! bench-harness process --out FILE --bin-dir DIR --hello PATH --moto PATH
 //!                       [--quick] [--runs N] [--invocations N]
 //!     The real function binaries as Lambda runs them: a Lambda Runtime API
@@ -15,25 +20,23 @@
 //! ```
 //!
 //! Results are JSON for bench/report.py. With `--quick` every piece runs with tiny
-//! counts and the counts (round trips, warm SSM requests, connections) are
-//! asserted; timings are not.
+//! counts and the counts (round trips, index requests, warm SSM requests,
+//! connections) are asserted; timings are not.
 // The in-process handlers nest deeply enough to need a higher limit.
 #![recursion_limit = "256"]
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Body as AxumBody;
-use axum::extract::{ConnectInfo, Path as AxumPath, State};
+use axum::extract::{Path as AxumPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use bench_support::moto::{CountingProxy, Moto};
 use bench_support::*;
 use masked_comms::config::ConfigStore;
 use masked_comms::handlers::{inbound_call, sessions};
@@ -45,6 +48,9 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use twilio_emulator::{sequential_round_trips, ConversationSeed, Emulator, EmulatorConfig};
 
+#[path = "harness/busy.rs"]
+mod busy;
+
 type Result<T, E = String> = std::result::Result<T, E>;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -52,8 +58,8 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().cloned().unwrap_or_default();
     let flags = match command.as_str() {
-        "inprocess" | "process" => Flags::parse(&args[1..]),
-        _ => Err("usage: bench-harness inprocess|process --out FILE [--quick] ...".into()),
+        "inprocess" | "busy" | "process" => Flags::parse(&args[1..]),
+        _ => Err("usage: bench-harness inprocess|busy|process --out FILE [--quick] ...".into()),
     };
     let flags = match flags {
         Ok(f) => f,
@@ -64,6 +70,7 @@ async fn main() -> ExitCode {
     };
     let outcome = match command.as_str() {
         "inprocess" => inprocess(&flags).await,
+        "busy" => busy::busy(&flags).await,
         _ => process(&flags).await,
     };
     match outcome {
@@ -98,6 +105,8 @@ struct Flags {
     moto: Option<PathBuf>,
     runs: Option<usize>,
     invocations: Option<usize>,
+    /// busy: the k to run instead of the default ones.
+    ks: Option<Vec<usize>>,
 }
 
 impl Flags {
@@ -113,6 +122,15 @@ impl Flags {
                 "--hello" => flags.hello = Some(value()?.into()),
                 "--moto" => flags.moto = Some(value()?.into()),
                 "--runs" => flags.runs = Some(value()?.parse().map_err(|_| "--runs: number")?),
+                "--ks" => {
+                    let list = value()?;
+                    let ks = list
+                        .split(',')
+                        .map(|k| k.trim().parse::<usize>())
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|_| format!("--ks: numbers separated by commas, not {list}"))?;
+                    flags.ks = Some(ks);
+                }
                 "--invocations" => {
                     flags.invocations = Some(value()?.parse().map_err(|_| "--invocations: number")?)
                 }
@@ -211,8 +229,19 @@ async fn creates(
 async fn calls(fx: &Fixture, call: &Call, iterations: usize) -> Result<Vec<Sample>> {
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
-        let sample = timed(&fx.emulator, 200, || {
-            inbound_call::handle(&fx.state, call.to_request())
+        let sample = timed(&fx.emulator, 200, || async {
+            let response = inbound_call::handle(&fx.state, call.to_request()).await;
+            // A call that is not connected is answered 200 too: only a dial
+            // counts as the call measured.
+            let body = String::from_utf8_lossy(response.body().as_ref());
+            if !body.contains("<Dial") {
+                let mut refused = lambda_http::Response::new(lambda_http::Body::from(format!(
+                    "the call was not connected: {body}"
+                )));
+                *refused.status_mut() = lambda_http::http::StatusCode::UNPROCESSABLE_ENTITY;
+                return refused;
+            }
+            response
         })
         .await
         .map_err(|e| format!("inbound call: {e}"))?;
@@ -544,127 +573,27 @@ async fn init_error(State(state): State<Arc<RuntimeState>>, body: axum::body::By
 // ---------------------------------------------------------------------------
 // SSM: moto behind a counting proxy.
 
-struct ProxyState {
-    upstream: String,
-    client: reqwest::Client,
-    requests: AtomicUsize,
-    peers: Mutex<HashSet<SocketAddr>>,
-    durations_ms: Mutex<Vec<f64>>,
-}
-
-async fn proxy(
-    State(state): State<Arc<ProxyState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: axum::extract::Request,
-) -> Response {
-    state.requests.fetch_add(1, Ordering::SeqCst);
-    state.peers.lock().unwrap().insert(peer);
-    let started = Instant::now();
-    let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, 16 << 20).await else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut headers = parts.headers.clone();
-    headers.remove(axum::http::header::HOST);
-    let upstream = state
-        .client
-        .request(parts.method, format!("{}{}", state.upstream, path))
-        .headers(headers)
-        .body(body)
-        .send()
-        .await;
-    let response = match upstream {
-        Ok(r) => {
-            let status = r.status();
-            let headers = r.headers().clone();
-            let bytes = r.bytes().await.unwrap_or_default();
-            let mut response = Response::new(AxumBody::from(bytes));
-            *response.status_mut() = status;
-            for (k, v) in headers.iter() {
-                if k != axum::http::header::TRANSFER_ENCODING {
-                    response.headers_mut().insert(k, v.clone());
-                }
-            }
-            response
-        }
-        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-    };
-    state
-        .durations_ms
-        .lock()
-        .unwrap()
-        .push(ms(started.elapsed()));
-    response
-}
-
+/// moto's SSM with the bench configuration, behind a counting proxy (the
+/// functions are pointed at the proxy).
 struct Ssm {
-    moto: Child,
-    proxy_url: String,
-    state: Arc<ProxyState>,
-    _server: tokio::task::JoinHandle<()>,
+    proxy: CountingProxy,
+    moto: Moto,
 }
 
 const SSM_PREFIX: &str = "/masked-comms/bench";
 
 impl Ssm {
     async fn start(moto: &Path, log: &Path) -> Result<Ssm> {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-            l.local_addr().map_err(|e| e.to_string())?.port()
-        };
-        let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
-        let child = Command::new(moto)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::from(log.try_clone().map_err(|e| e.to_string())?))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", moto.display()))?;
-        let upstream = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if client
-                .get(format!("{upstream}/moto-api/"))
-                .send()
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err("moto_server did not start within 60 s".into());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let state = Arc::new(ProxyState {
-            upstream: upstream.clone(),
-            client,
-            requests: AtomicUsize::new(0),
-            peers: Mutex::new(HashSet::new()),
-            durations_ms: Mutex::new(Vec::new()),
-        });
-        let app = Router::new().fallback(proxy).with_state(Arc::clone(&state));
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await;
-        });
-        let ssm = Ssm {
-            moto: child,
-            proxy_url: format!("http://{addr}"),
-            state,
-            _server: server,
-        };
-        ssm.put_configuration(&upstream).await?;
+        let moto = Moto::start(moto, log).await?;
+        let proxy = CountingProxy::start(&moto.url).await?;
+        let ssm = Ssm { proxy, moto };
+        // Straight to moto: setting up is not counted.
+        ssm.put_configuration(&ssm.moto.url).await?;
         Ok(ssm)
+    }
+
+    fn proxy_url(&self) -> &str {
+        &self.proxy.url
     }
 
     async fn put_configuration(&self, endpoint: &str) -> Result<()> {
@@ -702,17 +631,11 @@ impl Ssm {
     }
 
     fn requests(&self) -> usize {
-        self.state.requests.load(Ordering::SeqCst)
+        self.proxy.requests()
     }
 
     fn connections(&self) -> usize {
-        self.state.peers.lock().unwrap().len()
-    }
-}
-
-impl Drop for Ssm {
-    fn drop(&mut self) {
-        let _ = self.moto.start_kill();
+        self.proxy.connections()
     }
 }
 
@@ -869,7 +792,7 @@ fn spawn(
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_SESSION_TOKEN", "testing")
-        .env("AWS_ENDPOINT_URL", &env.ssm.proxy_url)
+        .env("AWS_ENDPOINT_URL", env.ssm.proxy_url())
         .env("SSM_PARAMETER_PREFIX", SSM_PREFIX)
         .env("TWILIO_CONVERSATIONS_URL", env.emulator.base_url())
         .env("TWILIO_API_URL", env.emulator.base_url())
@@ -1147,7 +1070,7 @@ async fn process(flags: &Flags) -> Result<Value> {
             json!({"binary": binary, "binary_bytes": size, "cold": cold, "warm": warm}),
         );
     }
-    let ssm_ms = ssm.state.durations_ms.lock().unwrap().clone();
+    let ssm_ms = ssm.proxy.durations_ms();
     Ok(json!({
         "kind": "process",
         "quick": flags.quick,
