@@ -68,6 +68,10 @@ KEYS: list[tuple[str, str, str]] = [
     ("WHATSAPP_POOL", "whatsapp-pool", "StringList"),
     ("EVENTS_URL", "events/url", "String"),
     ("EVENTS_SIGNING_SECRET", "events/signing-secret", "SecureString"),
+    ("OUT_OF_SESSION_MODE", "out-of-session/mode", "String"),
+    ("OUT_OF_SESSION_FORWARD_TO", "out-of-session/forward-to", "String"),
+    ("OUT_OF_SESSION_CALLBACK_URL", "out-of-session/callback-url", "String"),
+    ("OUT_OF_SESSION_MESSAGE_FOR_SMS", "message/out-of-session-message", "String"),
 ]
 REQUIRED = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "NUMBER_POOL", "AUTH_USERNAME", "AUTH_PASSWORD"]
 # The functions refuse a shorter operator password (MIN_PASSWORD_CHARS in

@@ -105,6 +105,8 @@ pub fn session_items(
                 }})
             })
             .collect::<Vec<Value>>(),
+        capabilities: Default::default(),
+        record: false,
     };
     let session = SessionItem::new(
         sid,

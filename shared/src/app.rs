@@ -28,6 +28,9 @@ pub struct AppState {
     /// Group calls already rung in this execution environment (the index,
     /// when there is one, remembers them across environments).
     pub fanout: FanOutLedger,
+    /// Senders already told that a pool number has no session for them
+    /// ([`crate::handlers::inbound_message::REPLY_AT_MOST_EVERY`]).
+    pub replies: FanOutLedger,
     /// Work queued for after the answer (events, the call log), and how
     /// long it may take ([`crate::deferred::AFTER_RESPONSE_BUDGET`]).
     pub deferred: Deferred,
@@ -43,6 +46,9 @@ impl AppState {
             budget: REQUEST_BUDGET,
             create_window: crate::session::CREATE_MAY_RUN_FOR,
             fanout: FanOutLedger::default(),
+            replies: FanOutLedger::remembering(
+                crate::handlers::inbound_message::REPLY_AT_MOST_EVERY,
+            ),
             deferred: Deferred::default(),
             after_answer_budget: crate::deferred::AFTER_RESPONSE_BUDGET,
         }

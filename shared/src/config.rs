@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use crate::domain::address::Channel;
+use crate::domain::address::{Channel, PhoneNumber};
 use crate::domain::duration::SessionTimer;
 use crate::domain::geo::GeoMatch;
 use crate::domain::pool::{ChoiceSettings, Pool, Sticky};
@@ -126,6 +126,27 @@ pub mod key {
         secret: true,
     };
 
+    pub const OUT_OF_SESSION_MODE: Key = Key {
+        ssm: "out-of-session/mode",
+        env: "OUT_OF_SESSION_MODE",
+        secret: false,
+    };
+    pub const OUT_OF_SESSION_FORWARD_TO: Key = Key {
+        ssm: "out-of-session/forward-to",
+        env: "OUT_OF_SESSION_FORWARD_TO",
+        secret: false,
+    };
+    pub const OUT_OF_SESSION_CALLBACK_URL: Key = Key {
+        ssm: "out-of-session/callback-url",
+        env: "OUT_OF_SESSION_CALLBACK_URL",
+        secret: false,
+    };
+    pub const OUT_OF_SESSION_TEXT: Key = Key {
+        ssm: "message/out-of-session-message",
+        env: "OUT_OF_SESSION_MESSAGE_FOR_SMS",
+        secret: false,
+    };
+
     /// Misspellings the original app read (and its users may still set).
     pub const ENV_ALIASES: [(&str, &Key); 3] = [
         ("CALL_ANNOUCEMENT_VOICE", &CALL_VOICE),
@@ -133,7 +154,7 @@ pub mod key {
         ("CONNECTING_CALL_ANNOUCEMENT", &CONNECTING_ANNOUNCEMENT),
     ];
 
-    pub const ALL: [&Key; 19] = [
+    pub const ALL: [&Key; 23] = [
         &ACCOUNT_SID,
         &AUTH_TOKEN,
         &NUMBER_POOL,
@@ -153,6 +174,10 @@ pub mod key {
         &WHATSAPP_POOL,
         &EVENTS_URL,
         &EVENTS_SIGNING_SECRET,
+        &OUT_OF_SESSION_MODE,
+        &OUT_OF_SESSION_FORWARD_TO,
+        &OUT_OF_SESSION_CALLBACK_URL,
+        &OUT_OF_SESSION_TEXT,
     ];
 }
 
@@ -206,6 +231,17 @@ impl Function {
                 &MESSAGE_ONLY_MESSAGE,
                 &EVENTS_URL,
                 &EVENTS_SIGNING_SECRET,
+                &OUT_OF_SESSION_MODE,
+                &OUT_OF_SESSION_FORWARD_TO,
+                &OUT_OF_SESSION_CALLBACK_URL,
+                &OUT_OF_SESSION_TEXT,
+                // What a session created at the callback's word needs.
+                &NUMBER_POOL,
+                &WHATSAPP_POOL,
+                &INACTIVE_TIMER,
+                &CLOSED_TIMER,
+                &GEO_MATCH,
+                &STICKY,
             ],
             Function::ConversationEvents => &[
                 &PUBLIC_BASE_URL,
@@ -270,6 +306,18 @@ pub struct CallSettings {
     pub message_only_message: Option<String>,
 }
 
+/// What a call or text from someone with no session on that number gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum OutOfSession {
+    /// A message (said, or texted back).
+    #[default]
+    Message,
+    /// Passed on to the operator's own number, which sees the pool number.
+    Forward(PhoneNumber),
+    /// The operator's backend decides (it may ask for a session).
+    Callback(url::Url),
+}
+
 /// What the conversation-events webhook does with a closed conversation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ClosedConversations {
@@ -296,6 +344,9 @@ pub struct Config {
     pub choice: ChoiceSettings,
     /// Where session and call events go, when configured.
     pub events: Option<EventReceiver>,
+    pub out_of_session: OutOfSession,
+    /// Texted back to someone with no session (message mode).
+    pub out_of_session_text: Option<String>,
 }
 
 /// The operator's endpoint for events, and the secret they are signed with.
@@ -576,6 +627,51 @@ impl RawConfig {
                 })
             }
         };
+        let out_of_session = match self.optional(&key::OUT_OF_SESSION_MODE) {
+            None | Some("message") => OutOfSession::Message,
+            Some("forward") => {
+                let number = self.required(&key::OUT_OF_SESSION_FORWARD_TO)?;
+                let number = PhoneNumber::parse(number)
+                    .map_err(|e| self.invalid(&key::OUT_OF_SESSION_FORWARD_TO, e.to_string()))?;
+                if pool
+                    .iter()
+                    .chain(&whatsapp_pool)
+                    .any(|p| p.contains(&number))
+                {
+                    // A call forwarded to a pool number would come back here.
+                    return Err(self.invalid(
+                        &key::OUT_OF_SESSION_FORWARD_TO,
+                        "is a pool number; it must be a number outside the pool",
+                    ));
+                }
+                OutOfSession::Forward(number)
+            }
+            Some("callback") => {
+                let url = self.required(&key::OUT_OF_SESSION_CALLBACK_URL)?;
+                let url = url::Url::parse(url)
+                    .ok()
+                    .filter(|u| u.scheme() == "https" || is_loopback_http(u))
+                    .ok_or_else(|| {
+                        self.invalid(
+                            &key::OUT_OF_SESSION_CALLBACK_URL,
+                            "must be an https URL (http only for this machine)",
+                        )
+                    })?;
+                if events.is_none() {
+                    // The callback is signed with the events' secret.
+                    return Err(ConfigError::Missing {
+                        key: self.name(&key::EVENTS_SIGNING_SECRET),
+                    });
+                }
+                OutOfSession::Callback(url)
+            }
+            Some(_) => {
+                return Err(self.invalid(
+                    &key::OUT_OF_SESSION_MODE,
+                    "must be `message`, `forward` or `callback`",
+                ))
+            }
+        };
         let closed_conversations = match self.optional(&key::CLOSED_CONVERSATIONS) {
             None | Some("delete") => ClosedConversations::Delete,
             Some("keep") => ClosedConversations::Keep,
@@ -600,6 +696,8 @@ impl RawConfig {
             whatsapp_pool,
             choice,
             events,
+            out_of_session,
+            out_of_session_text: owned(&key::OUT_OF_SESSION_TEXT),
         })
     }
 

@@ -83,7 +83,7 @@ impl Deferred {
     }
 
     /// Built on first use: functions without a receiver never pay for it.
-    fn sender(&self) -> Option<&EventSender> {
+    pub fn sender(&self) -> Option<&EventSender> {
         self.sender
             .get_or_init(|| match EventSender::new() {
                 Ok(sender) => Some(sender),

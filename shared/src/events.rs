@@ -178,6 +178,48 @@ impl EventSender {
         }
     }
 
+    /// One signed POST of `body` to the operator's `url` (the out-of-session
+    /// callback), answered within `timeout`: its 2xx body, at most
+    /// [`MAX_ANSWER_BYTES`]. No retry: a caller is waiting.
+    pub async fn ask(
+        &self,
+        url: &url::Url,
+        secret: &str,
+        event: &str,
+        id: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, String> {
+        let timestamp = crate::session::unix_now();
+        let answer = self
+            .http
+            .post(url.clone())
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(EVENT_ID_HEADER, id)
+            .header(EVENT_TYPE_HEADER, event)
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(SIGNATURE_HEADER, sign(secret, timestamp, body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| failure(&e))?;
+        if !answer.status().is_success() {
+            return Err(format!("HTTP {}", answer.status()));
+        }
+        if answer
+            .content_length()
+            .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+        {
+            return Err("the answer is too large".into());
+        }
+        let bytes = answer.bytes().await.map_err(|e| failure(&e))?;
+        if bytes.len() > MAX_ANSWER_BYTES {
+            return Err("the answer is too large".into());
+        }
+        Ok(bytes.to_vec())
+    }
+
     async fn attempt(
         &self,
         receiver: &EventReceiver,
@@ -205,17 +247,23 @@ impl EventSender {
             .body(body.to_vec())
             .send()
             .await
-            // The URL is the operator's own; the error's kind is enough.
-            .map_err(|e| {
-                if e.is_timeout() {
-                    "timed out".to_owned()
-                } else if e.is_connect() {
-                    "could not connect".to_owned()
-                } else {
-                    "the connection failed".to_owned()
-                }
-            })?;
+            .map_err(|e| failure(&e))?;
         Ok(answer.status())
+    }
+}
+
+/// The most an out-of-session callback's answer may be.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// What went wrong, by kind: the URL is the operator's own, and reqwest's
+/// text would repeat it.
+fn failure(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "the connection failed".to_owned()
     }
 }
 

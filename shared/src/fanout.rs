@@ -4,7 +4,8 @@
 //!
 //! Calls are told apart by Twilio's `CallSid`. This ledger is kept per
 //! execution environment; the session index, when configured, keeps it
-//! across all of them.
+//! across all of them. The same ledger, remembering longer, keeps an
+//! out-of-session text reply from answering an auto-responder forever.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -15,9 +16,16 @@ pub const REMEMBER_FOR: Duration = Duration::from_secs(15 * 60);
 /// The most calls remembered at once; the oldest are forgotten first.
 const CAPACITY: usize = 10_000;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FanOutLedger {
     seen: Mutex<Ledger>,
+    remember_for: Duration,
+}
+
+impl Default for FanOutLedger {
+    fn default() -> Self {
+        FanOutLedger::remembering(REMEMBER_FOR)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -27,11 +35,20 @@ struct Ledger {
 }
 
 impl FanOutLedger {
-    /// True the first time `call_sid` is claimed within [`REMEMBER_FOR`].
+    /// A ledger that forgets a claim after `remember_for`.
+    pub fn remembering(remember_for: Duration) -> Self {
+        FanOutLedger {
+            seen: Mutex::default(),
+            remember_for,
+        }
+    }
+
+    /// True the first time `call_sid` is claimed within the ledger's memory
+    /// ([`REMEMBER_FOR`] by default).
     pub fn claim(&self, call_sid: &str, now: Instant) -> bool {
         let mut ledger = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((when, _)) = ledger.order.front() {
-            let expired = now.duration_since(*when) >= REMEMBER_FOR;
+            let expired = now.duration_since(*when) >= self.remember_for;
             if !expired && ledger.order.len() < CAPACITY {
                 break;
             }

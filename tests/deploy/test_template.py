@@ -47,6 +47,7 @@ HANDLED_ROUTES = {
     ("DELETE", "/sessions/{sid}/participants/{participantSid}"): "sessions",
     ("POST", "/inbound-call"): "inbound-call",
     ("POST", "/call-events"): "inbound-call",
+    ("POST", "/inbound-message"): "inbound-call",
     ("POST", "/proxypoc/inboundCall"): "inbound-call",
     ("POST", "/conversations-post-event"): "conversation-events",
     ("GET", "/sessions/{sid}/interactions"): "sessions",

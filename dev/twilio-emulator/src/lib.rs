@@ -379,7 +379,8 @@ impl Emulator {
     ///   then the message is added, delivered to every other non-chat participant, and
     ///   `onMessageAdded` is sent to a configured post-event webhook;
     /// - otherwise the number's own `SmsUrl` gets Twilio's messaging webhook, and each
-    ///   `<Message>` of its TwiML answer is sent back to the sender;
+    ///   `<Message>` of its TwiML answer is sent back to the sender, or to its `to` from
+    ///   its `from` (dropped when `from` is not one of the emulator's numbers: 21606);
     /// - otherwise the text is dropped.
     ///
     /// Returns which of these happened; [`Emulator::inbound_texts`] keeps the record and

@@ -413,6 +413,7 @@ impl Shared {
         let mut outgoing = Outgoing::post("messaging", url.clone(), params);
         outgoing.method = method;
         let answer = self.deliver(outgoing).await.outcome;
+        let state = lock(&self.state);
         let replies: Vec<DeliverySnapshot> = answer
             .as_ref()
             .ok()
@@ -420,6 +421,13 @@ impl Shared {
             .and_then(|o| twiml::messages(&o.body).ok())
             .unwrap_or_default()
             .into_iter()
+            // Twilio sends only from the account's own numbers (error 21606).
+            .filter(|reply| {
+                reply
+                    .from
+                    .as_deref()
+                    .is_none_or(|from| state.number(from).is_some())
+            })
             .map(|reply| DeliverySnapshot {
                 to: reply.to.unwrap_or_else(|| from.to_owned()),
                 from: reply.from.unwrap_or_else(|| to.to_owned()),
@@ -428,6 +436,7 @@ impl Shared {
                 message_sid: None,
             })
             .collect();
+        drop(state);
         lock(&self.state)
             .outbound_texts
             .extend(replies.iter().cloned());

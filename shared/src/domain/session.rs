@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::address::Address;
+use super::address::{Address, PhoneNumber};
 use super::capabilities::Capabilities;
 use super::duration::{SessionTimer, TimerError};
 use super::pool::Pool;
@@ -74,6 +74,38 @@ pub struct NewSession {
     pub capabilities: Capabilities,
     /// Whether calls are recorded (opt-in).
     pub record: bool,
+    /// A participant who must have this pool number (someone who reached
+    /// it out of session): no other number is chosen for them.
+    pub pinned: Option<(Address, PhoneNumber)>,
+}
+
+impl NewSession {
+    /// Puts `caller` in the session (if the request left them out) on
+    /// `proxy`, the pool number they reached.
+    pub fn pin(
+        &mut self,
+        caller: Address,
+        proxy: PhoneNumber,
+        pool: &Pool,
+    ) -> Result<(), InvalidField> {
+        if !pool.contains(&proxy) {
+            return Err(InvalidField::new(
+                "to",
+                "is not in the pool for the caller's channel",
+            ));
+        }
+        if !self.participants.contains(&caller) {
+            if self.participants.len() >= MAX_PARTICIPANTS {
+                return Err(InvalidField::new(
+                    "addresses",
+                    format!("has no room for the caller (at most {MAX_PARTICIPANTS})"),
+                ));
+            }
+            self.participants.insert(0, caller.clone());
+        }
+        self.pinned = Some((caller, proxy));
+        Ok(())
+    }
 }
 
 /// Defaults that config supplies when a request leaves them out.
@@ -127,6 +159,7 @@ impl SessionRequest {
             timers,
             capabilities,
             record: self.record.unwrap_or(false),
+            pinned: None,
         })
     }
 }
@@ -380,6 +413,43 @@ mod tests {
         assert_eq!(s.participants.len(), 2);
         assert!(s.attributes.is_empty());
         assert_eq!(s.timers, Timers::default());
+    }
+
+    #[test]
+    fn pinning_puts_the_caller_in_once_on_a_pool_number() {
+        let caller = Address::parse("+14155550199").unwrap();
+        let proxy = PhoneNumber::parse("+15005550002").unwrap();
+        let mut s = request(&["+14155550101"])
+            .validate(&[&pool()], &SessionDefaults::default())
+            .unwrap();
+        s.pin(caller.clone(), proxy.clone(), &pool()).unwrap();
+        assert_eq!(s.participants[0], caller);
+        assert_eq!(s.participants.len(), 2);
+        assert_eq!(s.pinned, Some((caller.clone(), proxy.clone())));
+        // Already listed: not added twice.
+        let mut listed = request(&["+14155550101", "+14155550199"])
+            .validate(&[&pool()], &SessionDefaults::default())
+            .unwrap();
+        listed.pin(caller.clone(), proxy, &pool()).unwrap();
+        assert_eq!(listed.participants.len(), 2);
+        // A number outside the pool cannot be pinned.
+        let outside = PhoneNumber::parse("+15005550009").unwrap();
+        let e = s.pin(caller.clone(), outside, &pool()).unwrap_err();
+        assert_eq!(e.field, "to");
+        // A full session has no room for the caller.
+        let fifty: Vec<String> = (0..MAX_PARTICIPANTS)
+            .map(|i| format!("+1415555{i:04}"))
+            .collect();
+        let mut full = SessionRequest {
+            addresses: fifty,
+            ..Default::default()
+        }
+        .validate(&[&pool()], &SessionDefaults::default())
+        .unwrap();
+        let e = full
+            .pin(caller, PhoneNumber::parse("+15005550001").unwrap(), &pool())
+            .unwrap_err();
+        assert_eq!(e.field, "addresses");
     }
 
     #[test]

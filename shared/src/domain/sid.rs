@@ -11,6 +11,10 @@ pub enum SidKind {
     Participant,
     Call,
     MessagingService,
+    /// An inbound SMS or WhatsApp message.
+    Message,
+    /// An inbound MMS.
+    MediaMessage,
 }
 
 impl SidKind {
@@ -21,6 +25,8 @@ impl SidKind {
             SidKind::Participant => "MB",
             SidKind::Call => "CA",
             SidKind::MessagingService => "MG",
+            SidKind::Message => "SM",
+            SidKind::MediaMessage => "MM",
         }
     }
 }

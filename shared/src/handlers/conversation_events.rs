@@ -4,6 +4,9 @@
 //!
 //! The webhook is account- or service-wide: it also reports other apps'
 //! conversations, which are left alone (200, nothing done).
+//!
+//! As a pre-event webhook (`onMessageAdd`) it refuses (403) a message in a
+//! voice-only session, which Twilio then does not publish or relay.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -17,10 +20,27 @@ use crate::twilio::ConversationState;
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
     serve(req, "/conversation-events", async |req, invocation| {
-        let status = answer(state, &req, invocation).await;
-        response::text(status, status.canonical_reason().unwrap_or_default())
+        match answer(state, &req, invocation).await {
+            // A pre-event's 200 must be empty (or JSON that changes the message).
+            Answer::Proceed => response::empty(StatusCode::OK),
+            Answer::Status(status) => {
+                response::text(status, status.canonical_reason().unwrap_or_default())
+            }
+        }
     })
     .await
+}
+
+enum Answer {
+    /// A pre-event let through.
+    Proceed,
+    Status(StatusCode),
+}
+
+impl From<StatusCode> for Answer {
+    fn from(status: StatusCode) -> Self {
+        Answer::Status(status)
+    }
 }
 
 /// Whether the event says the conversation is now closed.
@@ -34,38 +54,52 @@ fn closes_conversation(params: &WebhookParams) -> bool {
     }
 }
 
-async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> StatusCode {
+async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Answer {
     if req.method() != Method::POST {
-        return StatusCode::METHOD_NOT_ALLOWED;
+        return StatusCode::METHOD_NOT_ALLOWED.into();
     }
     // Without configuration (the store logged why), Twilio is told to retry.
     let Ok(config) = state.config.current().await else {
-        return StatusCode::SERVICE_UNAVAILABLE;
+        return StatusCode::SERVICE_UNAVAILABLE.into();
     };
     let Ok(credentials) = config.twilio() else {
-        return StatusCode::SERVICE_UNAVAILABLE;
+        return StatusCode::SERVICE_UNAVAILABLE.into();
     };
     let params = match verified_params(req, credentials, config.public_base_url.as_ref()) {
         Ok(params) => params,
         Err(err) => {
             tracing::warn!(error = %err, "refused a conversation event that Twilio did not sign");
-            return StatusCode::FORBIDDEN;
+            return StatusCode::FORBIDDEN.into();
         }
     };
-    if !closes_conversation(&params) {
-        return StatusCode::OK;
+    let adds_message = params.get("EventType") == Some("onMessageAdd");
+    if !adds_message && !closes_conversation(&params) {
+        return StatusCode::OK.into();
     }
     let Some(sid) = params
         .get("ConversationSid")
         .filter(|s| Sid::parse(s, SidKind::Conversation).is_some())
     else {
-        return StatusCode::BAD_REQUEST;
+        return StatusCode::BAD_REQUEST.into();
     };
     invocation.set_session(sid);
     let twilio = state
         .twilio
         .session(credentials, state.budget, invocation.twilio_requests());
     let sessions = state.sessions(&twilio, &config, invocation);
+    if adds_message {
+        return match sessions.takes_messages(sid).await {
+            Ok(true) => Answer::Proceed,
+            // Voice-only: Twilio publishes nothing a pre-event refuses.
+            Ok(false) => StatusCode::FORBIDDEN.into(),
+            Err(err) => {
+                // Twilio publishes a message whose pre-event fails to answer
+                // in time, but not one refused with 5xx: let it through.
+                tracing::warn!(session = sid, error = %err, "could not read a session's capabilities; letting the message through");
+                Answer::Proceed
+            }
+        };
+    }
     let keep = config.closed_conversations == ClosedConversations::Keep;
     // Twilio's Reason: API, TIMER or EVENT.
     let reason = params
@@ -73,10 +107,10 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Sta
         .unwrap_or("closed")
         .to_ascii_lowercase();
     match sessions.after_closed(sid, keep, &reason).await {
-        Ok(_) => StatusCode::OK,
+        Ok(_) => StatusCode::OK.into(),
         Err(err) => {
             tracing::error!(session = sid, error = %err, "could not clean up a closed session");
-            StatusCode::SERVICE_UNAVAILABLE
+            StatusCode::SERVICE_UNAVAILABLE.into()
         }
     }
 }

@@ -13,14 +13,17 @@ use lambda_http::{Body, Request, Response};
 use crate::app::AppState;
 use crate::config::{CallSettings, Config};
 use crate::deferred::{CallStart, Job};
+use crate::domain::out_of_session::Disposition;
 use crate::domain::roster::RosterEntry;
 use crate::domain::routing::{plan_call, CallPlan};
 use crate::domain::sid::{Sid, SidKind};
 use crate::fanout::FanOutLedger;
-use crate::handlers::call_events;
+use crate::handlers::{call_events, inbound_message};
 use crate::http::webhook::{verified_params, WebhookError};
 use crate::http::{origin, response, serve, Invocation};
+use crate::out_of_session::{call_knock, decide};
 use crate::privacy::Redacted;
+use crate::session::lookup::CallSession;
 use crate::session::{unix_now, SessionError, Sessions};
 use crate::twilio::twiml::{render, Verb, Voice};
 use crate::twilio::{Twilio, TwilioError};
@@ -33,11 +36,15 @@ const MESSAGE_ONLY: &str =
 const NOBODY_DIALABLE: &str =
     "The other participants in this conversation cannot take calls. Please send a message instead.";
 
-/// The inbound-call function's requests: calls (`/inbound-call`, and the
-/// seed app's `/proxypoc/inboundCall`) and how they went (`/call-events`).
+/// The inbound-call function's requests, all Twilio's webhooks for pool
+/// numbers: calls (`/inbound-call`, and the seed app's
+/// `/proxypoc/inboundCall`), how they went (`/call-events`), and texts no
+/// conversation took (`/inbound-message`).
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    if req.uri().path() == call_events::PATH {
-        return call_events::handle(state, req).await;
+    match req.uri().path() {
+        call_events::PATH => return call_events::handle(state, req).await,
+        inbound_message::PATH => return inbound_message::handle(state, req).await,
+        _ => {}
     }
     serve(req, "/inbound-call", async |req, invocation| {
         answer(state, &req, invocation).await
@@ -71,7 +78,7 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
             .get("CallSid")
             .filter(|sid| Sid::parse(sid, SidKind::Call).is_some()),
     ) else {
-        return twiml(&out_of_session(&config.call));
+        return twiml(&out_of_session(&config.call, None));
     };
     let call = InboundCall {
         caller,
@@ -118,14 +125,62 @@ async fn route(
     call: &InboundCall<'_>,
     fanout: &FanOutLedger,
 ) -> Result<Routed, SessionError> {
+    match sessions.for_call(call.caller, call.proxy).await? {
+        Some(session) => connect(sessions, config, call, fanout, session).await,
+        None => Ok(Routed {
+            verbs: out_of_session_call(sessions, config, call, fanout).await?,
+            session: None,
+        }),
+    }
+}
+
+/// No session binds the caller to this number: the configured answer, or
+/// the backend's (which may make a session and put the call through).
+async fn out_of_session_call(
+    sessions: &Sessions<'_>,
+    config: &Config,
+    call: &InboundCall<'_>,
+    fanout: &FanOutLedger,
+) -> Result<Vec<Verb>, SessionError> {
+    let knock = call_knock(call.caller, call.proxy, call.call_sid);
+    Ok(match decide(config, sessions.deferred(), &knock).await {
+        Disposition::Message(text) => out_of_session(&config.call, text.as_deref()),
+        // The fallback sees the pool number, never the caller's.
+        Disposition::Forward(number) => vec![Verb::DialNumber {
+            caller_id: call.proxy.to_owned(),
+            number: number.to_string(),
+            tracking: None,
+        }],
+        Disposition::Reject => vec![Verb::Reject],
+        Disposition::CreateSession(body) => match sessions.open_for(&knock, body).await {
+            // Twilio is the judge: the call goes through as any call in a session.
+            Ok(_) => match sessions.for_call(call.caller, call.proxy).await? {
+                Some(session) => {
+                    Box::pin(connect(sessions, config, call, fanout, session))
+                        .await?
+                        .verbs
+                }
+                None => out_of_session(&config.call, None),
+            },
+            Err(err) => {
+                tracing::warn!(caller = %Redacted(call.caller), error = %err, "could not make the session the out-of-session callback asked for");
+                out_of_session(&config.call, None)
+            }
+        },
+    })
+}
+
+/// A call in `session`: connected, refused (message-only), or rung into a
+/// conference.
+async fn connect(
+    sessions: &Sessions<'_>,
+    config: &Config,
+    call: &InboundCall<'_>,
+    fanout: &FanOutLedger,
+    session: CallSession,
+) -> Result<Routed, SessionError> {
     let InboundCall { caller, proxy, .. } = *call;
     let room = format!("mc-{}", call.call_sid);
-    let Some(session) = sessions.for_call(caller, proxy).await? else {
-        return Ok(Routed {
-            verbs: out_of_session(&config.call),
-            session: None,
-        });
-    };
     if !session.capabilities.voice {
         let text = config
             .call
@@ -160,7 +215,7 @@ async fn route(
         }
     }
     let verbs = match plan {
-        None => out_of_session(&config.call),
+        None => out_of_session(&config.call, None),
         Some(CallPlan::NobodyDialable) => vec![say(NOBODY_DIALABLE, &config.call), Verb::Hangup],
         Some(CallPlan::Connect { callee }) => with_announcement(
             &config.call,
@@ -298,10 +353,10 @@ fn with_announcement(call: &CallSettings, dial: Verb) -> Vec<Verb> {
     }
 }
 
-fn out_of_session(call: &CallSettings) -> Vec<Verb> {
-    let text = call
-        .out_of_session_message
-        .as_deref()
+/// The out-of-session message: the backend's text, else the configured one.
+fn out_of_session(call: &CallSettings, text: Option<&str>) -> Vec<Verb> {
+    let text = text
+        .or(call.out_of_session_message.as_deref())
         .unwrap_or(DEFAULT_OUT_OF_SESSION);
     vec![say(text, call), Verb::Hangup]
 }

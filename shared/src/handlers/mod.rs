@@ -3,5 +3,6 @@
 pub mod call_events;
 pub mod conversation_events;
 pub mod inbound_call;
+pub mod inbound_message;
 pub mod landing;
 pub mod sessions;

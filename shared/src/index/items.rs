@@ -12,6 +12,7 @@
 //! | a change of a session's roster in progress | `SESSION#{sid}` | `LOCK` |
 //! | a call of the session (its call log) | `SESSION#{sid}` | `CALL#{call sid}` |
 //! | an event not yet delivered | `OUTBOX` | `{created}#{event id}` |
+//! | an out-of-session text reply, sent at most hourly | `REPLY#{digest of sender, number}` | `REPLY` |
 //!
 //! Bindings also carry `proxy` (the bare pool number: the `by-proxy` index
 //! counts a number's sessions) and `created` (`{date}#{sid}`: the
@@ -28,6 +29,8 @@ use crate::domain::address::split_channel;
 pub const SESSION_SK: &str = "SESSION";
 pub const FANOUT_SK: &str = "FANOUT";
 pub const LOCK_SK: &str = "LOCK";
+pub const REPLY_PREFIX: &str = "REPLY#";
+pub const REPLY_SK: &str = "REPLY";
 
 pub fn address_pk(address: &str) -> String {
     format!("ADDR#{address}")

@@ -27,7 +27,7 @@ use items::{
 pub use items::{
     Binding, CallItem, CallParty, IndexedParticipant, ItemKey, OutboxItem, SessionItem,
 };
-use items::{CALL_PREFIX, OUTBOX_PK, SESSION_SK};
+use items::{CALL_PREFIX, OUTBOX_PK, REPLY_PREFIX, REPLY_SK, SESSION_SK};
 
 /// The environment variable naming the table; without it there is no index.
 pub const TABLE_VARIABLE: &str = "SESSION_INDEX_TABLE";
@@ -557,10 +557,44 @@ impl Index<'_> {
 
     /// True the first time a group call's fan-out is claimed.
     pub async fn claim_fanout(&self, call_sid: &str, expires_at: u64) -> Result<bool, IndexError> {
+        self.claim(call_pk(call_sid), FANOUT_SK, expires_at).await
+    }
+
+    /// True when no out-of-session reply went to this pair (a digest of
+    /// sender and pool number: no number is stored) before `expires_at`
+    /// of the last one.
+    pub async fn claim_reply(
+        &self,
+        pair_digest: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<bool, IndexError> {
         self.count();
         let item = HashMap::from([
-            ("pk".to_owned(), AttributeValue::S(call_pk(call_sid))),
-            ("sk".to_owned(), AttributeValue::S(FANOUT_SK.to_owned())),
+            (
+                "pk".to_owned(),
+                AttributeValue::S(format!("{REPLY_PREFIX}{pair_digest}")),
+            ),
+            ("sk".to_owned(), AttributeValue::S(REPLY_SK.to_owned())),
+            (
+                "expires_at".to_owned(),
+                AttributeValue::N(expires_at.to_string()),
+            ),
+        ]);
+        // DynamoDB deletes expired items lazily: an old one does not count.
+        self.put_if(
+            item,
+            "attribute_not_exists(pk) OR expires_at < :now",
+            Some(now),
+        )
+        .await
+    }
+
+    async fn claim(&self, pk: String, sk: &str, expires_at: u64) -> Result<bool, IndexError> {
+        self.count();
+        let item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(pk)),
+            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
             (
                 "expires_at".to_owned(),
                 AttributeValue::N(expires_at.to_string()),

@@ -75,7 +75,9 @@ impl Holdings {
 pub struct Plan<'p> {
     pub participant: &'p Address,
     pub first: PhoneNumber,
-    pub rest: Candidates<'p>,
+    /// The numbers to try when the first is taken meanwhile; none for a
+    /// pinned participant.
+    pub rest: Option<Candidates<'p>>,
 }
 
 impl Plan<'_> {
@@ -124,12 +126,32 @@ impl<'a> Sessions<'a> {
     /// close webhook): its bindings are checked against Twilio, stale ones
     /// removed, and the choice made again before the pool counts as
     /// exhausted.
+    ///
+    /// A `pinned` participant gets that number or nothing.
     pub async fn plan<'p>(
         &'p self,
         participant: &'p Address,
         holdings: &mut Holdings,
         this_session: &str,
+        pinned: Option<&PhoneNumber>,
     ) -> Result<Plan<'p>, SessionError> {
+        if let Some(number) = pinned {
+            let proxy = participant.proxy_on(number);
+            if holdings
+                .bound
+                .iter()
+                .any(|b| b.proxy == proxy && b.sid != this_session)
+            {
+                return Err(SessionError::PoolExhausted {
+                    address: participant.to_string(),
+                });
+            }
+            return Ok(Plan {
+                participant,
+                first: number.clone(),
+                rest: None,
+            });
+        }
         if let Some(plan) = self.choose(participant, holdings, this_session)? {
             return Ok(plan);
         }
@@ -164,7 +186,7 @@ impl<'a> Sessions<'a> {
         Ok(rest.next().map(|first| Plan {
             participant,
             first: first.clone(),
-            rest,
+            rest: Some(rest),
         }))
     }
 
@@ -271,7 +293,7 @@ impl<'a> Sessions<'a> {
                 Err(e) if e.is_code(code::BINDING_IN_USE) || e.is_code(code::BINDINGS_IN_USE) => {
                     // Another session took this pair since we looked: the next.
                     tracing::debug!(address = %Redacted(&address), "proxy taken meanwhile; trying the next candidate");
-                    match plan.rest.next() {
+                    match plan.rest.as_mut().and_then(Iterator::next) {
                         Some(next) => number = next.clone(),
                         None => return Err(SessionError::PoolExhausted { address }),
                     }

@@ -116,7 +116,12 @@ impl Sessions<'_> {
             let mut held = held?;
             let mut plans: Vec<Plan<'_>> = Vec::with_capacity(session.participants.len());
             for (participant, holdings) in session.participants.iter().zip(held.iter_mut()) {
-                plans.push(self.plan(participant, holdings, &sid).await?);
+                let pinned = session
+                    .pinned
+                    .as_ref()
+                    .filter(|(who, _)| who == participant)
+                    .map(|(_, number)| number);
+                plans.push(self.plan(participant, holdings, &sid, pinned).await?);
             }
             let planned: Vec<RosterEntry> = plans
                 .iter()

@@ -141,6 +141,10 @@ impl<'a> Sessions<'a> {
         self.index.as_ref()
     }
 
+    pub fn config(&self) -> &Config {
+        self.config
+    }
+
     pub fn deferred(&self) -> &Deferred {
         self.deferred
     }

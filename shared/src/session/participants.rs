@@ -47,7 +47,7 @@ impl Sessions<'_> {
         }
         self.lock(sid).await?;
         let outcome = async {
-            let mut plan = self.plan(participant, &mut holdings, sid).await?;
+            let mut plan = self.plan(participant, &mut holdings, sid, None).await?;
             let mut planned = roster.clone();
             planned.push(RosterEntry::new(&address, &plan.proxy()));
             let indexed = IndexedAs {

@@ -1,5 +1,5 @@
-//! TwiML for voice answers, written with an XML writer so every text and
-//! attribute is escaped.
+//! TwiML for voice and messaging answers, written with an XML writer so
+//! every text and attribute is escaped.
 
 use std::borrow::Cow;
 use std::io;
@@ -44,6 +44,15 @@ pub enum Verb {
         tracking: Option<Tracking>,
     },
     Hangup,
+    /// Refuse a call before it is answered (the caller hears busy).
+    Reject,
+    /// A text (messaging answers only): back to the sender when `to` is
+    /// `None`, else from `from` (a pool number) to `to`.
+    Message {
+        text: String,
+        to: Option<String>,
+        from: Option<String>,
+    },
 }
 
 /// A TwiML document: `<?xml …?><Response>…</Response>`.
@@ -136,6 +145,19 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) -> io::Result<()> {
         Verb::Hangup => {
             w.create_element("Hangup").write_empty()?;
         }
+        Verb::Reject => {
+            w.create_element("Reject").write_empty()?;
+        }
+        Verb::Message { text, to, from } => {
+            let mut message = w.create_element("Message");
+            if let Some(to) = to {
+                message = message.with_attribute(("to", xml_safe(to).as_ref()));
+            }
+            if let Some(from) = from {
+                message = message.with_attribute(("from", xml_safe(from).as_ref()));
+            }
+            message.write_text_content(BytesText::new(&xml_safe(text)))?;
+        }
     }
     Ok(())
 }
@@ -226,6 +248,30 @@ mod tests {
             conference.contains(r#"record="record-from-start""#),
             "{conference}"
         );
+    }
+
+    #[test]
+    fn renders_messages_and_reject() {
+        let reply = render(&[Verb::Message {
+            text: "No session <here>".into(),
+            to: None,
+            from: None,
+        }]);
+        assert!(
+            reply.ends_with("<Response><Message>No session &lt;here&gt;</Message></Response>"),
+            "{reply}"
+        );
+        let forwarded = render(&[Verb::Message {
+            text: "hi".into(),
+            to: Some("+15558675310".into()),
+            from: Some("+15017122661".into()),
+        }]);
+        assert!(
+            forwarded.contains(r#"<Message to="+15558675310" from="+15017122661">hi</Message>"#),
+            "{forwarded}"
+        );
+        assert!(render(&[Verb::Reject]).ends_with("<Response><Reject/></Response>"));
+        assert!(render(&[]).ends_with("<Response></Response>"));
     }
 
     #[test]

@@ -6,10 +6,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use masked_comms::handlers::{inbound_call, sessions};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use twilio_emulator::Operation;
 
 use crate::support::*;
@@ -36,14 +34,6 @@ async fn send(h: &Harness, method: &str, path: &str, body: Option<Value>) -> (u1
     };
     let response = sessions::handle(&h.state, req).await;
     (response.status().as_u16(), body_json(&response))
-}
-
-/// The signature a receiver expects, computed here from the README's
-/// recipe: HMAC-SHA256 of `{timestamp}.{body}`, hex, prefixed `v1=`.
-fn expected_signature(timestamp: &str, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(EVENTS_SECRET.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.{body}").as_bytes());
-    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 fn kinds(receiver: &Receiver) -> Vec<String> {
@@ -90,7 +80,7 @@ async fn events_reach_the_receiver_signed_after_the_answer() {
     assert!(age < 60, "a fresh timestamp");
     assert_eq!(
         headers["x-masked-comms-signature"],
-        expected_signature(timestamp, &got[0].body)
+        event_signature(timestamp, &got[0].body)
     );
 }
 

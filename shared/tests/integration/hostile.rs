@@ -45,6 +45,9 @@ enum Expect {
     Webhook(u16),
     /// A signed call that cannot be routed: 200 with TwiML, no Twilio request.
     Twiml,
+    /// A signed text that cannot be acted on: 200 with an empty messaging
+    /// answer (nothing sent to anyone).
+    EmptyTwiml,
 }
 
 struct Case {
@@ -1131,6 +1134,29 @@ const CALL: [(&str, &str); 6] = [
     ("Direction", "inbound"),
 ];
 
+const TEXT: [(&str, &str); 5] = [
+    ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+    ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+    ("From", A),
+    ("To", "+15005550001"),
+    ("Body", "hello"),
+];
+
+const DIAL_ENDED: [(&str, &str); 5] = [
+    ("CallSid", "CA0123456789abcdef0123456789abcdef"),
+    ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+    ("DialCallStatus", "completed"),
+    ("DialCallDuration", "42"),
+    ("DialCallSid", "CA0123456789abcdef0123456789abcdee"),
+];
+
+const MESSAGE_ADD: [(&str, &str); 4] = [
+    ("EventType", "onMessageAdd"),
+    ("ConversationSid", SID),
+    ("Author", A),
+    ("Body", "hello"),
+];
+
 const CLOSED_EVENT: [(&str, &str); 4] = [
     ("EventType", "onConversationStateUpdated"),
     ("ConversationSid", SID),
@@ -1408,6 +1434,53 @@ fn signed_malformed_corpus(token: &str) -> Vec<Case> {
             Expect::Webhook(400),
         ));
     }
+    let text_without = |skip: &[&str]| -> Vec<(&'static str, &'static str)> {
+        TEXT.iter()
+            .filter(|(k, _)| !skip.contains(k))
+            .cloned()
+            .collect()
+    };
+    for (name, params) in [
+        ("no From", text_without(&["From"])),
+        ("no To", text_without(&["To"])),
+        ("no MessageSid", text_without(&["MessageSid"])),
+        ("a call's sid", {
+            let mut p = text_without(&["MessageSid"]);
+            p.push(("MessageSid", "CA0123456789abcdef0123456789abcdef"));
+            p
+        }),
+        ("a sid with CRLF", {
+            let mut p = text_without(&["MessageSid"]);
+            p.push(("MessageSid", "SM0123456789abcdef0123456789abcdef\r\n"));
+            p
+        }),
+        ("no parameters", vec![]),
+    ] {
+        cases.push(case(
+            format!("POST /inbound-message signed: {name}"),
+            Endpoint::InboundCall,
+            signed_form(token, "/inbound-message", &params),
+            Expect::EmptyTwiml,
+        ));
+    }
+    for (name, sid) in [
+        ("traversal sid", "../CH0123456789abcdef0123456789abcdef"),
+        ("unique name", "ride-42"),
+        ("lower-case sid", "ch0123456789abcdef0123456789abcdef"),
+    ] {
+        let mut params: Vec<(&str, &str)> = MESSAGE_ADD
+            .iter()
+            .filter(|(k, _)| *k != "ConversationSid")
+            .cloned()
+            .collect();
+        params.push(("ConversationSid", sid));
+        cases.push(case(
+            format!("POST /conversation-events signed onMessageAdd: {name}"),
+            Endpoint::ConversationEvents,
+            signed_form(token, "/conversation-events", &params),
+            Expect::Webhook(400),
+        ));
+    }
     cases
 }
 
@@ -1520,6 +1593,15 @@ fn judge(case: &Case, response: &Response<Body>) -> Vec<String> {
             }
             if !content_type.starts_with("text/plain") {
                 problems.push(format!("content-type {content_type:?}"));
+            }
+        }
+        Expect::EmptyTwiml => {
+            let twiml = body_text(response);
+            if status != 200
+                || content_type != "text/xml"
+                || !twiml.ends_with("<Response></Response>")
+            {
+                problems.push(format!("answered {status} {content_type}: {twiml}"));
             }
         }
         Expect::Twiml => {
@@ -1635,12 +1717,29 @@ async fn the_webhooks_refuse_what_twilio_did_not_sign() {
     let h = Harness::start().await;
     let token = h.emulator.auth_token().to_owned();
     let mut cases = webhook_corpus(&token, "/inbound-call", Endpoint::InboundCall, &CALL);
-    cases.extend(webhook_corpus(
-        &token,
-        "/conversation-events",
-        Endpoint::ConversationEvents,
-        &CLOSED_EVENT,
-    ));
+    // Every other Twilio webhook, and the seed app's paths for the two first.
+    for (path, endpoint, params) in [
+        ("/proxypoc/inboundCall", Endpoint::InboundCall, &CALL[..]),
+        ("/inbound-message", Endpoint::InboundCall, &TEXT[..]),
+        ("/call-events", Endpoint::InboundCall, &DIAL_ENDED[..]),
+        (
+            "/conversation-events",
+            Endpoint::ConversationEvents,
+            &CLOSED_EVENT[..],
+        ),
+        (
+            "/conversation-events",
+            Endpoint::ConversationEvents,
+            &MESSAGE_ADD[..],
+        ),
+        (
+            "/conversations-post-event",
+            Endpoint::ConversationEvents,
+            &CLOSED_EVENT[..],
+        ),
+    ] {
+        cases.extend(webhook_corpus(&token, path, endpoint, params));
+    }
     cases.extend(signed_malformed_corpus(&token));
     run(&h, cases).await;
 }

@@ -15,6 +15,7 @@ mod index;
 mod landing;
 mod lifecycle;
 mod logs;
+mod out_of_session;
 mod participants;
 mod properties;
 mod races;

@@ -303,6 +303,16 @@ impl Harness {
         Self::with_index(&POOL, &[]).await
     }
 
+    /// Another execution environment of the same function: its own
+    /// ledgers and caches, the same Twilio, configuration and index.
+    pub async fn another_environment(&self) -> AppState {
+        let config = self.state.config.current().await.expect("config loads");
+        let twilio = TwilioHttp::new(settings(&self.emulator.base_url())).expect("client builds");
+        let mut state = AppState::new(ConfigStore::fixed((*config).clone()), twilio);
+        state.index = self.state.index.clone();
+        state
+    }
+
     /// The index the functions use, to look at or to seed.
     pub fn index(&self) -> &masked_comms::index::SessionIndex {
         self.state.index.as_ref().expect("a harness with an index")
@@ -436,6 +446,8 @@ pub struct Receiver {
     pub url: String,
     got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
     status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    /// The answer's body and how long it waits before answering.
+    reply: std::sync::Arc<std::sync::Mutex<(String, Duration)>>,
 }
 
 /// The secret the harness signs events with (32 characters or more).
@@ -445,14 +457,17 @@ impl Receiver {
     pub async fn start() -> Self {
         let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let reply = std::sync::Arc::new(std::sync::Mutex::new((String::new(), Duration::ZERO)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/events", listener.local_addr().unwrap());
         let app = axum::Router::new().fallback({
             let got = got.clone();
             let status = status.clone();
+            let reply = reply.clone();
             move |request: axum::http::Request<axum::body::Body>| {
                 let got = got.clone();
                 let status = status.clone();
+                let (text, delay) = reply.lock().unwrap().clone();
                 async move {
                     let (parts, body) = request.into_parts();
                     let body = axum::body::to_bytes(body, usize::MAX)
@@ -468,17 +483,32 @@ impl Receiver {
                             .collect(),
                         body: String::from_utf8_lossy(&body).into_owned(),
                     });
-                    axum::http::StatusCode::from_u16(
-                        status.load(std::sync::atomic::Ordering::SeqCst),
+                    tokio::time::sleep(delay).await;
+                    (
+                        axum::http::StatusCode::from_u16(
+                            status.load(std::sync::atomic::Ordering::SeqCst),
+                        )
+                        .unwrap(),
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        text,
                     )
-                    .unwrap()
                 }
             }
         });
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Receiver { url, got, status }
+        Receiver {
+            url,
+            got,
+            status,
+            reply,
+        }
+    }
+
+    /// Answers every request with `body` after `delay`.
+    pub fn reply_with(&self, body: &str, delay: Duration) {
+        *self.reply.lock().unwrap() = (body.to_owned(), delay);
     }
 
     pub fn answer(&self, status: u16) {
@@ -506,4 +536,14 @@ impl Receiver {
             ("events/signing-secret", EVENTS_SECRET.to_owned()),
         ]
     }
+}
+
+/// The signature a receiver expects, computed here from the README's
+/// recipe: HMAC-SHA256 of `{timestamp}.{body}` keyed with the events
+/// secret, hex, prefixed `v1=`.
+pub fn event_signature(timestamp: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(EVENTS_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }

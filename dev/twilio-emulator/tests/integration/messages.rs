@@ -429,6 +429,43 @@ async fn unbound_texts_go_to_the_numbers_sms_url_and_its_replies_go_back() {
 }
 
 #[tokio::test]
+async fn an_sms_url_reply_goes_where_it_says_but_only_from_our_own_numbers() {
+    let hooks = Hooks::start().await;
+    let forward = format!(
+        r#"<Response><Message to="{BOB}" from="{PROXY2}">Hello?</Message><Message to="{BOB}" from="+15005550006">spoofed</Message></Response>"#
+    );
+    hooks.answer("/sms", Answer::xml(&forward));
+    let (emulator, client) = with_numbers(EmulatorConfig::default()).await;
+    let numbers = emulator.phone_numbers();
+    client
+        .post(
+            &format!(
+                "/2010-04-01/Accounts/{}/IncomingPhoneNumbers/{}.json",
+                emulator.account_sid(),
+                numbers[0].sid
+            ),
+            &[("SmsUrl", &hooks.url("/sms"))],
+        )
+        .await;
+    let outcome = emulator.send_message(CAROL, PROXY, "Hello?").await.unwrap();
+    hooks.next().await;
+    let only = DeliverySnapshot {
+        to: BOB.into(),
+        from: PROXY2.into(),
+        body: "Hello?".into(),
+        conversation_sid: None,
+        message_sid: None,
+    };
+    match outcome {
+        TextOutcome::SentToSmsUrl { replies, .. } => {
+            assert_eq!(replies, std::slice::from_ref(&only))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(emulator.text_deliveries(), [only]);
+}
+
+#[tokio::test]
 async fn the_control_api_sends_texts_and_lists_them() {
     let (emulator, client) = with_numbers(EmulatorConfig::default()).await;
     let (sid, _) = session(&client).await;

@@ -23,7 +23,7 @@ use crate::index::cursor_belongs_to;
 use crate::session::lookup::{Cursor, Listing};
 use crate::session::{CreateRequest, Created, Session, SessionError, Sessions};
 
-mod request;
+pub mod request;
 
 use request::{ParticipantRequest, SessionRequestForm, SessionRequestJson, UpdateJson};
 
