@@ -1,5 +1,6 @@
 """Fixtures for the deployment checks (tests/deploy), run by tests/deploy/check.sh.
 
+    deploy_stack  the suite's children (tests/support/stack.py), logs in test-artifacts/deploy/
     deploy_moto   a moto_server on 127.0.0.1 (SSM for dev/params.py and the functions)
     template      template.yaml, loaded with its short-form tags (!Ref, !Sub, ...)
 
@@ -9,42 +10,24 @@ another directory's conftest.py may already own the module name `conftest`).
 
 from __future__ import annotations
 
-import signal
-
 import pytest
-import requests
 
-from deploy_support import VENV_BIN, Child, child_env, free_port, load_template, wait_until
-
-
-def pytest_configure(config):
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-
-        def on_term(signum, frame):
-            raise KeyboardInterrupt(f"signal {signum}")
-
-        signal.signal(signal.SIGTERM, on_term)
+from deploy_support import ARTIFACTS, load_template, stack
+from support.pytest_stack import *  # noqa: F401,F403  (SIGTERM and StackError hooks)
 
 
 @pytest.fixture(scope="session")
-def deploy_moto():
+def deploy_stack():
+    with stack.Stack("deploy", log_dir=ARTIFACTS) as run:
+        yield run
+
+
+@pytest.fixture(scope="session")
+def deploy_moto(deploy_stack):
     """URL of a moto_server on 127.0.0.1 (in-memory AWS)."""
-    server = VENV_BIN / "moto_server"
-    if not server.exists():
-        pytest.fail(f"{server} is missing: run dev/bootstrap-venv.sh")
-    port = free_port()
-    child = Child("moto", [server, "-H", "127.0.0.1", "-p", str(port)], child_env())
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            "moto_server",
-            lambda: requests.get(f"{url}/moto-api/", timeout=2).status_code == 200,
-            child,
-            timeout=60,
-        )
-        yield url
-    finally:
-        child.stop()
+    child, url = deploy_stack.moto()
+    yield url
+    child.stop()
 
 
 @pytest.fixture(scope="session")
