@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::config::{ConfigSource, ConfigStore, Function};
+use crate::fanout::FanOutLedger;
 use crate::twilio::{TwilioHttp, TwilioSettings};
 
 /// Time an invocation may spend on Twilio before answering; with the
@@ -17,6 +18,8 @@ pub struct AppState {
     /// How long a create may still be running, for retries that find it
     /// half made ([`crate::provision::CREATE_MAY_RUN_FOR`]).
     pub create_window: Duration,
+    /// Group calls already rung, so a replayed webhook rings nobody twice.
+    pub fanout: FanOutLedger,
 }
 
 impl AppState {
@@ -26,6 +29,7 @@ impl AppState {
             twilio,
             budget: REQUEST_BUDGET,
             create_window: crate::provision::CREATE_MAY_RUN_FOR,
+            fanout: FanOutLedger::default(),
         }
     }
 

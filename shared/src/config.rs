@@ -531,6 +531,8 @@ pub enum ConfigSource {
     },
     /// The process environment.
     Env,
+    /// Values given in code (tests and benchmarks of the store itself).
+    Values(RawConfig),
 }
 
 /// `GetParameters` takes at most this many names per request.
@@ -555,6 +557,7 @@ impl ConfigSource {
     pub async fn load(&self) -> Result<RawConfig, ConfigError> {
         match self {
             ConfigSource::Env => Ok(RawConfig::from_env_vars(|name| std::env::var(name).ok())),
+            ConfigSource::Values(raw) => Ok(raw.clone()),
             ConfigSource::Ssm {
                 client,
                 prefix,

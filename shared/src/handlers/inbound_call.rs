@@ -4,6 +4,8 @@
 //! The caller must never hear Twilio's "application error": every outcome
 //! except a forged request is a 200 with valid TwiML.
 
+use std::time::Instant;
+
 use futures_util::future::join_all;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -12,6 +14,8 @@ use crate::app::AppState;
 use crate::config::{CallSettings, Config};
 use crate::domain::roster::{RosterEntry, SessionRecord};
 use crate::domain::routing::{plan_call, CallPlan};
+use crate::domain::session::is_sid;
+use crate::fanout::FanOutLedger;
 use crate::http::webhook::{verified_params, WebhookError};
 use crate::http::{response, serve, Invocation};
 use crate::privacy::Redacted;
@@ -50,18 +54,23 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
             return response::text(StatusCode::FORBIDDEN, "invalid signature");
         }
     };
-    let (Some(caller), Some(proxy)) = (
+    let (Some(caller), Some(proxy), Some(call_sid)) = (
         params.get("From"),
         params.get("To").or_else(|| params.get("Called")),
+        params.get("CallSid").filter(|sid| is_sid(sid, "CA")),
     ) else {
         return twiml(&out_of_session(&config.call));
     };
-    let room = format!("mc-{}", params.get("CallSid").unwrap_or("call"));
+    let call = InboundCall {
+        caller,
+        proxy,
+        call_sid,
+    };
 
     let twilio = state
         .twilio
         .session(credentials, state.budget, invocation.twilio_requests());
-    let verbs = match route(&twilio, &config, caller, proxy, &room).await {
+    let verbs = match route(&twilio, &config, &call, &state.fanout).await {
         Ok(Routed { verbs, session }) => {
             if let Some(sid) = session {
                 invocation.set_session(&sid);
@@ -76,6 +85,13 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
     twiml(&verbs)
 }
 
+/// Who dialled which proxy, on which call.
+struct InboundCall<'a> {
+    caller: &'a str,
+    proxy: &'a str,
+    call_sid: &'a str,
+}
+
 struct Routed {
     verbs: Vec<Verb>,
     session: Option<String>,
@@ -84,10 +100,11 @@ struct Routed {
 async fn route(
     twilio: &Twilio<'_>,
     config: &Config,
-    caller: &str,
-    proxy: &str,
-    room: &str,
+    call: &InboundCall<'_>,
+    fanout: &FanOutLedger,
 ) -> Result<Routed, TwilioError> {
+    let InboundCall { caller, proxy, .. } = *call;
+    let room = format!("mc-{}", call.call_sid);
     let conversations = twilio.participant_conversations(caller).await?;
     // Twilio's pair rule makes this unique among non-closed conversations.
     let Some(session) = conversations.iter().find(|c| {
@@ -100,7 +117,7 @@ async fn route(
             session: None,
         });
     };
-    let plan = match roster_of(session).and_then(|r| plan_call(caller, proxy, &r, room)) {
+    let plan = match roster_of(session).and_then(|r| plan_call(caller, proxy, &r, &room)) {
         Some(plan) => Some(plan),
         None => {
             // Our record but no usable roster (a create still running, or
@@ -117,7 +134,7 @@ async fn route(
                     ))
                 })
                 .collect();
-            plan_call(caller, proxy, &roster, room)
+            plan_call(caller, proxy, &roster, &room)
         }
     };
     let verbs = match plan {
@@ -131,7 +148,12 @@ async fn route(
             },
         ),
         Some(CallPlan::Conference { room, callees }) => {
-            ring_into_conference(twilio, &room, &callees).await?;
+            if fanout.claim(call.call_sid, Instant::now()) {
+                ring_into_conference(twilio, &room, &callees).await?;
+            } else {
+                // A replay: the others were rung for this call already.
+                tracing::warn!(session = %session.conversation_sid, "inbound call replayed; not ringing the others again");
+            }
             with_announcement(
                 &config.call,
                 Verb::DialConference {

@@ -8,7 +8,13 @@ use std::sync::{Arc, Mutex};
 use crate::support::*;
 use masked_comms::handlers::{conversation_events, inbound_call, sessions};
 use serde_json::{json, Value};
+use std::time::Duration;
+
+use masked_comms::logging;
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Layer;
 use twilio_emulator::{Fault, Operation};
 
 #[derive(Clone, Default)]
@@ -35,43 +41,102 @@ const A: &str = "+14155550101";
 const B: &str = "+14155550102";
 const C: &str = "+447400999888";
 
+/// Runs [`full_flow_in_a_process_of_its_own`] alone in a child process:
+/// tracing caches whether a log statement is wanted per statement, for the
+/// whole process, so tests logging on other threads at the same time could
+/// otherwise keep this test's subscriber from seeing some lines.
+#[test]
+fn a_full_flow_logs_no_numbers_or_secrets() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "logs::full_flow_in_a_process_of_its_own",
+            "--include-ignored",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[tokio::test]
-async fn a_full_flow_logs_no_numbers_or_secrets() {
+#[ignore = "run alone by a_full_flow_logs_no_numbers_or_secrets"]
+async fn full_flow_in_a_process_of_its_own() {
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter("masked_comms=trace")
-        .with_writer(captured.clone())
-        .finish();
+    // The functions' own filter at the most verbose level there is.
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(captured.clone())
+            .with_filter(logging::filter(LevelFilter::TRACE)),
+    );
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let h = Harness::start().await;
     let token = h.emulator.auth_token().to_owned();
     let op = |method: &str, path: &str, body: &Value| operator_json(method, path, body);
 
-    // Create (with a lost race to exercise the redacted debug line).
-    let response = sessions::handle(
-        &h.state,
-        op(
-            "POST",
-            "/sessions",
-            &json!({"addresses": [A, B, "whatsapp:+447400999888"]}),
+    // Two creates for A at once: both see A's proxies free, both pick the
+    // same one, and one of them loses the race (50416) and moves on.
+    h.emulator.set_latency(Duration::from_millis(30));
+    let (response, rival) = tokio::join!(
+        sessions::handle(
+            &h.state,
+            op(
+                "POST",
+                "/sessions",
+                &json!({"addresses": [A, B, "whatsapp:+447400999888"]}),
+            ),
         ),
-    )
-    .await;
-    assert_eq!(response.status(), 201);
+        sessions::handle(
+            &h.state,
+            op("POST", "/sessions", &json!({"addresses": [A]}))
+        ),
+    );
+    h.emulator.set_latency(Duration::ZERO);
+    assert_eq!(
+        (response.status().as_u16(), rival.status().as_u16()),
+        (201, 201)
+    );
+    let lost = h
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.operation == Operation::CreateParticipant && r.status == 409)
+        .count();
+    assert_eq!(lost, 1, "one add lost the race");
     let session = body_json(&response);
     let sid = session["sid"].as_str().unwrap().to_owned();
     let proxy_a = session["participants"][0]["messaging_binding"]["proxy_address"]
         .as_str()
         .unwrap()
         .to_owned();
-    // Failures that log: pool exhausted, bad input, wrong password, Twilio down.
+    // Failures that log: bad input, wrong password, Twilio down.
     sessions::handle(
         &h.state,
         op("POST", "/sessions", &json!({"addresses": [C, "bad"]})),
     )
     .await;
+    h.emulator.inject(
+        Operation::CreateConversation,
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+        100,
+    );
+    let down = sessions::handle(
+        &h.state,
+        op("POST", "/sessions", &json!({"addresses": [C]})),
+    )
+    .await;
+    assert_eq!(down.status(), 503);
+    h.emulator.clear_faults();
     sessions::handle(
         &h.state,
         request(
@@ -167,5 +232,13 @@ async fn a_full_flow_logs_no_numbers_or_secrets() {
     assert!(
         logs.contains("+1********01") || logs.contains("+1********02"),
         "redacted numbers still help:\n{logs}"
+    );
+    assert!(
+        logs.contains("proxy taken meanwhile"),
+        "the lost race was logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("\"status\":503"),
+        "Twilio being down was logged:\n{logs}"
     );
 }

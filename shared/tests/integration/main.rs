@@ -15,4 +15,5 @@ mod lifecycle;
 mod logs;
 mod properties;
 mod races;
+mod seams;
 mod sessions;
