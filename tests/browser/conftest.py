@@ -59,14 +59,20 @@ def site():
         _, emulator = run.emulator(account_sid, auth_token)
 
         functions = stack.watched_functions(project.router())
+        port = stack.free_port()
+        base = f"http://127.0.0.1:{port}"
         values = {
             "TWILIO_ACCOUNT_SID": account_sid,
             "TWILIO_AUTH_TOKEN": auth_token,
             "NUMBER_POOL": POOL,
             "AUTH_USERNAME": username,
             "AUTH_PASSWORD": password,
+            # The page's origin: under watch the functions would otherwise take
+            # their own address to be https://Host and refuse the page's writes
+            # as cross-site.
+            "PUBLIC_BASE_URL": base,
         }
-        chosen = settings.choose(settings.required_keys(b for b, _ in functions), values)
+        chosen = settings.choose(settings.required_keys(b for b, _ in functions), values, extra=["PUBLIC_BASE_URL"])
         # Configuration from the environment (no SSM), as the functions read it.
         function_env = {
             **settings.as_env(chosen),
@@ -74,8 +80,7 @@ def site():
             "TWILIO_API_URL": emulator,
             "RUST_LOG": "info",
         }
-        port = stack.free_port()
-        _, base = run.watch(port, function_env, functions, warm_timeout=900)
+        run.watch(port, function_env, functions, warm_timeout=900)
         _, driver_url = run.chromedriver(driver)
         print(f"\nbrowser-test: stack up: page {base}/, emulator {emulator}, chromedriver {driver_url}")
         yield Site(base, username, password, list(POOL), emulator, driver_url, chromium)
@@ -91,7 +96,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_line(errors or "(none)")
     terminalreporter.write_sep("-", "last lines of lambda-watch.log")
     try:
-        terminalreporter.write_line("\n".join(logs[0].read_text(errors="replace").splitlines()[-25:]))
+        tail = logs[0].read_text(errors="replace").splitlines()[-25:]
+        terminalreporter.write_line("\n".join(line[:300] for line in tail))
     except OSError:
         terminalreporter.write_line("(no log)")
 

@@ -53,6 +53,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: `support`
 from support import project, settings, stack  # noqa: E402
 from support.pytest_stack import *  # noqa: E402,F401,F403  (SIGTERM and StackError hooks)
+from support.stack import REPO, TARGET_DIR, free_port  # noqa: E402,F401  (test modules import these)
 
 SSM_PREFIX = "/masked-comms/e2e"
 AWS_REGION = "us-east-1"

@@ -552,7 +552,7 @@ def server_errors(paths: Iterable[Path], lines: int = 40) -> str:
             continue
         for line in text.splitlines():
             if any(m in line for m in (" WARN ", " ERROR ", "panicked")) or "status=5" in line:
-                found.append(f"{path.name}: {line}")
+                found.append(f"{path.name}: {line[:300]}")
     return "\n".join(found[-lines:])
 
 
