@@ -152,6 +152,8 @@ def instructions(mode, port, emulator_port, values, taken, origin, elapsed) -> s
     from_dotenv = f"\n  from .env: {', '.join(taken)}" if taken else ""
     if mode == "emulator":
         twilio = f"the emulator on http://127.0.0.1:{emulator_port} (state: /_emulator/conversations)"
+        if DOTENV.exists() and "TWILIO_ACCOUNT_SID" in read_env_file(DOTENV):
+            twilio += "\n          (.env's Twilio credentials are not used; `make dev TWILIO=real` uses them)"
         try_it = """
   Create a session on the page (or with curl, see README), then simulate a call
   from a participant to their proxy number and see the TwiML we answer:
