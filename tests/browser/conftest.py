@@ -42,7 +42,14 @@ class Site:
 
 
 @pytest.fixture(scope="session")
-def site():
+def stack_options() -> dict:
+    """Logs and screenshots of this run only, in test-artifacts/browser/."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    return {"suite": "browser", "log_dir": ARTIFACTS, "build_timeout": 900}
+
+
+@pytest.fixture(scope="session")
+def site(suite_stack):
     found = stack.find_chromium()
     if not found:
         pytest.fail(
@@ -51,39 +58,37 @@ def site():
             pytrace=False,
         )
     chromium, driver = found
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    with stack.Stack("browser", log_dir=ARTIFACTS) as run:
-        account_sid = "AC" + secrets.token_hex(16)
-        auth_token = secrets.token_hex(16)
-        username, password = "operator", "browser-" + secrets.token_hex(8)
-        _, emulator = run.emulator(account_sid, auth_token)
+    account_sid = "AC" + secrets.token_hex(16)
+    auth_token = secrets.token_hex(16)
+    username, password = "operator", "browser-" + secrets.token_hex(8)
+    _, emulator = suite_stack.emulator(account_sid, auth_token)
 
-        functions = stack.watched_functions(project.router())
-        port = stack.free_port()
-        base = f"http://127.0.0.1:{port}"
-        values = {
-            "TWILIO_ACCOUNT_SID": account_sid,
-            "TWILIO_AUTH_TOKEN": auth_token,
-            "NUMBER_POOL": POOL,
-            "AUTH_USERNAME": username,
-            "AUTH_PASSWORD": password,
-            # The page's origin: under watch the functions would otherwise take
-            # their own address to be https://Host and refuse the page's writes
-            # as cross-site.
-            "PUBLIC_BASE_URL": base,
-        }
-        chosen = settings.choose(settings.required_keys(b for b, _ in functions), values, extra=["PUBLIC_BASE_URL"])
-        # Configuration from the environment (no SSM), as the functions read it.
-        function_env = {
-            **settings.as_env(chosen),
-            "TWILIO_CONVERSATIONS_URL": emulator,
-            "TWILIO_API_URL": emulator,
-            "RUST_LOG": "info",
-        }
-        run.watch(port, function_env, functions, warm_timeout=900)
-        _, driver_url = run.chromedriver(driver)
-        print(f"\nbrowser-test: stack up: page {base}/, emulator {emulator}, chromedriver {driver_url}")
-        yield Site(base, username, password, list(POOL), emulator, driver_url, chromium)
+    functions = stack.watched_functions(project.router())
+    port = stack.free_port()
+    base = f"http://127.0.0.1:{port}"
+    values = {
+        "TWILIO_ACCOUNT_SID": account_sid,
+        "TWILIO_AUTH_TOKEN": auth_token,
+        "NUMBER_POOL": POOL,
+        "AUTH_USERNAME": username,
+        "AUTH_PASSWORD": password,
+        # The page's origin: under watch the functions would otherwise take
+        # their own address to be https://Host and refuse the page's writes
+        # as cross-site.
+        "PUBLIC_BASE_URL": base,
+    }
+    chosen = settings.choose(settings.required_keys(b for b, _ in functions), values, extra=["PUBLIC_BASE_URL"])
+    # Configuration from the environment (no SSM), as the functions read it.
+    function_env = {
+        **settings.as_env(chosen),
+        "TWILIO_CONVERSATIONS_URL": emulator,
+        "TWILIO_API_URL": emulator,
+        "RUST_LOG": "info",
+    }
+    suite_stack.watch(port, function_env, functions, warm_timeout=900)
+    _, driver_url = suite_stack.chromedriver(driver)
+    print(f"\nbrowser-test: stack up: page {base}/, emulator {emulator}, chromedriver {driver_url}")
+    yield Site(base, username, password, list(POOL), emulator, driver_url, chromium)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -1,6 +1,6 @@
 """Session-scoped fixtures for the end-to-end tests.
 
-    moto          a local AWS endpoint (moto_server) for SSM
+    moto          a local AWS endpoint (moto_server) for SSM (support/pytest_stack.py)
     watch_port    the port `cargo lambda watch` will listen on (chosen up front:
                   the functions' `public-base-url` names it)
     ssm_params    the functions' configuration, written to SSM under /masked-comms/e2e:
@@ -69,18 +69,9 @@ EMULATOR_LATENCY_MS = int(os.environ.get("E2E_EMULATOR_LATENCY_MS", "50"))
 
 
 @pytest.fixture(scope="session")
-def e2e_stack():
-    """The suite's children; whatever is still running at the end is stopped."""
-    with stack.Stack("e2e", build_timeout=WARMUP_TIMEOUT) as run:
-        yield run
-
-
-@pytest.fixture(scope="session")
-def moto(e2e_stack):
-    """URL of a moto_server on 127.0.0.1 (in-memory AWS, used for SSM)."""
-    child, url = e2e_stack.moto()
-    yield url
-    child.stop()
+def stack_options() -> dict:
+    """The children's logs go to test-artifacts/e2e/ (`suite_stack`, `moto`)."""
+    return {"suite": "e2e", "build_timeout": WARMUP_TIMEOUT}
 
 
 @pytest.fixture(scope="session")
@@ -188,9 +179,9 @@ def ssm_override(ssm, ssm_params):
 
 
 @pytest.fixture(scope="session")
-def emulator(e2e_stack, ssm_params):
+def emulator(suite_stack, ssm_params):
     """Base URL of the Twilio emulator, holding the account from SSM."""
-    child, url = e2e_stack.emulator(
+    child, url = suite_stack.emulator(
         ssm_params.account_sid,
         ssm_params.auth_token,
         latency_ms=EMULATOR_LATENCY_MS,
@@ -201,7 +192,7 @@ def emulator(e2e_stack, ssm_params):
 
 
 @pytest.fixture(scope="session")
-def lambda_watch(e2e_stack, moto, emulator, ssm_params, watch_port):
+def lambda_watch(suite_stack, moto, emulator, ssm_params, watch_port):
     """Base URL of `cargo lambda watch` serving WATCHED_FUNCTIONS, each with a
     first request already answered by the function itself (so it is compiled
     and running, its configuration loaded from SSM), and the emulator's
@@ -218,7 +209,7 @@ def lambda_watch(e2e_stack, moto, emulator, ssm_params, watch_port):
         "CONFIG_TTL_SECONDS": "0",  # reload SSM on every request (ssm_override)
         "RUST_LOG": "info",
     }
-    child, url = e2e_stack.watch(watch_port, function_env, WATCHED_FUNCTIONS)
+    child, url = suite_stack.watch(watch_port, function_env, WATCHED_FUNCTIONS)
     stack.point_emulator_webhooks(emulator, url)
     yield url
     child.stop()

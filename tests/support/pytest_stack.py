@@ -1,7 +1,16 @@
-"""pytest hooks for suites that start the stack (support.stack). A suite's
-conftest.py takes them with
+"""pytest hooks and fixtures for suites that start the stack (support.stack).
+A suite's conftest.py takes them with
 
-    from support.pytest_stack import *  # noqa: F401,F403  (hooks)
+    from support.pytest_stack import *  # noqa: F401,F403  (hooks and fixtures)
+
+and says which suite it is with a `stack_options` fixture (the keyword
+arguments of stack.Stack, e.g. {"suite": "e2e"}). Fixtures:
+
+    suite_stack   the suite's Stack (session); whatever it started and is still
+                  running at the end is stopped
+    moto          URL of a moto_server on 127.0.0.1 (in-memory AWS: SSM)
+
+Hooks:
 
 - SIGTERM becomes KeyboardInterrupt, so pytest runs fixture teardown and
   every child is stopped (SIGKILL of pytest itself: PR_SET_PDEATHSIG does it);
@@ -14,9 +23,9 @@ from __future__ import annotations
 
 import pytest
 
-from support.stack import StackError, terminate_on_sigterm
+from support.stack import Stack, StackError, terminate_on_sigterm
 
-__all__ = ["pytest_configure", "pytest_runtest_makereport"]
+__all__ = ["pytest_configure", "pytest_runtest_makereport", "suite_stack", "moto"]
 
 
 def pytest_configure(config):
@@ -29,3 +38,16 @@ def pytest_runtest_makereport(item, call):
     if call.excinfo is not None and call.excinfo.errisinstance(StackError):
         report.longrepr = f"{call.excinfo.value}"
     return report
+
+
+@pytest.fixture(scope="session")
+def suite_stack(stack_options):
+    with Stack(**stack_options) as run:
+        yield run
+
+
+@pytest.fixture(scope="session")
+def moto(suite_stack):
+    child, url = suite_stack.moto()
+    yield url
+    child.stop()
