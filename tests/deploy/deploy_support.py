@@ -9,6 +9,7 @@ router) come from tests/support/project.py.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -23,6 +24,11 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 # Every function binary (functions/*), and the configuration they require.
 BINARIES = [f.binary for f in project.functions()]
 REQUIRED_CONFIG_ENV = [k.env for k in settings.required_keys(BINARIES)]
+
+
+def env_json() -> dict[str, str]:
+    """events/env.json's values (what `sam local invoke` gives the functions)."""
+    return json.loads((REPO / "events" / "env.json").read_text())["Parameters"]
 
 
 class Child(stack.Child):
