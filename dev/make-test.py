@@ -3,6 +3,7 @@
 
     make test                    # python3 dev/make-test.py
     make test SKIP=browser       # leave steps out on purpose (comma-separated names)
+    make test KEEP_GOING=1       # run every step even after one fails
 
 1. Checks the prerequisites (dev/prereqs.py test) and names anything missing.
 2. Starts the installs that only wait on the network in the background:
@@ -12,7 +13,8 @@
 3. Runs the steps one after another (each is also `make <step>`), each
    waiting first for the installs it needs, printing `[3/7] e2e ...` and
    `[3/7] e2e done in 1m52s, 6m10s so far`. The first failing step stops
-   the run. Step and install durations go to test-artifacts/make-test-times.txt.
+   the run (unless KEEP_GOING=1). Step and install durations go to
+   test-artifacts/make-test-times.txt.
 
 The last line says what happened: all passed, which step failed, and any
 step skipped on request. A browser test that did not run never reads as passed.
@@ -140,11 +142,12 @@ def start_installs(apt_packages: list[str], skip: set[str]) -> dict[str, Install
         )
         installs["npm"] = Install("npm", ["bash", "-c", script], cwd=CONTRACT).start()
     for install in installs.values():
-        say(f"installing in the background: {install.name} (log: {install.log.relative_to(REPO)})")
+        say(f"installing in the background if needed: {install.name} (log: {install.log.relative_to(REPO)})")
     return installs
 
 
 def main(argv: list[str]) -> int:
+    keep_going = os.environ.get("KEEP_GOING", "") not in ("", "0")
     skip: set[str] = set()
     if argv[:1] == ["--skip"]:
         skip = {s for s in ",".join(argv[1:]).replace(" ", ",").split(",") if s}
@@ -165,8 +168,9 @@ def main(argv: list[str]) -> int:
     ARTIFACTS.mkdir(exist_ok=True)
     installs = start_installs(prereqs.missing_apt_packages(findings), skip)
     times: list[str] = []
-    result = "passed"
+    failed: list[str] = []
     total = len(STEPS)
+    result = "not finished"
     try:
         for number, (name, needs) in enumerate(STEPS, 1):
             tag = f"[{number}/{total}] {name}"
@@ -175,31 +179,35 @@ def main(argv: list[str]) -> int:
                 times.append(f"{name:<14} skipped")
                 continue
             step_started = time.monotonic()
+            problem = None
             for need in needs:
                 install = installs.get(need)
                 if install is None:
                     continue
+                install.thread.join(timeout=1)
                 if install.thread.is_alive():
                     say(f"{tag} waiting for the {need} install...")
                 if install.wait() != 0:
                     print(install.tail(), flush=True)
                     what = "Chromium (apt-get install chromium chromium-driver)" if need == "apt" else need
-                    say(f"{tag} FAILED: the {what} install failed (log: {install.log.relative_to(REPO)})")
-                    result = f"{name} failed"
+                    problem = f"the {what} install failed (log: {install.log.relative_to(REPO)})"
                     break
-            if result != "passed":
-                times.append(f"{name:<14} failed (install)")
-                break
-            say(f"{tag} ...")
-            rc = subprocess.run(["make", "--no-print-directory", name], cwd=REPO).returncode
+            if problem is None:
+                say(f"{tag} ...")
+                rc = subprocess.run(["make", "--no-print-directory", name], cwd=REPO).returncode
+                if rc != 0:
+                    problem = f"`make {name}` exited with {rc}"
             now = time.monotonic()
-            status = "done" if rc == 0 else f"FAILED ({rc})"
+            status = "done" if problem is None else f"FAILED: {problem};"
             say(f"{tag} {status} in {duration(now - step_started)}, {duration(now - started)} so far")
-            times.append(f"{name:<14} {now - step_started:7.1f} s" + ("" if rc == 0 else f"  failed ({rc})"))
-            if rc != 0:
-                result = f"{name} failed"
-                break
+            times.append(f"{name:<14} {now - step_started:7.1f} s" + ("" if problem is None else "  FAILED"))
+            if problem is not None:
+                failed.append(name)
+                if not keep_going:
+                    break
+        result = "passed" if not failed else "failed: " + ", ".join(failed)
     except KeyboardInterrupt:
+        failed.append("interrupted")
         result = "interrupted"
     finally:
         for install in installs.values():
@@ -211,8 +219,10 @@ def main(argv: list[str]) -> int:
         lines += [f"(background) {i.name:<8} {i.seconds:7.1f} s  rc={i.rc}" for i in installs.values()]
         TIMES.write_text("\n".join(lines) + "\n")
 
-    if result != "passed":
-        say(f"FAILED: {result} after {duration(elapsed)} (step times: {TIMES.relative_to(REPO)})")
+    if failed:
+        not_run = [n for n, _ in STEPS[names.index(failed[-1]) + 1:]] if failed[-1] in names and not keep_going else []
+        tail = f"; not run: {', '.join(not_run)}" if not_run else ""
+        say(f"FAILED ({', '.join(failed)}) after {duration(elapsed)}{tail} (step times: {TIMES.relative_to(REPO)})")
         return 1
     ran = total - len(skip)
     if skip:
