@@ -67,6 +67,9 @@ KEYS: list[tuple[str, str, str]] = [
     ("WHATSAPP_POOL", "whatsapp-pool", "StringList"),
 ]
 REQUIRED = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "NUMBER_POOL", "AUTH_USERNAME", "AUTH_PASSWORD"]
+# The functions refuse a shorter operator password (MIN_PASSWORD_CHARS in
+# shared/src/config.rs); refusing it here saves a deploy that answers 503.
+MIN_PASSWORD_CHARS = 16
 PREFIX_PATTERN = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")  # template.yaml's AllowedPattern
 
 
@@ -135,6 +138,8 @@ def parameters(values: dict[str, str], prefix: str) -> tuple[list[Parameter], li
     missing = [k for k in REQUIRED if not values.get(k, "").strip()]
     if missing:
         raise ParamsError(f"missing in the env file: {', '.join(missing)}")
+    if len(values["AUTH_PASSWORD"].strip()) < MIN_PASSWORD_CHARS:
+        raise ParamsError(f"AUTH_PASSWORD must be at least {MIN_PASSWORD_CHARS} characters")
     out = []
     for env, name, kind in KEYS:
         value = values.get(env, "").strip()

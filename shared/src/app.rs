@@ -1,11 +1,15 @@
 //! What a function builds once per execution environment and lends to every
-//! invocation: configuration and the Twilio connection pool.
+//! invocation: configuration, the Twilio connection pool, the session index.
 
 use std::time::Duration;
 
+use crate::config::Config;
 use crate::config::{ConfigSource, ConfigStore, Function};
 use crate::fanout::FanOutLedger;
-use crate::twilio::{TwilioHttp, TwilioSettings};
+use crate::http::Invocation;
+use crate::index::{SessionIndex, TABLE_VARIABLE};
+use crate::session::Sessions;
+use crate::twilio::{Twilio, TwilioHttp, TwilioSettings};
 
 /// Time an invocation may spend on Twilio before answering; with the
 /// rollback budget it stays inside the 15 s function timeout.
@@ -14,11 +18,14 @@ pub const REQUEST_BUDGET: Duration = Duration::from_secs(10);
 pub struct AppState {
     pub config: ConfigStore,
     pub twilio: TwilioHttp,
+    /// The session index, when `SESSION_INDEX_TABLE` names one.
+    pub index: Option<SessionIndex>,
     pub budget: Duration,
     /// How long a create may still be running, for retries that find it
-    /// half made ([`crate::provision::CREATE_MAY_RUN_FOR`]).
+    /// half made ([`crate::session::CREATE_MAY_RUN_FOR`]).
     pub create_window: Duration,
-    /// Group calls already rung, so a replayed webhook rings nobody twice.
+    /// Group calls already rung in this execution environment (the index,
+    /// when there is one, remembers them across environments).
     pub fanout: FanOutLedger,
 }
 
@@ -27,10 +34,16 @@ impl AppState {
         AppState {
             config,
             twilio,
+            index: None,
             budget: REQUEST_BUDGET,
-            create_window: crate::provision::CREATE_MAY_RUN_FOR,
+            create_window: crate::session::CREATE_MAY_RUN_FOR,
             fanout: FanOutLedger::default(),
         }
+    }
+
+    pub fn with_index(mut self, index: SessionIndex) -> Self {
+        self.index = Some(index);
+        self
     }
 
     /// Reads the environment, and loads configuration now, during init, so
@@ -43,10 +56,44 @@ impl AppState {
     pub async fn from_env(function: Function) -> Result<Self, lambda_http::Error> {
         let settings = TwilioSettings::from_env()?;
         let twilio = tokio::task::spawn_blocking(|| TwilioHttp::new(settings));
-        let source = ConfigSource::from_env(function).await;
+        let needs_aws = ["SSM_PARAMETER_PREFIX", TABLE_VARIABLE]
+            .iter()
+            .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
+        let aws = match needs_aws {
+            true => Some(aws_config::load_from_env().await),
+            false => None,
+        };
+        let source = ConfigSource::from_env(function, aws.as_ref());
         let config = ConfigStore::new(source, function, ConfigStore::ttl_from_env());
         // A failure is logged by the store and answered with 503 until fixed.
         let _ = config.current().await;
-        Ok(AppState::new(config, twilio.await??))
+        let mut state = AppState::new(config, twilio.await??);
+        state.index = aws.as_ref().and_then(SessionIndex::from_env);
+        Ok(state)
+    }
+
+    /// A Twilio client for one invocation, counting into its log line.
+    pub fn twilio_for<'a>(
+        &'a self,
+        config: &'a Config,
+        invocation: &'a Invocation,
+    ) -> Result<Twilio<'a>, crate::config::ConfigError> {
+        Ok(self
+            .twilio
+            .session(config.twilio()?, self.budget, invocation.twilio_requests()))
+    }
+
+    /// The session service for one invocation.
+    pub fn sessions<'a>(
+        &'a self,
+        twilio: &'a Twilio<'a>,
+        config: &'a Config,
+        invocation: &'a Invocation,
+    ) -> Sessions<'a> {
+        let index = self
+            .index
+            .as_ref()
+            .map(|index| index.for_invocation(invocation.index_requests()));
+        Sessions::new(twilio, index, config)
     }
 }

@@ -539,17 +539,15 @@ pub enum ConfigSource {
 const SSM_NAMES_PER_REQUEST: usize = 10;
 
 impl ConfigSource {
-    /// SSM when `SSM_PARAMETER_PREFIX` is set, otherwise the environment.
-    pub async fn from_env(function: Function) -> Self {
-        match std::env::var("SSM_PARAMETER_PREFIX") {
-            Ok(prefix) if !prefix.trim().is_empty() => {
-                let aws = aws_config::load_from_env().await;
-                ConfigSource::Ssm {
-                    client: aws_sdk_ssm::Client::new(&aws),
-                    prefix: prefix.trim().trim_end_matches('/').to_owned(),
-                    function,
-                }
-            }
+    /// SSM when `SSM_PARAMETER_PREFIX` is set (and the AWS configuration
+    /// loaded), otherwise the environment.
+    pub fn from_env(function: Function, aws: Option<&aws_config::SdkConfig>) -> Self {
+        match (std::env::var("SSM_PARAMETER_PREFIX"), aws) {
+            (Ok(prefix), Some(aws)) if !prefix.trim().is_empty() => ConfigSource::Ssm {
+                client: aws_sdk_ssm::Client::new(aws),
+                prefix: prefix.trim().trim_end_matches('/').to_owned(),
+                function,
+            },
             _ => ConfigSource::Env,
         }
     }

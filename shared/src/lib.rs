@@ -10,9 +10,10 @@ pub mod domain;
 pub mod fanout;
 pub mod handlers;
 pub mod http;
+pub mod index;
 pub mod logging;
 pub mod privacy;
-pub mod provision;
+pub mod session;
 pub mod twilio;
 
 pub use app::AppState;

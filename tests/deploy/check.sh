@@ -28,4 +28,4 @@ echo "== sam validate --lint"
 offline sam validate --lint --template-file template.yaml
 
 echo "== pytest tests/deploy"
-offline pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/deploy "$@"
+offline pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/deploy tests/support "$@"

@@ -13,7 +13,9 @@ import pytest
 from deploy_support import AWS_REGION, DUMMY_CREDENTIALS, REPO, child_env, ssm_client
 
 sys.path.insert(0, str(REPO / "dev"))
+sys.path.insert(0, str(REPO / "tests"))  # for `support`
 import params  # noqa: E402  (dev/params.py)
+from support import project  # noqa: E402
 
 SECRET_TOKEN = "tok-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4"
 SECRET_PASSWORD = "pw 'with' spaces=and#signs-91b2c3"
@@ -75,10 +77,13 @@ def env_file(tmp_path):
 
 
 def test_keys_mirror_config_rs():
-    text = (REPO / "shared" / "src" / "config.rs").read_text()
-    pairs = re.findall(r'Key \{\s*ssm: "([^"]+)",\s*env: "([^"]+)",\s*\}', text)
-    assert len(pairs) == len(params.KEYS)
-    assert {(env, ssm) for ssm, env in pairs} == {(env, ssm) for env, ssm, _ in params.KEYS}
+    """Every key config.rs reads, with its SSM name and whether it is a
+    SecureString, is one make params writes, and the other way round."""
+    keys = project.config_keys()
+    assert len(keys) == len(params.KEYS)
+    from_code = {(k.env, k.ssm, "SecureString" if k.secret else None) for k in keys}
+    from_params = {(env, ssm, kind if kind == "SecureString" else None) for env, ssm, kind in params.KEYS}
+    assert from_code == from_params
 
 
 BACKENDS = ["boto3", pytest.param("aws-cli", marks=pytest.mark.skipif(not shutil.which("aws"), reason="no AWS CLI"))]
@@ -140,6 +145,21 @@ def test_missing_required_keys_are_named(tmp_path):
     assert done.returncode == 1
     assert "TWILIO_ACCOUNT_SID, NUMBER_POOL, AUTH_PASSWORD" in done.stderr
     assert_no_secret(done.stdout + done.stderr)
+
+
+def test_a_short_password_is_refused_before_anything_is_written(tmp_path, deploy_moto):
+    path = tmp_path / "env"
+    path.write_text(ENV_FILE.replace(SECRET_PASSWORD, "too-short-pw"))
+    done = run_params(["--env-file", str(path), "--prefix", "/masked-comms/short"], deploy_moto)
+    assert done.returncode != 0
+    assert "AUTH_PASSWORD must be at least 16 characters" in done.stderr
+    assert "too-short-pw" not in done.stdout + done.stderr
+    assert read_back(ssm_client(deploy_moto), "/masked-comms/short") == {}
+
+
+def test_min_password_length_matches_config_rs():
+    text = (REPO / "shared" / "src" / "config.rs").read_text()
+    assert f"pub const MIN_PASSWORD_CHARS: usize = {params.MIN_PASSWORD_CHARS};" in text
 
 
 def test_bad_pool_is_reported_without_its_value(tmp_path):

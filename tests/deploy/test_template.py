@@ -1,16 +1,22 @@
 """template.yaml and samconfig.toml against the code: routes, binaries,
-runtime settings, least-privilege IAM, logging, outputs, and the environment
-`sam local invoke` gives the functions."""
+runtime settings, least-privilege IAM (derived from the keys each function
+reads, tests/support/project.py), throttling, the session index table,
+logging, outputs, and the environment `sam local invoke` gives the functions."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for `support`
+from support import project  # noqa: E402
 
 from deploy_support import (
     REPO,
@@ -26,10 +32,12 @@ from deploy_support import (
 )
 
 
-# What each function serves (shared/src/handlers/*.rs). Paths and functions
-# are also checked against the cargo-lambda router in Cargo.toml below.
+# What each function serves (shared/src/handlers/*.rs): the oracle the
+# template's routes are checked against. Paths and functions are also checked
+# against the cargo-lambda router in Cargo.toml below.
 HANDLED_ROUTES = {
     ("GET", "/"): "landing-page",
+    ("GET", "/pool"): "landing-page",
     ("POST", "/sessions"): "sessions",
     ("GET", "/sessions"): "sessions",
     ("GET", "/sessions/{sid}"): "sessions",
@@ -38,7 +46,8 @@ HANDLED_ROUTES = {
     ("POST", "/conversation-events"): "conversation-events",
 }
 
-REQUIRED_CONFIG_ENV = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "NUMBER_POOL", "AUTH_USERNAME", "AUTH_PASSWORD"]
+# Every key some function cannot start without (shared/src/config.rs).
+REQUIRED_CONFIG_ENV = sorted({k.env for f in project.functions() for k in f.required})
 
 
 # ---------------------------------------------------------------- helpers
@@ -67,6 +76,14 @@ def rust_const_seconds(path: str, name: str) -> int:
 
 def test_every_handled_route_is_in_the_http_api_and_vice_versa(template):
     assert api_routes(template) == HANDLED_ROUTES
+
+
+def test_project_module_reads_the_same_routes(template):
+    """tests/support/project.py (which other suites use) agrees with cfn-lint's reading."""
+    assert {(r.method, r.path): r.binary for r in project.routes()} == api_routes(template)
+    for route in project.routes():
+        assert binary_of(template["Resources"][route.logical_id]) == route.binary
+    assert project.router() == router_table()
 
 
 def test_api_routes_match_the_cargo_lambda_router(template):
@@ -124,7 +141,7 @@ def test_runtime_settings(template):
     assert glob["Architectures"] == ["arm64"]
     assert glob["MemorySize"] == 128
     budget = rust_const_seconds("shared/src/app.rs", "REQUEST_BUDGET") + rust_const_seconds(
-        "shared/src/provision.rs", "ROLLBACK_BUDGET"
+        "shared/src/session/create.rs", "ROLLBACK_BUDGET"
     )
     assert glob["Timeout"] == 15 and glob["Timeout"] > budget
     for name, fn in functions(template).items():
@@ -134,20 +151,76 @@ def test_runtime_settings(template):
 
 # ---------------------------------------------------------------- IAM
 
+PARAMETER_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ParameterPrefix}/"
+ANY_KEY_HERE = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"
+VIA_SSM = {"Fn::Sub": "ssm.${AWS::Region}.${AWS::URLSuffix}"}
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 
-PREFIX_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ParameterPrefix}"
+# What each function may do on the session index (the design for the change
+# that makes the functions use it). The landing page only lists pool usage.
+SESSION_INDEX_ACTIONS = {
+    "sessions": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "BatchWriteItem"},
+    "inbound-call": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
+    "conversation-events": {"GetItem", "DeleteItem", "Query", "BatchWriteItem"},
+    "landing-page": {"Query"},
+}
+QUERY_ONLY_ON = {"landing-page": {"index/by-proxy"}}  # the others: the table and each index
 
 
-def test_each_function_has_its_own_least_privilege_role(template):
+def parameter_arn(key: project.ConfigKey) -> dict:
+    return {"Fn::Sub": PARAMETER_ARN + key.ssm}
+
+
+def role_of(template: dict, fn: dict) -> tuple[str, dict]:
+    name = getatt(fn["Properties"]["Role"])[0]
+    return name, template["Resources"][name]
+
+
+def statements(role: dict) -> list[dict]:
+    """Every statement of every inline policy; an `Fn::If` statement as is."""
+    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def if_branches(statement: dict) -> list[dict]:
+    """The statement, or both branches of an `Fn::If` on HasKmsKey."""
+    if "Fn::If" not in statement:
+        return [statement]
+    condition, with_key, without_key = statement["Fn::If"]
+    assert condition == "HasKmsKey", statement
+    return [with_key, without_key]
+
+
+def actions(statement: dict) -> set[str]:
+    return set(as_list(statement["Action"]))
+
+
+def table_part(resource) -> str:
+    """'table' or 'index/<name>' for an ARN of the session index, else fail."""
+    if getatt(resource) == ["SessionIndexTable", "Arn"]:
+        return "table"
+    text = sub(resource) or ""
+    prefix = "${SessionIndexTable.Arn}/index/"
+    assert text.startswith(prefix) and "*" not in text, f"not the session index or one named index: {resource}"
+    return "index/" + text[len(prefix):]
+
+
+def function_by_binary(template: dict) -> dict[str, dict]:
+    return {binary_of(fn): fn for fn in functions(template).values()}
+
+
+BINARIES = [f.binary for f in project.functions()]
+
+
+def test_each_function_has_its_own_role(template):
     resources = template["Resources"]
     roles_seen = set()
+    assert set(function_by_binary(template)) == set(BINARIES)
     for name, fn in functions(template).items():
         props = fn["Properties"]
         assert "Policies" not in props, f"{name}: SAM policies would add AWSLambdaBasicExecutionRole"
-        role_name = getatt(props["Role"])[0]
+        role_name, role = role_of(template, fn)
         assert role_name not in roles_seen, f"{name} shares a role"
         roles_seen.add(role_name)
-        role = resources[role_name]
         assert role["Type"] == "AWS::IAM::Role"
         role_props = role["Properties"]
         assert not role_props.get("ManagedPolicyArns"), f"{role_name}: no managed policies"
@@ -155,53 +228,301 @@ def test_each_function_has_its_own_least_privilege_role(template):
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ]
         log_group = ref(props["LoggingConfig"]["LogGroup"])
-
-        grants: dict[str, list] = {}
-        for policy in role_props["Policies"]:
-            for statement in policy["PolicyDocument"]["Statement"]:
-                assert statement["Effect"] == "Allow"
-                for action in as_list(statement["Action"]):
-                    assert "*" not in action, f"{role_name}: wildcard action {action}"
-                    grants.setdefault(action, []).append(statement)
-
-        assert set(grants) == {
-            "logs:CreateLogStream",
-            "logs:PutLogEvents",
-            "ssm:GetParametersByPath",
-            "ssm:GetParameter",
-            "ssm:GetParameters",
-            "kms:Decrypt",
-        }, f"{role_name}: nothing else"
-
-        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
-            (statement,) = grants[action]
-            assert getatt(statement["Resource"]) == [log_group, "Arn"], f"{role_name}: own log group only"
-
-        (by_path,) = grants["ssm:GetParametersByPath"]
-        assert sorted(sub(r) for r in as_list(by_path["Resource"])) == [PREFIX_ARN, PREFIX_ARN + "/*"]
-        for action in ("ssm:GetParameter", "ssm:GetParameters"):
-            (statement,) = grants[action]
-            assert [sub(r) for r in as_list(statement["Resource"])] == [PREFIX_ARN + "/*"]
-        for statement in grants["ssm:GetParametersByPath"] + grants["ssm:GetParameter"]:
-            assert "Condition" not in statement
-
-        (decrypt,) = grants["kms:Decrypt"]
-        assert decrypt["Condition"] == {
-            "StringEquals": {"kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.${AWS::URLSuffix}"}}
-        }, f"{role_name}: kms:Decrypt only through SSM"
-        condition, customer_key, any_key = decrypt["Resource"]["Fn::If"]
-        assert condition == "HasKmsKey" and ref(customer_key) == "KmsKeyArn"
-        assert sub(any_key) == "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"
+        logs = [s for s in statements(role) if actions(if_branches(s)[0]) & LOGS]
+        assert len(logs) == 1 and actions(logs[0]) == LOGS
+        assert getatt(logs[0]["Resource"]) == [log_group, "Arn"], f"{role_name}: own log group only"
 
 
-def test_no_other_iam_resources(template):
+@pytest.mark.parametrize("binary", BINARIES)
+def test_each_role_grants_only_what_its_function_uses(template, binary):
+    fn = function_by_binary(template)[binary]
+    role_name, role = role_of(template, fn)
+    expected = LOGS | {"ssm:GetParameters"} | {f"dynamodb:{a}" for a in SESSION_INDEX_ACTIONS[binary]}
+    if project.function(binary).secret_keys:
+        expected.add("kms:Decrypt")
+    granted = set()
+    for statement in statements(role):
+        for branch in if_branches(statement):
+            assert branch["Effect"] == "Allow"
+            assert "NotAction" not in branch and "NotResource" not in branch
+            for resource in as_list(branch["Resource"]):
+                assert resource != "*", f"{role_name}: Resource *"
+            granted |= actions(branch)
+    assert granted == expected, f"{role_name}: exactly these actions"
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_each_role_reads_exactly_its_own_parameters(template, binary):
+    """ssm:GetParameters on the exact parameter ARNs of the keys the function
+    reads (Function::required + optional), nothing on the path, no condition."""
+    role_name, role = role_of(template, function_by_binary(template)[binary])
+    reads = [s for s in statements(role) if "Fn::If" not in s and "ssm:GetParameters" in actions(s)]
+    assert len(reads) == 1, role_name
+    (read,) = reads
+    assert actions(read) == {"ssm:GetParameters"} and "Condition" not in read
+    required, optional = project.function_keys(binary)
+    resources = as_list(read["Resource"])
+    assert len(resources) == len(required + optional), f"{role_name}: each parameter once"
+    assert sorted(map(json.dumps, resources)) == sorted(json.dumps(parameter_arn(k)) for k in required + optional)
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_each_role_decrypts_only_its_own_secrets_through_ssm(template, binary):
+    role_name, role = role_of(template, function_by_binary(template)[binary])
+    secrets = project.function(binary).secret_keys
+    decrypts = [s for s in statements(role) if "kms:Decrypt" in actions(if_branches(s)[0])]
+    if not secrets:
+        assert not decrypts, f"{role_name} reads no SecureString"
+        return
+    assert len(decrypts) == 1 and "Fn::If" in decrypts[0], f"{role_name}: one kms:Decrypt, by KmsKeyArn"
+    with_key, without_key = if_branches(decrypts[0])
+    own_secrets = sorted(json.dumps(parameter_arn(k)) for k in secrets)
+    for branch in (with_key, without_key):
+        assert actions(branch) == {"kms:Decrypt"}
+        equals = branch["Condition"]["StringEquals"]
+        assert set(equals) == {"kms:ViaService", "kms:EncryptionContext:PARAMETER_ARN"}
+        assert equals["kms:ViaService"] == VIA_SSM, f"{role_name}: only through SSM"
+        contexts = as_list(equals["kms:EncryptionContext:PARAMETER_ARN"])
+        assert sorted(map(json.dumps, contexts)) == own_secrets, f"{role_name}: only its own SecureStrings"
+    assert ref(with_key["Resource"]) == "KmsKeyArn"
+    assert set(with_key["Condition"]) == {"StringEquals"}
+    assert sub(without_key["Resource"]) == ANY_KEY_HERE
+    assert set(without_key["Condition"]) == {"StringEquals", "ForAnyValue:StringEquals"}
+    assert without_key["Condition"]["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": "alias/aws/ssm"}
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_no_role_names_a_parameter_its_function_does_not_read(template, binary):
+    _, role = role_of(template, function_by_binary(template)[binary])
+    text = json.dumps(role)
+    own = {k.ssm for k in project.function(binary).keys}
+    for key in project.config_keys():
+        if key.ssm not in own:
+            assert f"${{ParameterPrefix}}/{key.ssm}\"" not in text, f"{binary}: {key.ssm}"
+    assert "ParameterPrefix}/*" not in text and "ParameterPrefix}\"" not in text, "nothing on the path"
+
+
+def test_the_landing_page_cannot_read_the_twilio_token(template):
+    _, role = role_of(template, function_by_binary(template)["landing-page"])
+    assert "twilio/auth-token" not in json.dumps(role)
+    assert "auth/password" in json.dumps(role)
+
+
+def test_no_function_lists_parameters_by_path(template):
+    text = json.dumps(template)
+    for action in ("ssm:GetParametersByPath", "ssm:GetParameter\"", "ssm:*", "kms:*", "dynamodb:*"):
+        assert action not in text
+
+
+@pytest.mark.parametrize("binary", BINARIES)
+def test_each_role_reaches_only_the_session_index(template, binary):
+    _, role = role_of(template, function_by_binary(template)[binary])
+    table = template["Resources"]["SessionIndexTable"]["Properties"]
+    indexes = {f"index/{i['IndexName']}" for i in table["GlobalSecondaryIndexes"] + table["LocalSecondaryIndexes"]}
+    granted: dict[str, set[str]] = {}
+    for statement in statements(role):
+        for branch in if_branches(statement):
+            for action in actions(branch):
+                if action.startswith("dynamodb:"):
+                    parts = {table_part(r) for r in as_list(branch["Resource"])}
+                    granted.setdefault(action.removeprefix("dynamodb:"), set()).update(parts)
+    assert set(granted) == SESSION_INDEX_ACTIONS[binary]
+    for action, parts in granted.items():
+        if action == "Query":
+            assert parts == QUERY_ONLY_ON.get(binary, {"table"} | indexes), binary
+        else:
+            assert parts == {"table"}, f"{binary}: {action} works on the table, never on an index"
+
+
+def test_every_function_is_in_the_session_index_design():
+    assert set(SESSION_INDEX_ACTIONS) == set(BINARIES)
+
+
+def resolved(template: dict, values: dict[str, str]) -> dict:
+    """The template after AWS::LanguageExtensions with these parameter values,
+    as SAM CLI's own implementation resolves it (Sub with parameters, If)."""
+    from samcli.lib.cfn_language_extensions.sam_integration import expand_language_extensions
+
+    pseudo = {"AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
+              "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "masked-comms-test"}
+    result = expand_language_extensions(copy.deepcopy(template), {**pseudo, **values}, enabled=True)
+    assert result.had_language_extensions
+    return result.expanded_template
+
+
+@pytest.mark.parametrize("kms_key", ["", "arn:aws:kms:eu-west-1:123456789012:key/0000aaaa-bb11-cc22-dd33-eeeeee444444"])
+def test_resolved_kms_grant_follows_the_kms_key_parameter(template, kms_key):
+    doc = resolved(template, {"ParameterPrefix": "/masked-comms/test", "KmsKeyArn": kms_key})
+    for binary in BINARIES:
+        fn = function_by_binary(doc)[binary]
+        role = doc["Resources"][getatt(fn["Properties"]["Role"])[0]]
+        secret_arns = sorted(
+            f"arn:aws:ssm:eu-west-1:123456789012:parameter/masked-comms/test/{k.ssm}"
+            for k in project.function(binary).secret_keys
+        )
+        (decrypt,) = [s for s in statements(role) if "kms:Decrypt" in actions(s)]
+        equals = decrypt["Condition"]["StringEquals"]
+        assert equals["kms:ViaService"] == "ssm.eu-west-1.amazonaws.com", binary
+        assert sorted(as_list(equals["kms:EncryptionContext:PARAMETER_ARN"])) == secret_arns, binary
+        if kms_key:
+            assert decrypt["Resource"] == kms_key and set(decrypt["Condition"]) == {"StringEquals"}
+        else:
+            assert decrypt["Resource"] == "arn:aws:kms:eu-west-1:123456789012:key/*"
+            assert decrypt["Condition"]["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": "alias/aws/ssm"}
+
+
+def test_resource_types(template):
     kinds = {v["Type"] for v in template["Resources"].values()}
     assert kinds == {
         SERVERLESS_FUNCTION,
         "AWS::Serverless::HttpApi",
         "AWS::IAM::Role",
         "AWS::Logs::LogGroup",
+        "AWS::DynamoDB::Table",
     }
+
+
+# ---------------------------------------------------------------- throttling
+
+
+def password_protected(route: project.Route) -> bool:
+    """The operator's routes: served by a function that reads the password."""
+    return project.config_key("auth/password") in project.function(route.binary).keys
+
+
+def throttle_refs(settings: dict) -> tuple[str | None, str | None]:
+    assert set(settings) == {"ThrottlingBurstLimit", "ThrottlingRateLimit"}, settings
+    return ref(settings["ThrottlingBurstLimit"]), ref(settings["ThrottlingRateLimit"])
+
+
+def test_every_route_is_throttled_and_the_operator_routes_more_strictly(template):
+    props = template["Resources"]["HttpApi"]["Properties"]
+    assert throttle_refs(props["DefaultRouteSettings"]) == ("ThrottleBurstLimit", "ThrottleRateLimit")
+    operator = {r.key for r in project.routes() if password_protected(r)}
+    webhooks = {r.key for r in project.routes() if not password_protected(r)}
+    assert "POST /sessions" in operator and "DELETE /sessions/{sid}" in operator and "GET /" in operator
+    assert webhooks == {"POST /inbound-call", "POST /conversation-events"}
+    # Webhooks take the default; each operator route has its own stricter entry.
+    assert set(props["RouteSettings"]) == operator
+    for key in operator:
+        assert throttle_refs(props["RouteSettings"][key]) == (
+            "OperatorThrottleBurstLimit", "OperatorThrottleRateLimit"), key
+
+
+def test_throttle_parameters(template):
+    params = template["Parameters"]
+    for name in ("ThrottleBurstLimit", "ThrottleRateLimit", "OperatorThrottleBurstLimit", "OperatorThrottleRateLimit"):
+        assert params[name]["Type"] == "Number" and params[name]["MinValue"] >= 1, name
+        assert params[name]["MinValue"] <= params[name]["Default"] <= params[name]["MaxValue"], name
+    assert params["OperatorThrottleRateLimit"]["Default"] < params["ThrottleRateLimit"]["Default"]
+    assert params["OperatorThrottleBurstLimit"]["Default"] < params["ThrottleBurstLimit"]["Default"]
+    for prefix in ("", "Operator"):
+        assert params[f"{prefix}ThrottleBurstLimit"]["Default"] >= params[f"{prefix}ThrottleRateLimit"]["Default"]
+
+
+def substitute(value, values: dict):
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in values:
+            return values[value["Ref"]]
+        return {k: substitute(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, values) for v in value]
+    return value
+
+
+def sam_translate(template: dict, monkeypatch) -> dict:
+    """The CloudFormation SAM's transform makes of the template (offline)."""
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    doc = copy.deepcopy(template)
+    # CloudFormation runs AWS::LanguageExtensions first; nothing SAM reads depends on it.
+    doc["Transform"] = "AWS::Serverless-2016-10-31"
+    for fn in functions(doc).values():
+        fn["Properties"]["CodeUri"] = "s3://bucket/key"
+    return transform(doc, {}, NoManagedPolicies())
+
+
+def test_throttle_parameters_reach_the_stage_for_every_route(template, monkeypatch):
+    values = {"ThrottleBurstLimit": 301, "ThrottleRateLimit": 151,
+              "OperatorThrottleBurstLimit": 7, "OperatorThrottleRateLimit": 3}
+    doc = copy.deepcopy(template)
+    doc["Resources"]["HttpApi"] = substitute(doc["Resources"]["HttpApi"], values)
+    out = sam_translate(doc, monkeypatch)["Resources"]
+    (stage,) = [v for v in out.values() if v["Type"] == "AWS::ApiGatewayV2::Stage"]
+    assert stage["Properties"]["StageName"] == "$default"
+    assert stage["Properties"]["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 301, "ThrottlingRateLimit": 151}
+    body = out["HttpApi"]["Properties"]["Body"]["paths"]
+    api_keys = {f"{method.upper()} {path}" for path, methods in body.items() for method in methods}
+    assert api_keys == {r.key for r in project.routes()}
+    settings = stage["Properties"]["RouteSettings"]
+    assert set(settings) <= api_keys, "a RouteSettings key that is no route fails the deployment"
+    for key in api_keys:
+        limits = settings.get(key, stage["Properties"]["DefaultRouteSettings"])
+        strict = key in settings
+        assert limits == ({"ThrottlingBurstLimit": 7, "ThrottlingRateLimit": 3} if strict
+                          else {"ThrottlingBurstLimit": 301, "ThrottlingRateLimit": 151}), key
+
+
+# ---------------------------------------------------------------- session index table
+
+
+def test_session_index_table(template):
+    table = template["Resources"]["SessionIndexTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    props = table["Properties"]
+    assert "TableName" not in props, "a generated name: a retained table never blocks a new stack"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    attributes = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert attributes == {"pk": "S", "sk": "S", "proxy": "S", "created": "S"}
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert props["GlobalSecondaryIndexes"] == [{
+        "IndexName": "by-proxy",
+        "KeySchema": [{"AttributeName": "proxy", "KeyType": "HASH"}, {"AttributeName": "pk", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }]
+    assert props["LocalSecondaryIndexes"] == [{
+        "IndexName": "by-created",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "created", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_a_parameter_chooses_whether_the_table_outlives_the_stack(template):
+    param = template["Parameters"]["DeleteTableWithStack"]
+    assert param["Default"] == "false" and sorted(param["AllowedValues"]) == ["false", "true"]
+    assert template["Conditions"]["DeleteTable"] == {"Fn::Equals": [{"Ref": "DeleteTableWithStack"}, "true"]}
+    # Only AWS::LanguageExtensions lets an intrinsic choose these policies, and
+    # it must run before SAM's transform.
+    assert template["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+    for value, policy in (("false", "Retain"), ("true", "Delete"), (None, "Retain")):
+        values = {} if value is None else {"DeleteTableWithStack": value}
+        table = resolved(template, values)["Resources"]["SessionIndexTable"]
+        assert table["DeletionPolicy"] == policy and table["UpdateReplacePolicy"] == policy, value
+
+
+def test_only_resolvable_policies_use_intrinsics(template):
+    for name, resource in template["Resources"].items():
+        for attribute in ("DeletionPolicy", "UpdateReplacePolicy"):
+            value = resource.get(attribute)
+            if value is not None and not isinstance(value, str):
+                assert "AWS::LanguageExtensions" in as_list(template["Transform"]), f"{name}.{attribute}"
+
+
+def test_every_function_gets_the_table_name(template):
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]["Fn::If"]
+    for branch in variables[1:]:
+        assert ref(branch["SESSION_INDEX_TABLE"]) == "SessionIndexTable"
+    for name, fn in functions(template).items():
+        assert "Environment" not in fn["Properties"], f"{name}: environment comes from Globals"
+    assert ref(template["Outputs"]["SessionIndexTableName"]["Value"]) == "SessionIndexTable"
 
 
 # ---------------------------------------------------------------- logs and environment
@@ -235,7 +556,10 @@ def test_deployed_environment_reads_ssm_and_holds_no_configuration(template):
     assert condition == "ConfigFromEnvironment"
     assert ref(deployed["SSM_PARAMETER_PREFIX"]) == "ParameterPrefix"
     assert ref(deployed["CONFIG_TTL_SECONDS"]) == "ConfigTtlSeconds"
-    assert set(deployed) == {"SSM_PARAMETER_PREFIX", "CONFIG_TTL_SECONDS", "TWILIO_CONVERSATIONS_URL", "TWILIO_API_URL"}
+    assert set(deployed) == {
+        "SSM_PARAMETER_PREFIX", "CONFIG_TTL_SECONDS", "TWILIO_CONVERSATIONS_URL", "TWILIO_API_URL", "SESSION_INDEX_TABLE",
+    }
+    assert not {k.env for k in project.config_keys()} & set(deployed), "configuration comes from SSM only"
     # Lambda reserves AWS_LAMBDA_*: the log level reaches the functions through LoggingConfig.
     assert not [k for k in local if k.startswith("AWS_")]
     assert all(v == "" for k, v in local.items() if k in REQUIRED_CONFIG_ENV), "no values in the template"
@@ -256,6 +580,8 @@ def test_outputs(template):
         path = url[len(base):] or None
         if path:
             assert any(p == path for _, p in HANDLED_ROUTES), f"{key} points at a served path"
+    refs = {k: ref(v["Value"]) for k, v in template["Outputs"].items() if not sub(v["Value"])}
+    assert refs == {"ParameterPrefix": "ParameterPrefix", "SessionIndexTableName": "SessionIndexTable"}
 
 
 # ---------------------------------------------------------------- sam local invoke

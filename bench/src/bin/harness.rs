@@ -17,6 +17,8 @@
 //! Results are JSON for bench/report.py. With `--quick` every piece runs with tiny
 //! counts and the counts (round trips, warm SSM requests, connections) are
 //! asserted; timings are not.
+// The in-process handlers nest deeply enough to need a higher limit.
+#![recursion_limit = "256"]
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -1,11 +1,21 @@
 //! The control API under `/_emulator/` (no auth): what the binary's users and out-of-process
 //! tests use instead of the `Emulator` methods.
+//!
+//! - `GET /info`; `GET`/`DELETE /requests`; `POST /reset`
+//! - `GET /conversations`; `POST /conversations/{sid}/close`
+//! - `GET /calls` (Calls API calls); `POST /calls/place` `{from, to}` (the new call's sid in
+//!   `X-Call-Sid`); `GET /calls/inbound`; `POST /calls/complete` `{call_sid?, duration}`;
+//!   `GET /recordings`
+//! - `GET /numbers`; `POST /numbers` `{phone_number, voice_url?, sms_url?}`
+//! - `POST /messages` `{from, to, body}` (answers the outcome); `GET /messages` (inbound
+//!   texts and their outcomes); `GET /deliveries` (texts sent out)
+//! - `POST`/`DELETE /faults`; `POST /latency`; `POST /rate-limit`; `GET`/`POST /webhooks`
 
 use std::{sync::Arc, time::Duration};
 
 use axum::{
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
@@ -14,10 +24,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
+    calls::{CallSnapshot, InboundCallSnapshot, RecordingSnapshot},
     faults::{Fault, Operation},
+    numbers::{NumberUpdate, PhoneNumberSnapshot},
     recording::RequestView,
     server::{lock, Shared},
-    state::CallSnapshot,
     webhooks::WebhookOutcome,
 };
 
@@ -29,10 +40,16 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/conversations/{sid}/close", post(close_conversation))
         .route("/calls", get(calls))
         .route("/calls/place", post(place_call))
+        .route("/calls/inbound", get(inbound_calls))
+        .route("/calls/complete", post(complete_call))
+        .route("/recordings", get(recordings))
         .route("/faults", post(add_fault).delete(clear_faults))
         .route("/latency", post(set_latency))
         .route("/rate-limit", post(set_rate_limit))
         .route("/webhooks", get(webhooks).post(set_webhooks))
+        .route("/numbers", get(numbers).post(add_number))
+        .route("/messages", get(messages).post(send_message))
+        .route("/deliveries", get(deliveries))
         .route("/reset", post(reset))
 }
 
@@ -166,11 +183,63 @@ struct PlaceCallBody {
     to: String,
 }
 
+/// Answers what our webhook answered, as before; the call's sid is in `X-Call-Sid`.
 async fn place_call(
     State(shared): State<Arc<Shared>>,
     Json(body): Json<PlaceCallBody>,
 ) -> Response {
-    outcome(shared.place_call(&body.from, &body.to).await)
+    match shared.place_call(&body.from, &body.to).await {
+        Ok((sid, outcome)) => {
+            let mut response = Json(outcome).into_response();
+            if let Ok(value) = HeaderValue::from_str(&sid) {
+                response.headers_mut().insert(CALL_SID_HEADER, value);
+            }
+            response
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// The header naming the call `/calls/place` placed.
+pub(crate) const CALL_SID_HEADER: &str = "x-call-sid";
+
+async fn inbound_calls(State(shared): State<Arc<Shared>>) -> Response {
+    let calls: Vec<InboundCallSnapshot> = lock(&shared.state)
+        .inbound_calls
+        .iter()
+        .map(InboundCallSnapshot::from)
+        .collect();
+    Json(calls).into_response()
+}
+
+#[derive(Deserialize)]
+struct CompleteCallBody {
+    /// The call to end; without it, the latest call still going.
+    call_sid: Option<String>,
+    /// Seconds of talk.
+    duration: u64,
+}
+
+async fn complete_call(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<CompleteCallBody>,
+) -> Response {
+    match shared
+        .complete_call(body.call_sid.as_deref(), body.duration)
+        .await
+    {
+        Ok(completed) => Json(completed).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn recordings(State(shared): State<Arc<Shared>>) -> Response {
+    let recordings: Vec<RecordingSnapshot> = lock(&shared.state)
+        .recordings
+        .iter()
+        .map(RecordingSnapshot::from)
+        .collect();
+    Json(recordings).into_response()
 }
 
 async fn close_conversation(
@@ -183,4 +252,63 @@ async fn close_conversation(
 async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
     shared.reset();
     StatusCode::NO_CONTENT
+}
+
+async fn numbers(State(shared): State<Arc<Shared>>) -> Response {
+    let numbers: Vec<PhoneNumberSnapshot> = lock(&shared.state)
+        .numbers
+        .iter()
+        .map(PhoneNumberSnapshot::from)
+        .collect();
+    Json(numbers).into_response()
+}
+
+#[derive(Deserialize)]
+struct NumberBody {
+    phone_number: String,
+    /// Optional `VoiceUrl` / `SmsUrl` to configure at once, as the API would.
+    voice_url: Option<String>,
+    sms_url: Option<String>,
+}
+
+async fn add_number(State(shared): State<Arc<Shared>>, Json(body): Json<NumberBody>) -> Response {
+    let form: Vec<(String, String)> = [("VoiceUrl", body.voice_url), ("SmsUrl", body.sms_url)]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
+        .collect();
+    let update = match NumberUpdate::from_form(&form) {
+        Ok(update) => update,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.message),
+    };
+    match shared.add_phone_number(&body.phone_number, update) {
+        Ok(number) => (StatusCode::CREATED, Json(number)).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn messages(State(shared): State<Arc<Shared>>) -> Response {
+    Json(lock(&shared.state).texts.clone()).into_response()
+}
+
+#[derive(Deserialize)]
+struct MessageBody {
+    from: String,
+    to: String,
+    body: String,
+}
+
+/// Answers the `TextOutcome` (`{"outcome": "added" | "rejected" | "sent_to_sms_url" |
+/// "dropped", ...}`).
+async fn send_message(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<MessageBody>,
+) -> Response {
+    match shared.send_message(&body.from, &body.to, &body.body).await {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn deliveries(State(shared): State<Arc<Shared>>) -> Response {
+    Json(lock(&shared.state).outbound_texts.clone()).into_response()
 }

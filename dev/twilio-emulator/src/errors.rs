@@ -34,6 +34,20 @@ pub mod codes {
     pub const CALL_TO_REQUIRED: u32 = 21201;
     /// Calls: `From` missing.
     pub const CALL_FROM_REQUIRED: u32 = 21603;
+    /// Calls: `Timeout` is not a positive whole number.
+    pub const CALL_INVALID_TIMEOUT: u32 = 21208;
+    /// Calls: a `...Method` parameter is neither GET nor POST.
+    pub const CALL_INVALID_METHOD: u32 = 21209;
+    /// Calls: a `StatusCallbackEvent` is not one Twilio knows.
+    pub const CALL_INVALID_STATUS_CALLBACK_EVENT: u32 = 21626;
+    /// Calls: `Twiml` longer than 4000 characters.
+    pub const TWIML_TOO_LARGE: u32 = 32018;
+    /// A callback URL (`VoiceUrl`, `StatusCallback`, ...) is not an absolute http(s) URL.
+    pub const INVALID_CALLBACK_URL: u32 = 21502;
+    /// IncomingPhoneNumbers: a `...Method` parameter is neither GET nor POST.
+    pub const NUMBER_INVALID_METHOD: u32 = 21403;
+    /// API 2010: any other malformed parameter (emulator's choice: Twilio's generic 400).
+    pub const INVALID_PARAMETER_2010: u32 = 20001;
 }
 
 /// An error answered in Twilio's shape.

@@ -18,6 +18,18 @@ pub enum Operation {
     ListParticipants,
     ListParticipantConversations,
     CreateCall,
+    FetchParticipant,
+    DeleteParticipant,
+    ListMessages,
+    FetchConfigurationWebhooks,
+    UpdateConfigurationWebhooks,
+    FetchServiceWebhookConfiguration,
+    UpdateServiceWebhookConfiguration,
+    ListIncomingPhoneNumbers,
+    FetchIncomingPhoneNumber,
+    UpdateIncomingPhoneNumber,
+    FetchRecording,
+    DeleteRecording,
     /// A path the emulator does not know (answered 404 20404). Faults never apply.
     Unknown,
 }

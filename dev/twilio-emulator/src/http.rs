@@ -22,15 +22,18 @@ use serde_json::Value;
 use url::form_urlencoded;
 
 use crate::{
+    calls::{Call, Env},
     clock::{now_unix, parse_iso_duration},
+    conversations_webhooks::WebhookUpdate,
     errors::{codes, TwilioError},
     faults::{Fault, Operation},
     net::ConnInfo,
+    numbers::NumberUpdate,
     paging::PageRequest,
     recording::RecordedRequest,
     resources,
     server::{lock, Shared},
-    state::{new_sid, Call, ConversationParams, ConversationState, ParticipantParams, StateChange},
+    state::{ConversationParams, ConversationState, ParticipantParams, StateChange},
 };
 
 /// How long a `Hang` fault holds a request: longer than any client timeout we use.
@@ -45,8 +48,20 @@ enum Route {
     DeleteConversation(String),
     CreateParticipant(String),
     ListParticipants(String),
+    FetchParticipant(String, String),
+    ListMessages(String),
+    DeleteParticipant(String, String),
     ListParticipantConversations,
     CreateCall { account_sid: String },
+    FetchConfigurationWebhooks,
+    UpdateConfigurationWebhooks,
+    FetchServiceWebhookConfiguration(String),
+    UpdateServiceWebhookConfiguration(String),
+    FetchRecording { account_sid: String, sid: String },
+    DeleteRecording { account_sid: String, sid: String },
+    ListIncomingPhoneNumbers { account_sid: String },
+    FetchIncomingPhoneNumber { account_sid: String, sid: String },
+    UpdateIncomingPhoneNumber { account_sid: String, sid: String },
 }
 
 impl Route {
@@ -68,10 +83,56 @@ impl Route {
             ("GET", ["v1", "Conversations", id, "Participants"]) => {
                 Self::ListParticipants((*id).to_owned())
             }
+            ("GET", ["v1", "Conversations", id, "Messages"]) => {
+                Self::ListMessages((*id).to_owned())
+            }
+            ("GET", ["v1", "Conversations", id, "Participants", sid]) => {
+                Self::FetchParticipant((*id).to_owned(), (*sid).to_owned())
+            }
+            ("DELETE", ["v1", "Conversations", id, "Participants", sid]) => {
+                Self::DeleteParticipant((*id).to_owned(), (*sid).to_owned())
+            }
             ("GET", ["v1", "ParticipantConversations"]) => Self::ListParticipantConversations,
             ("POST", ["2010-04-01", "Accounts", account, "Calls.json"]) => Self::CreateCall {
                 account_sid: (*account).to_owned(),
             },
+            ("GET", ["2010-04-01", "Accounts", account, "Recordings", file]) => {
+                Self::FetchRecording {
+                    account_sid: (*account).to_owned(),
+                    sid: json_resource(file)?,
+                }
+            }
+            ("DELETE", ["2010-04-01", "Accounts", account, "Recordings", file]) => {
+                Self::DeleteRecording {
+                    account_sid: (*account).to_owned(),
+                    sid: json_resource(file)?,
+                }
+            }
+            ("GET", ["2010-04-01", "Accounts", account, "IncomingPhoneNumbers.json"]) => {
+                Self::ListIncomingPhoneNumbers {
+                    account_sid: (*account).to_owned(),
+                }
+            }
+            ("GET", ["2010-04-01", "Accounts", account, "IncomingPhoneNumbers", file]) => {
+                Self::FetchIncomingPhoneNumber {
+                    account_sid: (*account).to_owned(),
+                    sid: json_resource(file)?,
+                }
+            }
+            ("POST", ["2010-04-01", "Accounts", account, "IncomingPhoneNumbers", file]) => {
+                Self::UpdateIncomingPhoneNumber {
+                    account_sid: (*account).to_owned(),
+                    sid: json_resource(file)?,
+                }
+            }
+            ("GET", ["v1", "Configuration", "Webhooks"]) => Self::FetchConfigurationWebhooks,
+            ("POST", ["v1", "Configuration", "Webhooks"]) => Self::UpdateConfigurationWebhooks,
+            ("GET", ["v1", "Services", service, "Configuration", "Webhooks"]) => {
+                Self::FetchServiceWebhookConfiguration((*service).to_owned())
+            }
+            ("POST", ["v1", "Services", service, "Configuration", "Webhooks"]) => {
+                Self::UpdateServiceWebhookConfiguration((*service).to_owned())
+            }
             _ => return None,
         };
         Some(route)
@@ -85,10 +146,34 @@ impl Route {
             Self::DeleteConversation(_) => Operation::DeleteConversation,
             Self::CreateParticipant(_) => Operation::CreateParticipant,
             Self::ListParticipants(_) => Operation::ListParticipants,
+            Self::FetchParticipant(..) => Operation::FetchParticipant,
+            Self::ListMessages(_) => Operation::ListMessages,
+            Self::DeleteParticipant(..) => Operation::DeleteParticipant,
             Self::ListParticipantConversations => Operation::ListParticipantConversations,
             Self::CreateCall { .. } => Operation::CreateCall,
+            Self::FetchConfigurationWebhooks => Operation::FetchConfigurationWebhooks,
+            Self::UpdateConfigurationWebhooks => Operation::UpdateConfigurationWebhooks,
+            Self::FetchServiceWebhookConfiguration(_) => {
+                Operation::FetchServiceWebhookConfiguration
+            }
+            Self::UpdateServiceWebhookConfiguration(_) => {
+                Operation::UpdateServiceWebhookConfiguration
+            }
+            Self::FetchRecording { .. } => Operation::FetchRecording,
+            Self::DeleteRecording { .. } => Operation::DeleteRecording,
+            Self::ListIncomingPhoneNumbers { .. } => Operation::ListIncomingPhoneNumbers,
+            Self::FetchIncomingPhoneNumber { .. } => Operation::FetchIncomingPhoneNumber,
+            Self::UpdateIncomingPhoneNumber { .. } => Operation::UpdateIncomingPhoneNumber,
         }
     }
+}
+
+/// The sid in an API 2010 resource path segment such as `PN123.json`.
+fn json_resource(segment: &str) -> Option<String> {
+    segment
+        .strip_suffix(".json")
+        .filter(|sid| !sid.is_empty())
+        .map(str::to_owned)
 }
 
 /// Decodes `%XX` escapes in a path segment (unique names may contain anything).
@@ -312,7 +397,11 @@ async fn pipeline(
     let query: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    match handle(shared, route, &Params(form), &query) {
+    // REST changes fire configured Conversations webhooks only when the request asks.
+    let webhooks_enabled = headers
+        .get("x-twilio-webhook-enabled")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    match handle(shared, route, &Params(form), &query, webhooks_enabled) {
         Ok(response) => Reply::Http(response),
         Err(e) => e.into(),
     }
@@ -349,6 +438,7 @@ fn handle(
     route: Route,
     form: &Params<'_>,
     query: &[(String, String)],
+    webhooks_enabled: bool,
 ) -> Result<Response, TwilioError> {
     let ctx = &shared.ctx;
     let now = now_unix();
@@ -384,7 +474,7 @@ fn handle(
                 )
             };
             if let Some(change) = change {
-                spawn_state_updated(shared, change);
+                spawn_state_updated(shared, change, webhooks_enabled);
             }
             Ok(ok(body))
         }
@@ -429,6 +519,48 @@ fn handle(
                 &path,
             )))
         }
+        Route::ListMessages(id) => {
+            let page = PageRequest::parse(query, 50, 100)?;
+            let newest_first = match Params(query).get("Order") {
+                None | Some("asc") => false,
+                Some("desc") => true,
+                Some(other) => {
+                    return Err(TwilioError::bad_request(
+                        codes::INVALID_PARAMETER,
+                        format!("Order must be asc or desc, got {other}"),
+                    ))
+                }
+            };
+            let state = lock(&shared.state);
+            let index = state
+                .find(&id)
+                .ok_or_else(|| TwilioError::not_found(&format!("/Conversations/{id}")))?;
+            let conversation = &state.conversations[index];
+            let mut items: Vec<Value> = conversation
+                .messages
+                .iter()
+                .map(|m| resources::message(ctx, &conversation.sid, m))
+                .collect();
+            if newest_first {
+                items.reverse();
+            }
+            let path = format!("/v1/Conversations/{id}/Messages");
+            Ok(ok(page.respond(items, "messages", &ctx.base_url, &path)))
+        }
+        Route::FetchParticipant(id, sid) => {
+            let state = lock(&shared.state);
+            let (ci, pi) = state.find_participant(&id, &sid)?;
+            let conversation = &state.conversations[ci];
+            Ok(ok(resources::participant(
+                ctx,
+                &conversation.sid,
+                &conversation.participants[pi],
+            )))
+        }
+        Route::DeleteParticipant(id, sid) => {
+            lock(&shared.state).remove_participant(&id, &sid, now)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Route::ListParticipantConversations => {
             let page = PageRequest::parse(query, 50, 50)?;
             let q = Params(query);
@@ -453,51 +585,154 @@ fn handle(
             )))
         }
         Route::CreateCall { account_sid } => {
-            if account_sid != ctx.account_sid {
-                return Err(TwilioError::not_found(&format!(
-                    "/Accounts/{account_sid}/Calls.json"
-                )));
-            }
-            let to = form.owned("To").ok_or_else(|| {
-                TwilioError::bad_request(
-                    codes::CALL_TO_REQUIRED,
-                    "A 'To' phone number is required.",
-                )
-            })?;
-            let from = form.owned("From").ok_or_else(|| {
-                TwilioError::bad_request(
-                    codes::CALL_FROM_REQUIRED,
-                    "A 'From' phone number is required.",
-                )
-            })?;
-            let twiml = form.owned("Twiml");
-            let url = form.owned("Url");
-            if twiml.is_none() && url.is_none() {
-                return Err(TwilioError::bad_request(
-                    codes::CALL_URL_REQUIRED,
-                    "Either Url or Twiml is required",
-                ));
-            }
-            let call = Call {
-                sid: new_sid("CA"),
-                to,
-                from,
-                twiml,
-                url,
-                created: now,
-            };
+            own_account(
+                ctx,
+                &account_sid,
+                &format!("/Accounts/{account_sid}/Calls.json"),
+            )?;
+            let mut state = lock(&shared.state);
+            let seq = state.next_call_seq();
+            let call = Call::from_form(form.0, seq, now)?;
             let body = resources::call(ctx, &call);
-            lock(&shared.state).calls.push(call);
+            state.calls.push(call);
             Ok(created(body))
+        }
+        Route::FetchRecording { account_sid, sid } => {
+            let path = format!("/2010-04-01/Accounts/{account_sid}/Recordings/{sid}.json");
+            own_account(ctx, &account_sid, &path)?;
+            let state = lock(&shared.state);
+            let recording = state
+                .recordings
+                .iter()
+                .find(|r| r.sid == sid)
+                .ok_or_else(|| TwilioError::not_found(&path))?;
+            let env = Env {
+                account_sid: &ctx.account_sid,
+                base_url: &ctx.base_url,
+                now,
+            };
+            Ok(ok(resources::recording(&env, recording)))
+        }
+        Route::DeleteRecording { account_sid, sid } => {
+            let path = format!("/2010-04-01/Accounts/{account_sid}/Recordings/{sid}.json");
+            own_account(ctx, &account_sid, &path)?;
+            let mut state = lock(&shared.state);
+            let index = state
+                .recordings
+                .iter()
+                .position(|r| r.sid == sid)
+                .ok_or_else(|| TwilioError::not_found(&path))?;
+            state.recordings.remove(index);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Route::ListIncomingPhoneNumbers { account_sid } => {
+            let path = format!("/2010-04-01/Accounts/{account_sid}/IncomingPhoneNumbers.json");
+            own_account(ctx, &account_sid, &path)?;
+            let page = PageRequest::parse(query, 50, 1000)?;
+            let q = Params(query);
+            let (number, friendly_name) = (q.get("PhoneNumber"), q.get("FriendlyName"));
+            let state = lock(&shared.state);
+            let items = state
+                .numbers
+                .iter()
+                .filter(|n| number.is_none_or(|pattern| n.matches(pattern)))
+                .filter(|n| friendly_name.is_none_or(|f| n.friendly_name == f))
+                .map(|n| resources::incoming_phone_number(ctx, n))
+                .collect();
+            Ok(ok(page.respond_2010(
+                items,
+                "incoming_phone_numbers",
+                &path,
+            )))
+        }
+        Route::FetchIncomingPhoneNumber { account_sid, sid } => {
+            let path =
+                format!("/2010-04-01/Accounts/{account_sid}/IncomingPhoneNumbers/{sid}.json");
+            own_account(ctx, &account_sid, &path)?;
+            let state = lock(&shared.state);
+            let number = state
+                .numbers
+                .iter()
+                .find(|n| n.sid == sid)
+                .ok_or_else(|| TwilioError::not_found(&path))?;
+            Ok(ok(resources::incoming_phone_number(ctx, number)))
+        }
+        Route::UpdateIncomingPhoneNumber { account_sid, sid } => {
+            let path =
+                format!("/2010-04-01/Accounts/{account_sid}/IncomingPhoneNumbers/{sid}.json");
+            own_account(ctx, &account_sid, &path)?;
+            let update = NumberUpdate::from_form(form.0)?;
+            let mut state = lock(&shared.state);
+            let number = state
+                .numbers
+                .iter_mut()
+                .find(|n| n.sid == sid)
+                .ok_or_else(|| TwilioError::not_found(&path))?;
+            number.apply(update, now);
+            Ok(ok(resources::incoming_phone_number(ctx, number)))
+        }
+        Route::FetchConfigurationWebhooks => {
+            let state = lock(&shared.state);
+            Ok(ok(resources::configuration_webhook(
+                ctx,
+                &state.conversations_webhooks,
+            )))
+        }
+        Route::UpdateConfigurationWebhooks => {
+            let update = WebhookUpdate::from_form(form.0, true)?;
+            let mut state = lock(&shared.state);
+            state.conversations_webhooks.update_account(&update);
+            Ok(ok(resources::configuration_webhook(
+                ctx,
+                &state.conversations_webhooks,
+            )))
+        }
+        Route::FetchServiceWebhookConfiguration(service) => {
+            known_service(ctx, &service)?;
+            let state = lock(&shared.state);
+            Ok(ok(resources::service_webhook_configuration(
+                ctx,
+                &state.conversations_webhooks.service,
+            )))
+        }
+        Route::UpdateServiceWebhookConfiguration(service) => {
+            known_service(ctx, &service)?;
+            let update = WebhookUpdate::from_form(form.0, false)?;
+            let mut state = lock(&shared.state);
+            state.conversations_webhooks.update_service(&update);
+            Ok(ok(resources::service_webhook_configuration(
+                ctx,
+                &state.conversations_webhooks.service,
+            )))
         }
     }
 }
 
-/// Twilio tells the events URL about state changes asynchronously, after answering.
-fn spawn_state_updated(shared: &Arc<Shared>, change: StateChange) {
+/// The API 2010 paths name the account; only ours exists.
+fn own_account(ctx: &resources::Ctx, account_sid: &str, path: &str) -> Result<(), TwilioError> {
+    if account_sid == ctx.account_sid {
+        Ok(())
+    } else {
+        Err(TwilioError::not_found(path))
+    }
+}
+
+/// The emulator has one Conversations service; any other sid is unknown.
+fn known_service(ctx: &resources::Ctx, service: &str) -> Result<(), TwilioError> {
+    if service == ctx.chat_service_sid {
+        Ok(())
+    } else {
+        Err(TwilioError::not_found(&format!("/Services/{service}")))
+    }
+}
+
+/// Twilio tells the events URL about state changes asynchronously, after answering; the
+/// configured post-event webhook hears of a REST change only when the request asked
+/// (`X-Twilio-Webhook-Enabled: true`).
+fn spawn_state_updated(shared: &Arc<Shared>, change: StateChange, webhooks_enabled: bool) {
     let shared = Arc::clone(shared);
     tokio::spawn(async move {
-        shared.send_state_updated(&change).await;
+        shared.send_state_updated(&change, webhooks_enabled).await;
     });
 }
 

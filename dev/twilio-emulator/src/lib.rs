@@ -1,6 +1,8 @@
 //! A stateful local stand-in for the parts of Twilio that masked-comms uses: the
-//! Conversations API (conversations, participants, participant conversations), outbound
-//! calls, and Twilio's webhooks toward us (inbound calls, conversation state updates).
+//! Conversations API (conversations, participants, participant conversations, messages,
+//! webhook configuration), API 2010 (calls, recordings, incoming phone numbers), and
+//! Twilio's webhooks toward us (inbound calls and texts, call status, dial action and
+//! recording callbacks, Conversations pre- and post-events).
 //!
 //! Never deployed. Integration tests start it in-process on an ephemeral port
 //! ([`Emulator::start`]); local runs start the `twilio-emulator` binary and steer it through
@@ -12,18 +14,45 @@
 //! Besides Twilio's rules, the emulator records every Twilio request (with timing and the
 //! TCP connection it came on), can add latency, rate-limit conversation creates, and
 //! inject faults (error statuses, hangs, connection resets) per operation.
+//!
+//! What it plays toward us, and how to drive it (Rust, or the control API):
+//!
+//! | simulate | Rust | control API |
+//! |---|---|---|
+//! | an inbound call | [`Emulator::place_call`] | `POST /_emulator/calls/place` |
+//! | the rest of a call, with its callbacks | [`Emulator::complete_call`] | `POST /_emulator/calls/complete` |
+//! | an inbound text | [`Emulator::send_message`] | `POST /_emulator/messages` |
+//! | a timer closing a conversation | [`Emulator::close_conversation`] | `POST /_emulator/conversations/{sid}/close` |
+//! | owning one more number | [`Emulator::add_phone_number`] | `POST /_emulator/numbers` |
+//!
+//! Snapshots for assertions: [`Emulator::conversations`] (with messages),
+//! [`Emulator::calls`], [`Emulator::inbound_calls`], [`Emulator::recordings`],
+//! [`Emulator::phone_numbers`], [`Emulator::inbound_texts`], [`Emulator::text_deliveries`],
+//! [`Emulator::webhook_deliveries`] and [`Emulator::requests`] (also under `/_emulator/`).
+//!
+//! Where webhooks go: an inbound call to the number's own `VoiceUrl` (else the configured
+//! `voice_url`); Conversations post-events to the configured `PostWebhookUrl` when its
+//! `Filters` include them (the service's configuration winning over the account's), and
+//! state updates also to the emulator's own `events_url`; an unbound text to the number's
+//! `SmsUrl`. As on Twilio, REST changes fire configured Conversations webhooks only with
+//! `X-Twilio-Webhook-Enabled: true`.
 
+mod calls;
 mod clock;
 mod control;
+mod conversations_webhooks;
 pub mod errors;
 mod faults;
 mod http;
+mod messaging;
 mod net;
+mod numbers;
 mod paging;
 mod recording;
 mod resources;
 mod server;
 mod state;
+mod twiml;
 mod webhooks;
 
 use std::{
@@ -36,11 +65,14 @@ use axum::Router;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use crate::{
+    calls::{CallSnapshot, CompletedCall, InboundCallSnapshot, RecordingSnapshot},
     errors::TwilioError,
     faults::{Fault, Operation},
+    messaging::{DeliverySnapshot, InboundTextSnapshot, MessageSnapshot, TextOutcome},
+    numbers::PhoneNumberSnapshot,
     recording::{sequential_round_trips, RecordedRequest},
-    state::{CallSnapshot, ConversationSnapshot, ConversationState, ParticipantSnapshot},
-    webhooks::{compute_signature, WebhookDelivery, WebhookOutcome},
+    state::{ConversationSnapshot, ConversationState, ParticipantSnapshot},
+    webhooks::{compute_signature, HttpMethod, WebhookDelivery, WebhookOutcome},
 };
 use crate::{
     net::{ConnInfo, CountingListener},
@@ -60,10 +92,18 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// Maximum conversation creates per second; excess gets 429 code 20429, `Retry-After: 1`.
     pub conversation_creates_per_second: Option<u32>,
-    /// Where inbound calls are POSTed ([`Emulator::place_call`]).
+    /// Where inbound calls are POSTed ([`Emulator::place_call`]) when the number called
+    /// has no voice URL of its own.
     pub voice_url: Option<String>,
-    /// Where Conversations post-events are POSTed.
+    /// Where `onConversationStateUpdated` events are POSTed, whatever Twilio's webhook
+    /// configuration says (see [`Emulator::close_conversation`]).
     pub events_url: Option<String>,
+    /// How long a configured Conversations pre- or post-event webhook may take to answer
+    /// (Twilio: 5 s). A pre-event without an answer in time lets the action through.
+    pub conversations_webhook_timeout: Duration,
+    /// The phone numbers the emulator owns (E.164), served as IncomingPhoneNumbers with
+    /// nothing configured. More can be added later ([`Emulator::add_phone_number`]).
+    pub numbers: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -75,6 +115,8 @@ impl Default for EmulatorConfig {
             conversation_creates_per_second: None,
             voice_url: None,
             events_url: None,
+            conversations_webhook_timeout: Duration::from_secs(5),
+            numbers: Vec::new(),
         }
     }
 }
@@ -118,6 +160,8 @@ impl Emulator {
     }
 
     pub async fn start_on(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let numbers = server::initial_numbers(&config.numbers)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         // A wildcard bind is still reached through loopback.
@@ -129,6 +173,7 @@ impl Emulator {
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared::new(
             config,
+            numbers,
             format!("http://{host}"),
             stopped.clone(),
         ));
@@ -226,6 +271,22 @@ impl Emulator {
             .collect()
     }
 
+    /// The numbers the emulator owns, in the order they were added.
+    pub fn phone_numbers(&self) -> Vec<PhoneNumberSnapshot> {
+        lock(&self.shared.state)
+            .numbers
+            .iter()
+            .map(PhoneNumberSnapshot::from)
+            .collect()
+    }
+
+    /// Makes the emulator own one more number (E.164), with nothing configured; it then
+    /// shows up in `IncomingPhoneNumbers`. Refuses a number it already owns.
+    pub fn add_phone_number(&self, number: &str) -> Result<PhoneNumberSnapshot, String> {
+        self.shared
+            .add_phone_number(number, numbers::NumberUpdate::default())
+    }
+
     pub fn set_latency(&self, latency: Duration) {
         *lock(&self.shared.latency) = latency;
     }
@@ -250,10 +311,98 @@ impl Emulator {
         targets.events_url = events_url;
     }
 
-    /// Simulates an inbound call from `from` to our number `to`: POSTs Twilio's signed
-    /// voice webhook to `voice_url` and returns what came back (the TwiML).
+    /// Simulates an inbound call from `from` to our number `to`: sends Twilio's signed
+    /// voice webhook and returns what came back (the TwiML). It goes to the number's own
+    /// `VoiceUrl` (with its `VoiceMethod`) when the emulator owns `to` and the number has
+    /// one that Twilio would use, else to the global `voice_url`.
+    ///
+    /// The call stays in progress, with our answer, until [`Emulator::complete_call`]
+    /// ends it; [`Emulator::inbound_calls`] lists it (its sid is also the `CallSid` of the
+    /// delivery in [`Emulator::webhook_deliveries`]).
     pub async fn place_call(&self, from: &str, to: &str) -> Result<WebhookOutcome, String> {
-        self.shared.place_call(from, to).await
+        self.shared
+            .place_call(from, to)
+            .await
+            .map(|(_, outcome)| outcome)
+    }
+
+    /// Ends a call after `duration` of talk and plays the rest of it as Twilio would,
+    /// sending the signed callbacks it asked for, in order (see [`CompletedCall`]):
+    ///
+    /// - an inbound call ([`Emulator::place_call`]) follows the TwiML we answered: for a
+    ///   `<Dial><Number statusCallback=...>` the child leg's status events (a new child
+    ///   `CA...`, `ParentCallSid`, `Direction=outbound-dial`), for `<Dial action=...>` the
+    ///   action request (`DialCallStatus`, `DialCallSid`, `DialCallDuration`), for
+    ///   `<Dial record="record-...">` a recording (`RE...`, kept until deleted) and its
+    ///   `recordingStatusCallback`; then the called number's own `StatusCallback` hears
+    ///   `completed`. A `<Conference>` dial has no child leg.
+    /// - a call created through the Calls API reports the `StatusCallbackEvent`s it asked
+    ///   for (default `completed`), plays its inline `Twiml`'s `<Dial>` the same way, and
+    ///   with `Record=true` leaves a recording and calls `RecordingStatusCallback`.
+    ///
+    /// The child leg always answers. Errors for an unknown call or one already ended.
+    pub async fn complete_call(
+        &self,
+        call_sid: &str,
+        duration: Duration,
+    ) -> Result<CompletedCall, String> {
+        self.shared
+            .complete_call(Some(call_sid), duration.as_secs())
+            .await
+    }
+
+    /// Inbound calls placed so far, oldest first.
+    pub fn inbound_calls(&self) -> Vec<InboundCallSnapshot> {
+        lock(&self.shared.state)
+            .inbound_calls
+            .iter()
+            .map(InboundCallSnapshot::from)
+            .collect()
+    }
+
+    /// Recordings that exist (made by ending calls, not yet deleted), oldest first.
+    pub fn recordings(&self) -> Vec<RecordingSnapshot> {
+        lock(&self.shared.state)
+            .recordings
+            .iter()
+            .map(RecordingSnapshot::from)
+            .collect()
+    }
+
+    /// Simulates a text from `from` arriving at our number `to` (SMS, or WhatsApp when
+    /// both carry `whatsapp:`), routed as Twilio routes it:
+    ///
+    /// - when (from, to) is bound in a non-closed conversation, Conversations takes it: a
+    ///   configured `onMessageAdd` pre-event is asked first (4xx/5xx rejects it; 2xx lets
+    ///   it through, with the `body`/`author`/`attributes` of a JSON answer; no answer in
+    ///   [`EmulatorConfig::conversations_webhook_timeout`] lets it through unchanged),
+    ///   then the message is added, delivered to every other non-chat participant, and
+    ///   `onMessageAdded` is sent to a configured post-event webhook;
+    /// - otherwise the number's own `SmsUrl` gets Twilio's messaging webhook, and each
+    ///   `<Message>` of its TwiML answer is sent back to the sender;
+    /// - otherwise the text is dropped.
+    ///
+    /// Returns which of these happened; [`Emulator::inbound_texts`] keeps the record and
+    /// [`Emulator::text_deliveries`] the texts sent out. Errors for addresses that are not
+    /// E.164 or mix SMS and WhatsApp.
+    pub async fn send_message(
+        &self,
+        from: &str,
+        to: &str,
+        body: &str,
+    ) -> Result<TextOutcome, String> {
+        self.shared.send_message(from, to, body).await
+    }
+
+    /// Inbound texts so far and what became of each, oldest first.
+    pub fn inbound_texts(&self) -> Vec<InboundTextSnapshot> {
+        lock(&self.shared.state).texts.clone()
+    }
+
+    /// Texts sent out on our behalf (conversation deliveries and `SmsUrl` replies),
+    /// oldest first.
+    pub fn text_deliveries(&self) -> Vec<DeliverySnapshot> {
+        lock(&self.shared.state).outbound_texts.clone()
     }
 
     /// Closes a conversation (freeing its pairs) as Twilio's timer would, and POSTs the

@@ -115,6 +115,32 @@ impl PageRequest {
     }
 }
 
+impl PageRequest {
+    /// The API 2010 envelope: items under `key` beside `start`, `end`, `page`,
+    /// `page_size` and page URIs relative to the host, as Twilio's REST API answers.
+    pub(crate) fn respond_2010(&self, items: Vec<Value>, key: &str, path: &str) -> Value {
+        let total = items.len();
+        let page_items: Vec<Value> = items
+            .into_iter()
+            .skip(self.offset)
+            .take(self.size)
+            .collect();
+        let count = page_items.len();
+        let has_next = self.offset + self.size < total;
+        json!({
+            key: page_items,
+            "start": self.offset,
+            "end": (self.offset + count).saturating_sub(1).max(self.offset),
+            "page": self.page,
+            "page_size": self.size,
+            "first_page_uri": self.url("", path, 0, false),
+            "previous_page_uri": (self.page > 0).then(|| self.url("", path, self.page - 1, self.page > 1)),
+            "uri": self.url("", path, self.page, self.page > 0),
+            "next_page_uri": has_next.then(|| self.url("", path, self.page + 1, true)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +195,38 @@ mod tests {
         let body = third.respond(items, "conversations", "http://h", "/p");
         assert_eq!(body["conversations"], json!([6]));
         assert_eq!(body["meta"]["next_page_url"], Value::Null);
+    }
+
+    #[test]
+    fn api_2010_pages_carry_relative_uris_and_offsets() {
+        let items: Vec<Value> = (0..5).map(|i| json!(i)).collect();
+        let path = "/2010-04-01/Accounts/AC1/IncomingPhoneNumbers.json";
+        let first = PageRequest::parse(&q(&[("PageSize", "2"), ("PhoneNumber", "+1")]), 50, 1000)
+            .unwrap()
+            .respond_2010(items.clone(), "incoming_phone_numbers", path);
+        assert_eq!(first["incoming_phone_numbers"], json!([0, 1]));
+        assert_eq!(
+            (first["start"].clone(), first["end"].clone()),
+            (json!(0), json!(1))
+        );
+        assert_eq!(
+            first["next_page_uri"],
+            format!("{path}?PhoneNumber=%2B1&PageSize=2&Page=1&PageToken=PT2")
+        );
+        assert_eq!(first["previous_page_uri"], Value::Null);
+        assert_eq!(
+            first["uri"],
+            format!("{path}?PhoneNumber=%2B1&PageSize=2&Page=0")
+        );
+        let last = PageRequest::parse(&q(&[("PageSize", "2"), ("Page", "2")]), 50, 1000)
+            .unwrap()
+            .respond_2010(items, "incoming_phone_numbers", path);
+        assert_eq!(last["incoming_phone_numbers"], json!([4]));
+        assert_eq!(
+            (last["start"].clone(), last["end"].clone()),
+            (json!(4), json!(4))
+        );
+        assert_eq!(last["next_page_uri"], Value::Null);
     }
 
     #[test]

@@ -4,8 +4,13 @@
 use serde_json::{json, Value};
 
 use crate::{
+    calls::{Call, Env, Recording},
     clock::{iso8601, rfc2822},
-    state::{Binding, Call, Conversation, Participant, Timers},
+    conversations_webhooks::{ConversationsWebhooks, WebhookConfiguration},
+    messaging::Message,
+    numbers::PhoneNumber,
+    state::{Binding, Conversation, Participant, Timers},
+    webhooks::HttpMethod,
 };
 
 /// Fixed facts every rendering needs.
@@ -82,6 +87,44 @@ pub(crate) fn participant(ctx: &Ctx, conversation_sid: &str, p: &Participant) ->
     })
 }
 
+/// A conversation message. The emulator does not track delivery receipts: a message
+/// counts as sent to, and delivered to, every non-chat participant it went to.
+pub(crate) fn message(ctx: &Ctx, conversation_sid: &str, m: &Message) -> Value {
+    let url = format!(
+        "{}/Messages/{}",
+        ctx.conversation_url(conversation_sid),
+        m.sid
+    );
+    let all = if m.recipients > 0 { "all" } else { "none" };
+    json!({
+        "account_sid": ctx.account_sid,
+        "conversation_sid": conversation_sid,
+        "sid": m.sid,
+        "index": m.index,
+        "author": m.author,
+        "body": m.body,
+        "media": null,
+        "attributes": m.attributes,
+        "participant_sid": m.participant_sid,
+        "date_created": iso8601(m.created),
+        "date_updated": iso8601(m.created),
+        "url": url,
+        "delivery": {
+            "total": m.recipients,
+            "sent": all,
+            "delivered": all,
+            "read": "none",
+            "failed": "none",
+            "undelivered": "none",
+        },
+        "links": {
+            "delivery_receipts": format!("{url}/Receipts"),
+            "channel_metadata": format!("{url}/ChannelMetadata"),
+        },
+        "content_sid": null,
+    })
+}
+
 /// One item of `GET /v1/ParticipantConversations`.
 pub(crate) fn participant_conversation(ctx: &Ctx, c: &Conversation, p: &Participant) -> Value {
     let conversation_url = ctx.conversation_url(&c.sid);
@@ -151,5 +194,112 @@ pub(crate) fn call(ctx: &Ctx, c: &Call) -> Value {
             "notifications": format!("{uri}/Notifications.json"),
             "recordings": format!("{uri}/Recordings.json"),
         },
+    })
+}
+
+/// `GET`/`POST /v1/Configuration/Webhooks`. An unset method is reported as the POST the
+/// webhooks then use (the description does not allow null there).
+pub(crate) fn configuration_webhook(ctx: &Ctx, hooks: &ConversationsWebhooks) -> Value {
+    let account = &hooks.account;
+    json!({
+        "account_sid": ctx.account_sid,
+        "method": account.method.unwrap_or(HttpMethod::Post).as_str(),
+        "filters": account.filters,
+        "pre_webhook_url": account.pre_webhook_url,
+        "post_webhook_url": account.post_webhook_url,
+        "target": hooks.target.as_str(),
+        "url": format!("{}/v1/Configuration/Webhooks", ctx.base_url),
+    })
+}
+
+/// `GET`/`POST /v1/Services/{ChatServiceSid}/Configuration/Webhooks`.
+pub(crate) fn service_webhook_configuration(ctx: &Ctx, config: &WebhookConfiguration) -> Value {
+    json!({
+        "account_sid": ctx.account_sid,
+        "chat_service_sid": ctx.chat_service_sid,
+        "pre_webhook_url": config.pre_webhook_url,
+        "post_webhook_url": config.post_webhook_url,
+        "filters": config.filters,
+        "method": config.method.unwrap_or(HttpMethod::Post).as_str(),
+        "url": format!(
+            "{}/v1/Services/{}/Configuration/Webhooks",
+            ctx.base_url, ctx.chat_service_sid
+        ),
+    })
+}
+
+/// An IncomingPhoneNumber (API 2010). Unset URLs and sids are null.
+pub(crate) fn incoming_phone_number(ctx: &Ctx, n: &PhoneNumber) -> Value {
+    json!({
+        "account_sid": ctx.account_sid,
+        "address_sid": null,
+        "address_requirements": "none",
+        "api_version": "2010-04-01",
+        "beta": false,
+        "capabilities": {"voice": true, "sms": true, "mms": true, "fax": false},
+        "date_created": rfc2822(n.created),
+        "date_updated": rfc2822(n.updated),
+        "friendly_name": n.friendly_name,
+        "identity_sid": null,
+        "phone_number": n.phone_number,
+        "origin": "twilio",
+        "sid": n.sid,
+        "sms_application_sid": n.sms_application_sid,
+        "sms_fallback_method": n.sms_fallback_method.as_str(),
+        "sms_fallback_url": n.sms_fallback_url,
+        "sms_method": n.sms_method.as_str(),
+        "sms_url": n.sms_url,
+        "status_callback": n.status_callback,
+        "status_callback_method": n.status_callback_method.as_str(),
+        "trunk_sid": n.trunk_sid,
+        "uri": format!(
+            "/2010-04-01/Accounts/{}/IncomingPhoneNumbers/{}.json",
+            ctx.account_sid, n.sid
+        ),
+        "voice_receive_mode": "voice",
+        "voice_application_sid": n.voice_application_sid,
+        "voice_caller_id_lookup": n.voice_caller_id_lookup,
+        "voice_fallback_method": n.voice_fallback_method.as_str(),
+        "voice_fallback_url": n.voice_fallback_url,
+        "voice_method": n.voice_method.as_str(),
+        "voice_url": n.voice_url,
+        "emergency_status": "Inactive",
+        "emergency_address_sid": null,
+        "emergency_address_status": "unregistered",
+        "bundle_sid": null,
+        "status": "in-use",
+    })
+}
+
+/// A Recording (API 2010). Its media is served nowhere; `media_url` names where it would be.
+pub(crate) fn recording(env: &Env<'_>, r: &Recording) -> Value {
+    let uri = format!(
+        "/2010-04-01/Accounts/{}/Recordings/{}",
+        env.account_sid, r.sid
+    );
+    let started = rfc2822(r.started);
+    json!({
+        "account_sid": env.account_sid,
+        "api_version": "2010-04-01",
+        "call_sid": r.call_sid,
+        "conference_sid": null,
+        "date_created": started,
+        "date_updated": started,
+        "start_time": started,
+        "duration": r.duration.to_string(),
+        "sid": r.sid,
+        "price": null,
+        "price_unit": "USD",
+        "status": "completed",
+        "channels": r.channels,
+        "source": r.source,
+        "error_code": null,
+        "uri": format!("{uri}.json"),
+        "encryption_details": null,
+        "subresource_uris": {
+            "add_on_results": format!("{uri}/AddOnResults.json"),
+            "transcriptions": format!("{uri}/Transcriptions.json"),
+        },
+        "media_url": env.recording_url(&r.sid),
     })
 }

@@ -8,7 +8,15 @@ use std::{collections::HashMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::errors::{codes, TwilioError};
+use crate::{
+    calls::{Call, InboundCall, Recording},
+    conversations_webhooks::ConversationsWebhooks,
+    errors::{codes, TwilioError},
+    messaging::{
+        new_message_sid, DeliverySnapshot, InboundTextSnapshot, Incoming, Message, MessageSnapshot,
+    },
+    numbers::PhoneNumber,
+};
 
 /// Twilio's conversation states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -95,6 +103,8 @@ pub(crate) struct Conversation {
     pub created: u64,
     pub updated: u64,
     pub participants: Vec<Participant>,
+    pub messages: Vec<Message>,
+    next_message_index: u64,
 }
 
 impl Conversation {
@@ -104,16 +114,6 @@ impl Conversation {
             .filter(|p| p.binding.is_some())
             .count()
     }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Call {
-    pub sid: String,
-    pub to: String,
-    pub from: String,
-    pub twiml: Option<String>,
-    pub url: Option<String>,
-    pub created: u64,
 }
 
 /// Parameters of create/update conversation, already validated for shape.
@@ -145,6 +145,8 @@ pub(crate) struct StateChange {
     pub to: ConversationState,
     pub messaging_service_sid: String,
     pub at: u64,
+    /// Twilio's `Reason`: `API`, `TIMER` or `EVENT` (a message woke it).
+    pub reason: &'static str,
 }
 
 pub(crate) const MAX_NON_CHAT_PARTICIPANTS: usize = 50;
@@ -156,7 +158,7 @@ pub(crate) fn new_sid(prefix: &str) -> String {
 }
 
 /// Splits `whatsapp:+1...` / `+1...` into its channel, if the number is E.164.
-fn parse_address(address: &str) -> Option<Channel> {
+pub(crate) fn parse_address(address: &str) -> Option<Channel> {
     let (channel, number) = match address.strip_prefix("whatsapp:") {
         Some(rest) => (Channel::Whatsapp, rest),
         None => (Channel::Sms, address),
@@ -174,10 +176,32 @@ pub(crate) struct State {
     pub conversations: Vec<Conversation>,
     /// (address, proxy_address) -> sid of the non-closed conversation holding it.
     pairs: HashMap<(String, String), String>,
+    /// Calls created through the Calls API.
     pub calls: Vec<Call>,
+    /// Inbound calls the emulator placed toward us.
+    pub inbound_calls: Vec<InboundCall>,
+    /// Recordings calls left, until deleted.
+    pub recordings: Vec<Recording>,
+    /// Inbound texts and what became of them.
+    pub texts: Vec<InboundTextSnapshot>,
+    /// Texts sent out on our behalf.
+    pub outbound_texts: Vec<DeliverySnapshot>,
+    /// Orders calls of both kinds (the control API ends the latest by default).
+    next_call_seq: u64,
+    pub conversations_webhooks: ConversationsWebhooks,
+    /// The numbers the emulator owns, in the order they were added.
+    pub numbers: Vec<PhoneNumber>,
 }
 
 impl State {
+    /// An empty account that owns these numbers.
+    pub(crate) fn with_numbers(numbers: Vec<PhoneNumber>) -> Self {
+        Self {
+            numbers,
+            ..Self::default()
+        }
+    }
+
     /// Finds a conversation by sid, or by unique name (Twilio accepts either in paths).
     pub(crate) fn find(&self, sid_or_unique_name: &str) -> Option<usize> {
         self.conversations
@@ -247,6 +271,8 @@ impl State {
             created: now,
             updated: now,
             participants: Vec::new(),
+            messages: Vec::new(),
+            next_message_index: 0,
         });
         Ok(self.conversations.len() - 1)
     }
@@ -300,6 +326,7 @@ impl State {
                     to,
                     messaging_service_sid: conversation.messaging_service_sid.clone(),
                     at: now,
+                    reason: "API",
                 })
             }
             _ => None,
@@ -336,6 +363,7 @@ impl State {
             to: ConversationState::Closed,
             messaging_service_sid: conversation.messaging_service_sid.clone(),
             at: now,
+            reason: "API",
         })
     }
 
@@ -403,6 +431,132 @@ impl State {
             updated: now,
         });
         Ok((index, conversation.participants.len() - 1))
+    }
+
+    /// (conversation index, participant index) of a participant, found by sid or, as
+    /// Twilio also allows in paths, by identity.
+    pub(crate) fn find_participant(
+        &self,
+        sid_or_unique_name: &str,
+        sid_or_identity: &str,
+    ) -> Result<(usize, usize), TwilioError> {
+        let index = self.find_or_404(sid_or_unique_name)?;
+        let participants = &self.conversations[index].participants;
+        participants
+            .iter()
+            .position(|p| p.sid == sid_or_identity)
+            .or_else(|| {
+                participants
+                    .iter()
+                    .position(|p| p.identity.as_deref() == Some(sid_or_identity))
+            })
+            .map(|p| (index, p))
+            .ok_or_else(|| {
+                TwilioError::not_found(&format!(
+                    "/Conversations/{sid_or_unique_name}/Participants/{sid_or_identity}"
+                ))
+            })
+    }
+
+    /// Removes a participant and frees its (address, proxy) pair at once. A closed
+    /// conversation cannot change, so removing from one is 50377 (Twilio's docs do not
+    /// say; this is the cautious reading of "closed is final").
+    pub(crate) fn remove_participant(
+        &mut self,
+        sid_or_unique_name: &str,
+        sid_or_identity: &str,
+        now: u64,
+    ) -> Result<(), TwilioError> {
+        let (ci, pi) = self.find_participant(sid_or_unique_name, sid_or_identity)?;
+        let conversation = &mut self.conversations[ci];
+        if conversation.state == ConversationState::Closed {
+            return Err(closed_error(&conversation.sid));
+        }
+        let removed = conversation.participants.remove(pi);
+        conversation.updated = now;
+        if let Some(b) = removed.binding {
+            let key = (b.address, b.proxy_address);
+            if self.pairs.get(&key) == Some(&conversation.sid) {
+                self.pairs.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// The non-closed conversation holding (address, proxy_address), and the participant
+    /// bound to that pair: (conversation index, participant index).
+    pub(crate) fn binding_holder(
+        &self,
+        address: &str,
+        proxy_address: &str,
+    ) -> Option<(usize, usize)> {
+        let sid = self
+            .pairs
+            .get(&(address.to_owned(), proxy_address.to_owned()))?;
+        let ci = self.find(sid)?;
+        let pi = self.conversations[ci].participants.iter().position(|p| {
+            p.binding
+                .as_ref()
+                .is_some_and(|b| b.address == address && b.proxy_address == proxy_address)
+        })?;
+        Some((ci, pi))
+    }
+
+    /// Adds an inbound text as a message and delivers it to every other non-chat
+    /// participant. Refuses when the conversation closed or went away meanwhile.
+    pub(crate) fn add_message(
+        &mut self,
+        incoming: &Incoming,
+        now: u64,
+    ) -> Result<MessageAdded, String> {
+        let index = self
+            .find(&incoming.conversation_sid)
+            .ok_or("the conversation was deleted meanwhile")?;
+        let conversation = &mut self.conversations[index];
+        if conversation.state == ConversationState::Closed {
+            return Err("the conversation was closed meanwhile".into());
+        }
+        let sid = new_message_sid();
+        let deliveries: Vec<DeliverySnapshot> = conversation
+            .participants
+            .iter()
+            .filter(|p| p.sid != incoming.participant_sid)
+            .filter_map(|p| p.binding.as_ref())
+            .map(|b| DeliverySnapshot {
+                to: b.address.clone(),
+                from: b.proxy_address.clone(),
+                body: incoming.body.clone(),
+                conversation_sid: Some(conversation.sid.clone()),
+                message_sid: Some(sid.clone()),
+            })
+            .collect();
+        let message = Message {
+            sid,
+            index: conversation.next_message_index,
+            author: incoming.author.clone(),
+            body: incoming.body.clone(),
+            participant_sid: Some(incoming.participant_sid.clone()),
+            attributes: incoming.attributes.clone(),
+            recipients: deliveries.len(),
+            created: now,
+        };
+        conversation.next_message_index += 1;
+        conversation.messages.push(message.clone());
+        conversation.updated = now;
+        // Inactive turns active on the next message.
+        let woke = (conversation.state == ConversationState::Inactive).then(|| {
+            conversation.state = ConversationState::Active;
+            StateChange {
+                sid: conversation.sid.clone(),
+                from: ConversationState::Inactive,
+                to: ConversationState::Active,
+                messaging_service_sid: conversation.messaging_service_sid.clone(),
+                at: now,
+                reason: "EVENT",
+            }
+        });
+        self.outbound_texts.extend(deliveries);
+        Ok(MessageAdded { message, woke })
     }
 
     /// The non-chat participant rules, in the order Twilio reports them.
@@ -504,12 +658,42 @@ impl State {
         found
     }
 
+    /// The next number in the order of calls.
+    pub(crate) fn next_call_seq(&mut self) -> u64 {
+        self.next_call_seq += 1;
+        self.next_call_seq
+    }
+
+    /// A number the emulator owns, by its E.164 form (a `whatsapp:` prefix is ignored:
+    /// a WhatsApp sender is the same number).
+    pub(crate) fn number(&self, address: &str) -> Option<&PhoneNumber> {
+        let number = address.strip_prefix("whatsapp:").unwrap_or(address);
+        self.numbers.iter().find(|n| n.phone_number == number)
+    }
+
+    /// Adds a number the emulator owns; refuses one it already owns.
+    pub(crate) fn add_number(&mut self, number: PhoneNumber) -> Result<&PhoneNumber, String> {
+        if self.number(&number.phone_number).is_some() {
+            return Err(format!("{} is already owned", number.phone_number));
+        }
+        self.numbers.push(number);
+        Ok(self.numbers.last().expect("just pushed"))
+    }
+
     pub(crate) fn snapshot(&self) -> Vec<ConversationSnapshot> {
         self.conversations
             .iter()
             .map(ConversationSnapshot::from)
             .collect()
     }
+}
+
+/// What adding a message did.
+#[derive(Debug, Clone)]
+pub(crate) struct MessageAdded {
+    pub message: Message,
+    /// The state change when the message woke an inactive conversation.
+    pub woke: Option<StateChange>,
 }
 
 fn closed_error(sid: &str) -> TwilioError {
@@ -530,6 +714,8 @@ pub struct ConversationSnapshot {
     pub attributes: String,
     pub messaging_service_sid: String,
     pub participants: Vec<ParticipantSnapshot>,
+    /// Messages, oldest first.
+    pub messages: Vec<MessageSnapshot>,
 }
 
 /// A participant as tests see it. Chat participants have empty `address`/`proxy_address`
@@ -540,16 +726,6 @@ pub struct ParticipantSnapshot {
     pub address: String,
     pub proxy_address: String,
     pub identity: Option<String>,
-}
-
-/// A call created through `POST .../Calls.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CallSnapshot {
-    pub sid: String,
-    pub to: String,
-    pub from: String,
-    pub twiml: Option<String>,
-    pub url: Option<String>,
 }
 
 impl From<&Conversation> for ConversationSnapshot {
@@ -579,18 +755,7 @@ impl From<&Conversation> for ConversationSnapshot {
                     identity: p.identity.clone(),
                 })
                 .collect(),
-        }
-    }
-}
-
-impl From<&Call> for CallSnapshot {
-    fn from(c: &Call) -> Self {
-        Self {
-            sid: c.sid.clone(),
-            to: c.to.clone(),
-            from: c.from.clone(),
-            twiml: c.twiml.clone(),
-            url: c.url.clone(),
+            messages: c.messages.iter().map(MessageSnapshot::from).collect(),
         }
     }
 }

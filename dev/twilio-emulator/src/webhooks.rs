@@ -10,6 +10,34 @@ use url::form_urlencoded;
 
 use crate::{clock::iso8601, state::StateChange};
 
+/// The HTTP method a webhook is sent with. `GET` carries the parameters in the query
+/// string, and the signature then covers only that URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HttpMethod {
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "POST")]
+    Post,
+}
+
+impl HttpMethod {
+    /// `GET` or `POST`, any case (Twilio's attributes and parameters take either).
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_uppercase().as_str() {
+            "GET" => Some(Self::Get),
+            "POST" => Some(Self::Post),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+        }
+    }
+}
+
 /// What our webhook answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WebhookOutcome {
@@ -18,16 +46,30 @@ pub struct WebhookOutcome {
     pub body: String,
 }
 
-/// One webhook POST the emulator sent (or tried to send).
+/// One webhook the emulator sent (or tried to send).
 #[derive(Debug, Clone, Serialize)]
 pub struct WebhookDelivery {
-    /// `"voice"` or `"events"`.
+    /// What it was: `"voice"` (inbound call), `"events"` (the emulator's own events URL),
+    /// `"pre-event"` / `"post-event"` (configured Conversations webhooks), `"messaging"`
+    /// (a number's `SmsUrl`), `"call-status"`, `"dial-action"`, `"recording-status"`.
     pub kind: &'static str,
+    pub method: HttpMethod,
+    /// The URL requested; for `GET` it carries the parameters in its query string.
     pub url: String,
     pub params: Vec<(String, String)>,
     pub signature: String,
     /// `Ok` with what came back, or `Err` with why nothing came back.
     pub outcome: Result<WebhookOutcome, String>,
+}
+
+impl WebhookDelivery {
+    /// The first value of a parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// `X-Twilio-Signature` for a form POST: base64(HMAC-SHA1(auth_token, url + sorted
@@ -51,28 +93,71 @@ pub fn compute_signature(auth_token: &str, url: &str, params: &[(String, String)
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// Twilio's webhook timeout is 15 s.
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
+/// Twilio's timeout for voice and messaging webhooks and callbacks.
+pub(crate) const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// POSTs `params` as a form to `url`, signed like Twilio. Returns (signature, outcome).
-pub(crate) async fn post_signed(
+/// One webhook to send, signed like Twilio.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    pub kind: &'static str,
+    pub method: HttpMethod,
+    pub url: String,
+    pub params: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+impl Outgoing {
+    pub(crate) fn post(kind: &'static str, url: String, params: Vec<(String, String)>) -> Self {
+        Self {
+            kind,
+            method: HttpMethod::Post,
+            url,
+            params,
+            timeout: WEBHOOK_TIMEOUT,
+        }
+    }
+}
+
+/// Sends one webhook and returns what happened. A form POST is signed over the URL and
+/// the form; a GET puts the parameters in the query string and is signed over that URL.
+pub(crate) async fn send_signed(
     http: &reqwest::Client,
     auth_token: &str,
-    url: &str,
-    params: &[(String, String)],
-) -> (String, Result<WebhookOutcome, String>) {
-    let signature = compute_signature(auth_token, url, params);
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    let result = http
-        .post(url)
-        .timeout(WEBHOOK_TIMEOUT)
-        .header("Content-Type", "application/x-www-form-urlencoded")
+    outgoing: Outgoing,
+) -> WebhookDelivery {
+    let Outgoing {
+        kind,
+        method,
+        url,
+        params,
+        timeout,
+    } = outgoing;
+    let (url, request) = match method {
+        HttpMethod::Post => {
+            let body = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&params)
+                .finish();
+            let request = http
+                .post(&url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body);
+            (url, request)
+        }
+        HttpMethod::Get => {
+            let url = with_query(&url, &params);
+            let request = http.get(&url);
+            (url, request)
+        }
+    };
+    let signature = match method {
+        HttpMethod::Post => compute_signature(auth_token, &url, &params),
+        HttpMethod::Get => compute_signature(auth_token, &url, &[]),
+    };
+    let result = request
+        .timeout(timeout)
         .header("X-Twilio-Signature", &signature)
         .header("User-Agent", "TwilioProxy/1.1")
         .header("I-Twilio-Idempotency-Token", crate::state::new_sid(""))
-        .body(body)
         .send()
         .await;
     let outcome = match result {
@@ -92,12 +177,36 @@ pub(crate) async fn post_signed(
                 Err(e) => Err(format!("reading the webhook response failed: {e}")),
             }
         }
-        Err(e) => Err(format!("POST {url} failed: {e}")),
+        Err(e) if e.is_timeout() => Err(format!(
+            "{} {url} timed out after {} ms",
+            method.as_str(),
+            timeout.as_millis()
+        )),
+        Err(e) => Err(format!("{} {url} failed: {e}", method.as_str())),
     };
-    (signature, outcome)
+    WebhookDelivery {
+        kind,
+        method,
+        url,
+        params,
+        signature,
+        outcome,
+    }
 }
 
-fn country_of(number: &str) -> &'static str {
+/// `url` with `params` appended to its query string.
+fn with_query(url: &str, params: &[(String, String)]) -> String {
+    if params.is_empty() {
+        return url.to_owned();
+    }
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{query}")
+}
+
+pub(crate) fn country_of(number: &str) -> &'static str {
     let number = number.strip_prefix("whatsapp:").unwrap_or(number);
     if number.starts_with("+1") {
         "US"
@@ -162,7 +271,7 @@ pub(crate) fn state_updated_params(
         ("StateFrom", change.from.as_str()),
         ("StateTo", change.to.as_str()),
         ("StateUpdated", &iso8601(change.at)),
-        ("Reason", "API"),
+        ("Reason", change.reason),
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -1,6 +1,6 @@
 //! `POST /conversation-events`: Twilio's Conversations post-event webhook.
-//! A closed session is deleted (unless configured to keep it), so it stops
-//! holding pool numbers and personal data.
+//! A closed session is deleted (unless configured to keep it) and its index
+//! entries removed, so it stops holding pool numbers and personal data.
 //!
 //! The webhook is account- or service-wide: it also reports other apps'
 //! conversations, which are left alone (200, nothing done).
@@ -10,11 +10,9 @@ use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
 use crate::config::ClosedConversations;
-use crate::domain::roster::SessionRecord;
 use crate::domain::session::is_sid;
 use crate::http::webhook::{verified_params, WebhookParams};
 use crate::http::{response, serve, Invocation};
-use crate::twilio::ConversationState;
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
     serve(req, "/conversation-events", async |req, invocation| {
@@ -58,38 +56,15 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Sta
         return StatusCode::BAD_REQUEST;
     };
     invocation.set_session(sid);
-    if config.closed_conversations == ClosedConversations::Keep {
-        return StatusCode::OK;
-    }
     let twilio = state
         .twilio
         .session(credentials, state.budget, invocation.twilio_requests());
-    let result = async {
-        let conversation = match twilio.fetch_conversation(sid).await {
-            Ok(conversation) => conversation,
-            // Already gone: nothing left to delete.
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        if SessionRecord::read(&conversation.attributes).is_none() {
-            tracing::info!(
-                session = sid,
-                "a conversation of another app closed; left alone"
-            );
-            return Ok(());
-        }
-        // Twilio's word, not the event's: a replayed or reordered event
-        // never deletes a session that is still open.
-        if conversation.state != ConversationState::Closed {
-            return Ok(());
-        }
-        twilio.delete_conversation(sid).await
-    }
-    .await;
-    match result {
-        Ok(()) => StatusCode::OK,
+    let sessions = state.sessions(&twilio, &config, invocation);
+    let keep = config.closed_conversations == ClosedConversations::Keep;
+    match sessions.after_closed(sid, keep).await {
+        Ok(_) => StatusCode::OK,
         Err(err) => {
-            tracing::error!(session = sid, error = %err, "could not delete a closed conversation");
+            tracing::error!(session = sid, error = %err, "could not clean up a closed session");
             StatusCode::SERVICE_UNAVAILABLE
         }
     }

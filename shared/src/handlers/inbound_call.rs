@@ -12,15 +12,16 @@ use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
 use crate::config::{CallSettings, Config};
-use crate::domain::roster::{RosterEntry, SessionRecord};
+use crate::domain::roster::RosterEntry;
 use crate::domain::routing::{plan_call, CallPlan};
 use crate::domain::session::is_sid;
 use crate::fanout::FanOutLedger;
 use crate::http::webhook::{verified_params, WebhookError};
 use crate::http::{response, serve, Invocation};
 use crate::privacy::Redacted;
+use crate::session::{unix_now, SessionError, Sessions};
 use crate::twilio::twiml::{render, Verb, Voice};
-use crate::twilio::{ParticipantConversation, Twilio, TwilioError};
+use crate::twilio::{Twilio, TwilioError};
 
 const DEFAULT_OUT_OF_SESSION: &str =
     "This number is not connected to an active conversation. Goodbye.";
@@ -70,7 +71,8 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
     let twilio = state
         .twilio
         .session(credentials, state.budget, invocation.twilio_requests());
-    let verbs = match route(&twilio, &config, &call, &state.fanout).await {
+    let sessions = state.sessions(&twilio, &config, invocation);
+    let verbs = match route(&sessions, &config, &call, &state.fanout).await {
         Ok(Routed { verbs, session }) => {
             if let Some(sid) = session {
                 invocation.set_session(&sid);
@@ -98,42 +100,29 @@ struct Routed {
 }
 
 async fn route(
-    twilio: &Twilio<'_>,
+    sessions: &Sessions<'_>,
     config: &Config,
     call: &InboundCall<'_>,
     fanout: &FanOutLedger,
-) -> Result<Routed, TwilioError> {
+) -> Result<Routed, SessionError> {
     let InboundCall { caller, proxy, .. } = *call;
     let room = format!("mc-{}", call.call_sid);
-    let conversations = twilio.participant_conversations(caller).await?;
-    // Twilio's pair rule makes this unique among non-closed conversations.
-    let Some(session) = conversations.iter().find(|c| {
-        c.conversation_state.holds_bindings()
-            && c.proxy_address() == Some(proxy)
-            && record_of(c).is_some()
-    }) else {
+    let Some(session) = sessions.for_call(caller, proxy).await? else {
         return Ok(Routed {
             verbs: out_of_session(&config.call),
             session: None,
         });
     };
-    let plan = match roster_of(session).and_then(|r| plan_call(caller, proxy, &r, &room)) {
+    let plan = match session
+        .roster
+        .as_deref()
+        .and_then(|r| plan_call(caller, proxy, r, &room))
+    {
         Some(plan) => Some(plan),
+        // Our record but no usable roster (a create still running, or
+        // attributes edited by hand): ask Twilio who is in it.
         None => {
-            // Our record but no usable roster (a create still running, or
-            // attributes edited by hand): ask Twilio who is in it.
-            let roster: Vec<RosterEntry> = twilio
-                .participants(&session.conversation_sid)
-                .await?
-                .iter()
-                .filter_map(|p| {
-                    let binding = p.messaging_binding.as_ref()?;
-                    Some(RosterEntry::new(
-                        binding.address.as_deref()?,
-                        binding.proxy_address.as_deref()?,
-                    ))
-                })
-                .collect();
+            let roster = sessions.roster_from_participants(&session.sid).await?;
             plan_call(caller, proxy, &roster, &room)
         }
     };
@@ -148,11 +137,11 @@ async fn route(
             },
         ),
         Some(CallPlan::Conference { room, callees }) => {
-            if fanout.claim(call.call_sid, Instant::now()) {
-                ring_into_conference(twilio, &room, &callees).await?;
+            if first_fan_out(sessions, fanout, call.call_sid).await {
+                ring_into_conference(sessions.twilio(), &room, &callees).await?;
             } else {
                 // A replay: the others were rung for this call already.
-                tracing::warn!(session = %session.conversation_sid, "inbound call replayed; not ringing the others again");
+                tracing::warn!(session = %session.sid, "inbound call replayed; not ringing the others again");
             }
             with_announcement(
                 &config.call,
@@ -165,18 +154,26 @@ async fn route(
     };
     Ok(Routed {
         verbs,
-        session: Some(session.conversation_sid.clone()),
+        session: Some(session.sid),
     })
 }
 
-/// Our record in the conversation: without one it is another app's
-/// conversation, not a session, and gets no call.
-fn record_of(session: &ParticipantConversation) -> Option<SessionRecord> {
-    SessionRecord::read(session.conversation_attributes.as_deref()?)
-}
-
-fn roster_of(session: &ParticipantConversation) -> Option<Vec<RosterEntry>> {
-    record_of(session)?.roster
+/// Whether this call's fan-out has not happened yet, across every execution
+/// environment when the index is there (else in this one). An index that
+/// cannot answer does not stop the call: this environment's ledger decides.
+async fn first_fan_out(sessions: &Sessions<'_>, fanout: &FanOutLedger, call_sid: &str) -> bool {
+    let here = fanout.claim(call_sid, Instant::now());
+    let Some(index) = sessions.index() else {
+        return here;
+    };
+    let forget_after = unix_now() + crate::fanout::REMEMBER_FOR.as_secs();
+    match index.claim_fanout(call_sid, forget_after).await {
+        Ok(first) => first && here,
+        Err(err) => {
+            tracing::warn!(error = %err, "the index could not record a call's fan-out");
+            here
+        }
+    }
 }
 
 /// Calls every other participant into the conference, each from their own

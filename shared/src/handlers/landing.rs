@@ -1,5 +1,7 @@
-//! The operator's page: `GET /` shows the number pool and a form that creates
-//! sessions through the session API (and looks them up and closes them).
+//! The operator's page: `GET /` shows the number pool (how many open sessions
+//! each number carries) and a form that creates sessions through the session
+//! API (and looks them up and closes them). `GET /pool` answers the pool's
+//! usage as JSON.
 //!
 //! Same operator basic auth as `/sessions`: the 401 challenge makes the
 //! browser prompt, and the page's own `fetch()` calls to the API (same origin)
@@ -15,7 +17,8 @@ use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
-use crate::http::{auth, response, serve, ApiError};
+use crate::http::{auth, response, serve, ApiError, Invocation};
+use crate::session::lookup::pool_usage;
 use page::{PageView, Prefill, SCRIPT, STYLE};
 
 /// Inline script and style are allowed by their hashes only.
@@ -44,17 +47,21 @@ pub fn content_security_policy() -> &'static str {
 
 /// Handles one request to the page's function.
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    serve(req, "/", async |req, _| {
-        route(state, &req)
+    serve(req, "/", async |req, invocation| {
+        route(state, &req, invocation)
             .await
             .unwrap_or_else(ApiError::into_response)
     })
     .await
 }
 
-async fn route(state: &AppState, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn route(
+    state: &AppState,
+    req: &Request,
+    invocation: &Invocation,
+) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().trim_end_matches('/');
-    if !path.is_empty() {
+    if !matches!(path, "" | "/pool") {
         return Err(ApiError::NotFound(format!("no route {path}")));
     }
     if req.method() != Method::GET {
@@ -62,16 +69,24 @@ async fn route(state: &AppState, req: &Request) -> Result<Response<Body>, ApiErr
     }
     let config = state.config.current().await?;
     auth::require_operator(req, config.operator()?)?;
-
-    let pool: Vec<&str> = config
-        .pool()?
-        .numbers()
-        .iter()
-        .map(|n| n.as_str())
-        .collect();
+    // Counting needs only the index; this function holds no Twilio token.
+    let usage = match &state.index {
+        Some(index) => {
+            let index = index.for_invocation(invocation.index_requests());
+            pool_usage(&config, Some(&index)).await?
+        }
+        None => pool_usage(&config, None).await?,
+    };
+    if path == "/pool" {
+        invocation.set_route("/pool");
+        return Ok(response::json(
+            StatusCode::OK,
+            &serde_json::json!({ "pool": usage, "counted": state.index.is_some() }),
+        ));
+    }
     let prefill = Prefill::from_query(req.uri().query());
     let markup = page::render(&PageView {
-        pool: &pool,
+        pool: &usage,
         prefill: &prefill,
     });
     Ok(response::html(

@@ -8,23 +8,21 @@ use futures_util::future::try_join;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::config::Config;
-use crate::domain::address::{split_channel, Address};
-use crate::domain::roster::{user_attributes, SessionRecord};
+use crate::domain::address::Address;
 use crate::domain::session::{
     is_sid, NewSession, SessionRequest, SessionRequestForm, SessionRequestJson,
 };
 use crate::http::body::{self, BodyKind};
 use crate::http::{auth, origin, response, serve, ApiError, Invocation};
-use crate::provision::{provision, CreateRequest, ProvisionError, Provisioned, Session};
-use crate::twilio::{
-    code, Conversation, ConversationParams, ParticipantConversation, Twilio, TwilioError,
-};
+use crate::index::cursor_belongs_to;
+use crate::session::lookup::{Cursor, Listing};
+use crate::session::{CreateRequest, Created, Session, SessionError, Sessions};
 
 const ACCEPTED_BODIES: &str = "application/json or application/x-www-form-urlencoded";
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -53,26 +51,34 @@ async fn route(
     origin::refuse_cross_site(req, config.public_base_url.as_ref())?;
     auth::require_operator(req, config.operator()?)?;
     let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
-    let twilio = state
-        .twilio
-        .session(config.twilio()?, state.budget, invocation.twilio_requests());
+    let twilio = state.twilio_for(&config, invocation)?;
+    let sessions = state.sessions(&twilio, &config, invocation);
     match (req.method(), segments.as_slice()) {
         (&Method::POST, ["sessions"]) => {
-            create(&twilio, &config, req, state.create_window, invocation).await
+            create(&sessions, &config, req, state.create_window, invocation).await
         }
-        (&Method::GET, ["sessions"]) => list(&twilio, req).await,
+        (&Method::GET, ["sessions"]) => list(&sessions, req).await,
         (_, ["sessions"]) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
         (method, ["sessions", sid]) => {
             invocation.set_route("/sessions/{sid}");
             let sid = session_sid(sid)?;
             invocation.set_session(sid);
-            match *method {
-                Method::GET => read(&twilio, sid).await,
-                Method::DELETE => close(&twilio, sid).await,
-                _ => Err(ApiError::MethodNotAllowed {
-                    allow: "GET, DELETE",
-                }),
-            }
+            let found = match *method {
+                Method::GET => read(&sessions, sid).await,
+                Method::DELETE => sessions
+                    .close(sid)
+                    .await
+                    .map(|()| response::empty(StatusCode::NO_CONTENT)),
+                _ => {
+                    return Err(ApiError::MethodNotAllowed {
+                        allow: "GET, DELETE",
+                    })
+                }
+            };
+            found.map_err(|e| match e {
+                SessionError::NotFound => ApiError::NotFound(format!("no session {sid}")),
+                other => other.into(),
+            })
         }
         _ => Err(ApiError::NotFound("no such route".into())),
     }
@@ -90,7 +96,7 @@ fn session_sid(text: &str) -> Result<&str, ApiError> {
 }
 
 async fn create(
-    twilio: &Twilio<'_>,
+    sessions: &Sessions<'_>,
     config: &Config,
     req: &Request,
     create_window: Duration,
@@ -104,27 +110,9 @@ async fn create(
     let session = request.validate(&config.pools(), &config.session)?;
     let identity = create_request(req, &session, create_window)?;
 
-    let provisioned = provision(twilio, config, &session, &identity)
-        .await
-        .map_err(|e| match e {
-            ProvisionError::PoolExhausted { address } => ApiError::PoolExhausted { address },
-            ProvisionError::UniqueNameTaken => ApiError::Conflict {
-                code: "unique_name_taken",
-                message: "uniqueName is already used by another conversation".into(),
-            },
-            ProvisionError::IdempotencyConflict => ApiError::Conflict {
-                code: "idempotency_conflict",
-                message: "this Idempotency-Key was used with a different request body".into(),
-            },
-            ProvisionError::IdempotencyInProgress { retry_after } => ApiError::InProgress {
-                retry_after_secs: retry_after.as_secs().max(1),
-            },
-            ProvisionError::Twilio(e) => e.into(),
-            ProvisionError::Configuration(e) => e.into(),
-        })?;
-    let (session, replayed) = match provisioned {
-        Provisioned::Created(s) => (s, false),
-        Provisioned::Replayed(s) => (s, true),
+    let (session, replayed) = match sessions.create(&session, &identity).await? {
+        Created::New(s) => (s, false),
+        Created::Replayed(s) => (s, true),
     };
     invocation.set_session(&session.conversation.sid);
     let mut response = response::json(StatusCode::CREATED, &session);
@@ -149,7 +137,7 @@ fn create_request(
         return Ok(CreateRequest {
             id: hex::encode(nonce),
             idempotent_name: None,
-            started: unix_now(),
+            started: crate::session::unix_now(),
             may_still_run,
         });
     };
@@ -177,16 +165,9 @@ fn create_request(
     Ok(CreateRequest {
         id: fingerprint(session),
         idempotent_name: Some(format!("mc-idem-{name}")),
-        started: unix_now(),
+        started: crate::session::unix_now(),
         may_still_run,
     })
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// A digest of everything the request asks for, to tell a retry from a
@@ -205,14 +186,11 @@ fn fingerprint(session: &NewSession) -> String {
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
-async fn read(twilio: &Twilio<'_>, sid: &str) -> Result<Response<Body>, ApiError> {
-    let (conversation, participants) =
-        try_join(twilio.fetch_conversation(sid), twilio.participants(sid))
-            .await
-            .map_err(|e| not_found_or(e, sid))?;
-    if !is_ours(&conversation) {
-        return Err(no_session(sid));
-    }
+async fn read(sessions: &Sessions<'_>, sid: &str) -> Result<Response<Body>, SessionError> {
+    let (conversation, participants) = try_join(sessions.fetch_session(sid), async {
+        Ok(sessions.twilio().participants(sid).await?)
+    })
+    .await?;
     Ok(response::json(
         StatusCode::OK,
         &Session {
@@ -220,46 +198,6 @@ async fn read(twilio: &Twilio<'_>, sid: &str) -> Result<Response<Body>, ApiError
             participants,
         },
     ))
-}
-
-async fn close(twilio: &Twilio<'_>, sid: &str) -> Result<Response<Body>, ApiError> {
-    let conversation = twilio
-        .fetch_conversation(sid)
-        .await
-        .map_err(|e| not_found_or(e, sid))?;
-    if !is_ours(&conversation) {
-        return Err(no_session(sid));
-    }
-    let closing = ConversationParams {
-        state: Some("closed"),
-        ..Default::default()
-    };
-    match twilio.update_conversation(sid, &closing).await {
-        Ok(_) => Ok(response::empty(StatusCode::NO_CONTENT)),
-        // Closed is final, so closing twice is the same as closing once.
-        Err(e) if e.is_code(code::CONVERSATION_CLOSED) => {
-            Ok(response::empty(StatusCode::NO_CONTENT))
-        }
-        Err(e) => Err(not_found_or(e, sid)),
-    }
-}
-
-fn not_found_or(err: TwilioError, sid: &str) -> ApiError {
-    if err.is_not_found() {
-        no_session(sid)
-    } else {
-        err.into()
-    }
-}
-
-fn no_session(sid: &str) -> ApiError {
-    ApiError::NotFound(format!("no session {sid}"))
-}
-
-/// Whether masked-comms made this conversation: other apps in the same
-/// Twilio account have conversations too, and those are not sessions.
-fn is_ours(conversation: &Conversation) -> bool {
-    SessionRecord::read(&conversation.attributes).is_some()
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,22 +209,7 @@ struct ListQuery {
     next: Option<String>,
 }
 
-/// A session in a participant's list, from what `ParticipantConversations`
-/// returns (the roster supplies the other participants without more requests).
-#[derive(Debug, Serialize)]
-struct SessionSummary<'a> {
-    sid: &'a str,
-    unique_name: Option<&'a str>,
-    friendly_name: Option<&'a str>,
-    state: &'a crate::twilio::ConversationState,
-    attributes: String,
-    timers: &'a Option<Value>,
-    date_created: Option<&'a str>,
-    date_updated: Option<&'a str>,
-    participants: Vec<Value>,
-}
-
-async fn list(twilio: &Twilio<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn list(sessions: &Sessions<'_>, req: &Request) -> Result<Response<Body>, ApiError> {
     let query: ListQuery =
         serde_html_form::from_str(req.uri().query().unwrap_or("")).map_err(|e| {
             ApiError::invalid(
@@ -302,9 +225,10 @@ async fn list(twilio: &Twilio<'_>, req: &Request) -> Result<Response<Body>, ApiE
     })?;
     let address =
         Address::parse(&address).map_err(|e| ApiError::invalid("address", e.to_string()))?;
-    let include_closed = match query.state.as_deref() {
-        None | Some("open") => false,
-        Some("all") => true,
+    let address = address.to_string();
+    let listing = match query.state.as_deref() {
+        None | Some("open") => Listing::Open,
+        Some("all") => Listing::All,
         Some(_) => {
             return Err(ApiError::invalid(
                 "state",
@@ -325,92 +249,47 @@ async fn list(twilio: &Twilio<'_>, req: &Request) -> Result<Response<Body>, ApiE
                 )
             })?,
     };
-    let offset = match query.next {
-        None => 0,
-        Some(cursor) => decode_cursor(&cursor)
-            .ok_or_else(|| ApiError::invalid("next", "is not a cursor this API issued"))?,
+    let from_index = sessions.index().is_some() && listing == Listing::Open;
+    let cursor = match query.next {
+        None => None,
+        Some(text) => Some(
+            decode_cursor(&text, &address, from_index)
+                .ok_or_else(|| ApiError::invalid("next", "is not a cursor this API issued"))?,
+        ),
     };
-
-    let mut conversations = twilio
-        .participant_conversations(&address.to_string())
-        .await?;
-    // Only sessions: the address may be in other apps' conversations too.
-    conversations.retain(|c| {
-        (include_closed || c.conversation_state.holds_bindings())
-            && c.conversation_attributes
-                .as_deref()
-                .and_then(SessionRecord::read)
-                .is_some()
+    let page = sessions.list(&address, listing, page_size, cursor).await?;
+    let next = page.next.map(|cursor| match cursor {
+        Cursor::Index(text) => format!("i{text}"),
+        Cursor::Offset(offset) => encode_offset(offset),
     });
-    // Newest first; the sid breaks ties so pages are stable.
-    conversations.sort_by(|a, b| {
-        b.conversation_date_created
-            .cmp(&a.conversation_date_created)
-            .then_with(|| a.conversation_sid.cmp(&b.conversation_sid))
-    });
-    let page: Vec<SessionSummary> = conversations
-        .iter()
-        .skip(offset)
-        .take(page_size)
-        .map(summary)
-        .collect();
-    let end = offset + page.len();
-    let next = (end < conversations.len()).then(|| encode_cursor(end));
     Ok(response::json(
         StatusCode::OK,
-        &json!({ "sessions": page, "next": next }),
+        &json!({ "sessions": page.sessions, "next": next }),
     ))
 }
 
-fn summary(c: &ParticipantConversation) -> SessionSummary<'_> {
-    let attributes = c.conversation_attributes.as_deref().unwrap_or("{}");
-    let binding = |address: &str, proxy: &str| {
-        json!({ "messaging_binding": {
-            "type": split_channel(address).0.as_str(),
-            "address": address,
-            "proxy_address": proxy,
-        }})
-    };
-    let participants = match SessionRecord::read(attributes).and_then(|r| r.roster) {
-        Some(roster) => roster
-            .iter()
-            .map(|e| binding(&e.address, &e.proxy))
-            .collect(),
-        None => c
-            .participant_messaging_binding
-            .iter()
-            .filter_map(|b| Some(binding(b.address.as_deref()?, b.proxy_address.as_deref()?)))
-            .collect(),
-    };
-    SessionSummary {
-        sid: &c.conversation_sid,
-        unique_name: c.conversation_unique_name.as_deref(),
-        friendly_name: c.conversation_friendly_name.as_deref(),
-        state: &c.conversation_state,
-        attributes: Value::Object(user_attributes(attributes)).to_string(),
-        timers: &c.conversation_timers,
-        date_created: c.conversation_date_created.as_deref(),
-        date_updated: c.conversation_date_updated.as_deref(),
-        participants,
-    }
-}
-
-/// Cursors are opaque to clients: an offset, encoded.
-fn encode_cursor(offset: usize) -> String {
+/// Cursors are opaque to clients: the index's position (prefixed `i`), or
+/// an offset into Twilio's list, encoded.
+fn encode_offset(offset: usize) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o{offset}"))
 }
 
-fn decode_cursor(cursor: &str) -> Option<usize> {
+fn decode_cursor(text: &str, address: &str, from_index: bool) -> Option<Cursor> {
     use base64::Engine;
+    if from_index {
+        let position = text.strip_prefix('i')?;
+        return cursor_belongs_to(position, address).then(|| Cursor::Index(position.to_owned()));
+    }
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
+        .decode(text)
         .ok()?;
     std::str::from_utf8(&bytes)
         .ok()?
         .strip_prefix('o')?
         .parse()
         .ok()
+        .map(Cursor::Offset)
 }
 
 #[cfg(test)]
@@ -418,11 +297,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_round_trip_and_reject_foreign_text() {
-        assert_eq!(decode_cursor(&encode_cursor(40)), Some(40));
+    fn offset_cursors_round_trip_and_reject_foreign_text() {
+        assert_eq!(
+            decode_cursor(&encode_offset(40), "+14155550101", false),
+            Some(Cursor::Offset(40))
+        );
         for bad in ["", "40", "!!", "bzQw=", &base64_of("x40")] {
-            assert_eq!(decode_cursor(bad), None, "{bad}");
+            assert_eq!(decode_cursor(bad, "+14155550101", false), None, "{bad}");
         }
+        assert_eq!(
+            decode_cursor(&encode_offset(40), "+14155550101", true),
+            None
+        );
     }
 
     fn base64_of(text: &str) -> String {

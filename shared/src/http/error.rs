@@ -6,6 +6,8 @@ use serde_json::json;
 
 use crate::config::ConfigError;
 use crate::domain::session::InvalidField;
+use crate::index::IndexError;
+use crate::session::SessionError;
 use crate::twilio::TwilioError;
 
 /// The realm browsers show in the basic-auth prompt.
@@ -152,6 +154,37 @@ impl From<TwilioError> for ApiError {
                 message,
             },
             other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<IndexError> for ApiError {
+    fn from(err: IndexError) -> Self {
+        // The detail (table, SDK text) is for the logs, not for callers.
+        tracing::error!(error = %err, "session index request failed");
+        ApiError::Unavailable("the session index is unavailable; try again".into())
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(err: SessionError) -> Self {
+        match err {
+            SessionError::PoolExhausted { address } => ApiError::PoolExhausted { address },
+            SessionError::UniqueNameTaken => ApiError::Conflict {
+                code: "unique_name_taken",
+                message: "uniqueName is already used by another conversation".into(),
+            },
+            SessionError::IdempotencyConflict => ApiError::Conflict {
+                code: "idempotency_conflict",
+                message: "this Idempotency-Key was used with a different request body".into(),
+            },
+            SessionError::IdempotencyInProgress { retry_after } => ApiError::InProgress {
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            SessionError::NotFound => ApiError::NotFound("no such session".into()),
+            SessionError::Twilio(e) => e.into(),
+            SessionError::Index(e) => e.into(),
+            SessionError::Configuration(e) => e.into(),
         }
     }
 }

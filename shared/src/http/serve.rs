@@ -17,6 +17,7 @@ pub struct Invocation {
     route: Mutex<&'static str>,
     session: Mutex<Option<String>>,
     twilio_requests: AtomicUsize,
+    index_requests: AtomicUsize,
 }
 
 impl Invocation {
@@ -27,6 +28,7 @@ impl Invocation {
             route: Mutex::new(route),
             session: Mutex::new(None),
             twilio_requests: AtomicUsize::new(0),
+            index_requests: AtomicUsize::new(0),
         }
     }
 
@@ -54,6 +56,11 @@ impl Invocation {
         &self.twilio_requests
     }
 
+    /// Counts session index requests; the index adds to it.
+    pub fn index_requests(&self) -> &AtomicUsize {
+        &self.index_requests
+    }
+
     fn finish(&self, status: u16) {
         let route = *self.route.lock().unwrap_or_else(|e| e.into_inner());
         let session = self
@@ -67,6 +74,7 @@ impl Invocation {
             status,
             duration_ms = self.started.elapsed().as_millis() as u64,
             twilio_requests = self.twilio_requests.load(Ordering::Relaxed),
+            index_requests = self.index_requests.load(Ordering::Relaxed),
             session = session.as_deref(),
             "request"
         );

@@ -38,7 +38,7 @@ use futures_util::stream::{self, StreamExt};
 use lambda_http::{Body, Response};
 use masked_comms::domain::roster::SessionRecord;
 use masked_comms::handlers::{conversation_events, inbound_call, sessions};
-use masked_comms::provision::ROLLBACK_BUDGET;
+use masked_comms::session::ROLLBACK_BUDGET;
 use serde_json::{json, Value};
 use twilio_emulator::{
     ConversationSeed, ConversationSnapshot, ConversationState, Fault, Operation, RecordedRequest,

@@ -4,6 +4,7 @@ use crate::support::*;
 use base64::Engine;
 use lambda_http::{Body, Response};
 use masked_comms::handlers::landing::{self, page};
+use masked_comms::session::lookup::PoolNumberUse;
 use sha2::{Digest, Sha256};
 
 const HOSTILE: &str = r#"<script>alert(1)</script>"'&"#;
@@ -238,7 +239,10 @@ fn the_template_escapes_hostile_values() {
         closed: Some(HOSTILE.into()),
     };
     let html = page::render(&page::PageView {
-        pool: &["+15005550001"],
+        pool: &[PoolNumberUse {
+            number: "+15005550001".into(),
+            in_use: Some(2),
+        }],
         prefill: &prefill,
     })
     .into_string();

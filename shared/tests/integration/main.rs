@@ -10,6 +10,7 @@ mod events;
 mod faults;
 mod hostile;
 mod inbound_call;
+mod index;
 mod landing;
 mod lifecycle;
 mod logs;

@@ -14,6 +14,7 @@ use futures_util::FutureExt;
 use lambda_http::{Body, Request, Response};
 use masked_comms::handlers::landing::page::{self, PageView, Prefill};
 use masked_comms::handlers::{conversation_events, inbound_call, sessions};
+use masked_comms::session::lookup::PoolNumberUse;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::Value;
@@ -469,8 +470,15 @@ fn defused(prefill: &Prefill) -> Prefill {
 }
 
 fn render(prefill: &Prefill) -> String {
+    let pool: Vec<PoolNumberUse> = POOL
+        .iter()
+        .map(|n| PoolNumberUse {
+            number: n.to_string(),
+            in_use: None,
+        })
+        .collect();
     page::render(&PageView {
-        pool: &POOL,
+        pool: &pool,
         prefill,
     })
     .into_string()

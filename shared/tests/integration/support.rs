@@ -194,3 +194,229 @@ pub fn session_attributes(roster: Option<&[(&str, &str)]>, user: Value) -> Strin
     });
     SessionRecord::new("seeded", roster).merged_into(user.as_object().expect("an object"))
 }
+
+// ------------------------------------------------------------ session index
+
+/// The repository's root.
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// moto's server (DynamoDB), one for the whole test binary: the one at
+/// `MASKED_COMMS_MOTO_URL`, or started here from the repository's `.venv`.
+pub fn moto_url() -> &'static str {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| std::env::var("MASKED_COMMS_MOTO_URL").unwrap_or_else(|_| start_moto()))
+}
+
+fn start_moto() -> String {
+    use std::os::unix::process::CommandExt;
+    let server = repo().join(".venv/bin/moto_server");
+    assert!(
+        server.exists(),
+        "{} is missing: run `make venv` (bash dev/bootstrap-venv.sh) first",
+        server.display()
+    );
+    let port = free_port();
+    let (started, spawned) = std::sync::mpsc::channel();
+    // The child gets SIGTERM when the thread that spawned it ends
+    // (PR_SET_PDEATHSIG), so it is spawned from one that never does: moto
+    // then goes when this test process does, however it ends.
+    std::thread::spawn(move || {
+        let mut command = std::process::Command::new(server);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: prctl is async-signal-safe and touches no shared state.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        started.send(command.spawn().map(|c| c.id())).unwrap();
+        loop {
+            std::thread::park();
+        }
+    });
+    spawned.recv().unwrap().expect("moto_server starts");
+    let address = format!("127.0.0.1:{port}");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(&address).is_ok() {
+            return format!("http://{address}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("moto_server did not listen on {address}");
+}
+
+/// A DynamoDB client for a local endpoint, with throwaway credentials.
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A table of its own for one test, created as template.yaml declares it
+/// (by the same tool `make dev` uses).
+pub async fn new_index_table() -> String {
+    let table = format!("sessions-{:016x}", rand::random::<u64>());
+    let status = tokio::process::Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("dev/session_index.py"))
+        .args(["create", "--endpoint", moto_url(), "--table", &table])
+        .status()
+        .await
+        .expect("python runs");
+    assert!(status.success(), "dev/session_index.py create failed");
+    table
+}
+
+impl Harness {
+    /// A harness whose functions use a session index of their own, reached
+    /// through an [`IndexProxy`] (which counts requests and injects faults).
+    pub async fn with_index(pool: &[&str], extra: &[(&str, &str)]) -> (Self, IndexProxy) {
+        let mut harness = Self::with(pool, extra).await;
+        let table = new_index_table().await;
+        let proxy = IndexProxy::start(moto_url()).await;
+        harness.state.index = Some(masked_comms::index::SessionIndex::new(
+            dynamodb_client(&proxy.url),
+            table,
+        ));
+        (harness, proxy)
+    }
+
+    pub async fn start_indexed() -> (Self, IndexProxy) {
+        Self::with_index(&POOL, &[]).await
+    }
+
+    /// The index the functions use, to look at or to seed.
+    pub fn index(&self) -> &masked_comms::index::SessionIndex {
+        self.state.index.as_ref().expect("a harness with an index")
+    }
+}
+
+/// Between the functions and moto: records each DynamoDB operation and can
+/// fail the next ones of a kind (as DynamoDB's 500, which the SDK retries).
+#[derive(Clone)]
+pub struct IndexProxy {
+    pub url: String,
+    state: std::sync::Arc<ProxyState>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    seen: std::sync::Mutex<Vec<String>>,
+    failing: std::sync::Mutex<HashMap<String, usize>>,
+    upstream: String,
+    http: reqwest::Client,
+}
+
+impl IndexProxy {
+    pub async fn start(upstream: &str) -> Self {
+        let state = std::sync::Arc::new(ProxyState {
+            upstream: upstream.to_owned(),
+            ..Default::default()
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        IndexProxy { url, state }
+    }
+
+    /// The next `times` requests of `operation` (e.g. `PutItem`) fail.
+    pub fn fail(&self, operation: &str, times: usize) {
+        self.state
+            .failing
+            .lock()
+            .unwrap()
+            .insert(operation.to_owned(), times);
+    }
+
+    /// The operations seen so far, in order (`Query`, `BatchWriteItem`, …).
+    pub fn operations(&self) -> Vec<String> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    pub fn clear(&self) {
+        self.state.seen.lock().unwrap().clear();
+    }
+}
+
+async fn forward(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<ProxyState>>,
+    request: axum::http::Request<axum::body::Body>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let operation = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split('.').nth(1))
+        .unwrap_or("")
+        .to_owned();
+    state.seen.lock().unwrap().push(operation.clone());
+    {
+        let mut failing = state.failing.lock().unwrap();
+        if let Some(left) = failing.get_mut(&operation) {
+            if *left > 0 {
+                *left -= 1;
+                return (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    [("content-type", "application/x-amz-json-1.0")],
+                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected by the test"}"#,
+                )
+                    .into_response();
+            }
+        }
+    }
+    let mut upstream = state
+        .http
+        .request(
+            parts.method.clone(),
+            format!("{}{}", state.upstream, parts.uri),
+        )
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != "host" {
+            upstream = upstream.header(name, value);
+        }
+    }
+    match upstream.send().await {
+        Ok(answer) => {
+            let status = answer.status();
+            let headers = answer.headers().clone();
+            let bytes = answer.bytes().await.unwrap_or_default();
+            let mut response = (status, bytes).into_response();
+            for (name, value) in &headers {
+                if name != "content-length" && name != "transfer-encoding" {
+                    response.headers_mut().insert(name, value.clone());
+                }
+            }
+            response
+        }
+        Err(e) => (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}

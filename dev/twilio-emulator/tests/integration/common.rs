@@ -100,6 +100,24 @@ impl Client {
         self.try_post(path, pairs).await.expect("POST answered")
     }
 
+    /// A POST with extra headers (`X-Twilio-Webhook-Enabled`, ...).
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        pairs: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(pairs));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request).await.expect("POST answered")
+    }
+
     pub async fn try_get(&self, path_and_query: &str) -> Result<Reply, reqwest::Error> {
         let url = if path_and_query.starts_with("http") {
             path_and_query.to_owned()

@@ -525,3 +525,95 @@ async fn seeded_closed_conversation_holds_no_pair() {
     // Seeding is not an HTTP request.
     assert_eq!(emulator.requests().len(), 3);
 }
+
+#[tokio::test]
+async fn removing_a_participant_frees_its_pair_at_once() {
+    let (emulator, client) = start().await;
+    let first = client.create_conversation(&[]).await;
+    let second = client.create_conversation(&[]).await;
+    let added = client.add_participant(&first, ALICE, PROXY).await;
+    let alice = added.json()["sid"].as_str().unwrap().to_owned();
+    client.add_participant(&first, BOB, PROXY).await;
+    client
+        .add_participant(&second, ALICE, PROXY)
+        .await
+        .assert_error(409, 50416);
+
+    let path = format!("/v1/Conversations/{first}/Participants/{alice}");
+    let fetched = client.get(&path).await;
+    assert_eq!(fetched.status, 200, "{}", fetched.text);
+    assert_eq!(fetched.json(), added.json());
+
+    let deleted = client.delete(&path).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    assert_eq!(deleted.text, "");
+    client.get(&path).await.assert_error(404, 20404);
+    client.delete(&path).await.assert_error(404, 20404);
+    // The pair is free at once; the other participant stays.
+    assert_eq!(
+        client.add_participant(&second, ALICE, PROXY).await.status,
+        201
+    );
+    let remaining: Vec<String> = emulator
+        .conversation(&first)
+        .unwrap()
+        .participants
+        .into_iter()
+        .map(|p| p.address)
+        .collect();
+    assert_eq!(remaining, [BOB]);
+
+    client
+        .delete("/v1/Conversations/CH00000000000000000000000000000000/Participants/MB00000000000000000000000000000000")
+        .await
+        .assert_error(404, 20404);
+    let ops: Vec<(Operation, u16)> = emulator
+        .requests()
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.operation,
+                Operation::FetchParticipant | Operation::DeleteParticipant
+            )
+        })
+        .map(|r| (r.operation, r.status))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            (Operation::FetchParticipant, 200),
+            (Operation::DeleteParticipant, 204),
+            (Operation::FetchParticipant, 404),
+            (Operation::DeleteParticipant, 404),
+            (Operation::DeleteParticipant, 404),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn chat_participants_are_found_by_identity_and_closed_conversations_keep_theirs() {
+    let (_emulator, client) = start().await;
+    let sid = client.create_conversation(&[]).await;
+    let chat = client
+        .post(
+            &format!("/v1/Conversations/{sid}/Participants"),
+            &[("Identity", "agent-1")],
+        )
+        .await
+        .json();
+    let by_identity = client
+        .get(&format!("/v1/Conversations/{sid}/Participants/agent-1"))
+        .await;
+    assert_eq!(by_identity.json()["sid"], chat["sid"]);
+    let sms = client.add_participant(&sid, ALICE, PROXY).await.json();
+    client
+        .post(&format!("/v1/Conversations/{sid}"), &[("State", "closed")])
+        .await;
+    client
+        .delete(&format!(
+            "/v1/Conversations/{sid}/Participants/{}",
+            sms["sid"].as_str().unwrap()
+        ))
+        .await
+        .assert_error(409, 50377);
+}

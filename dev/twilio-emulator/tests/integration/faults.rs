@@ -210,3 +210,147 @@ async fn control_api_drives_faults_latency_and_snapshots() {
     assert!(emulator.requests().is_empty());
     assert_eq!(client.control_get("/conversations").await, json!([]));
 }
+
+#[tokio::test]
+async fn a_faulted_participant_delete_changes_nothing() {
+    let (emulator, client) = start().await;
+    let sid = client.create_conversation(&[]).await;
+    let participant = client.add_participant(&sid, ALICE, PROXY).await.json();
+    let path = format!(
+        "/v1/Conversations/{sid}/Participants/{}",
+        participant["sid"].as_str().unwrap()
+    );
+    emulator.inject(
+        Operation::DeleteParticipant,
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+        },
+        1,
+    );
+    client.delete(&path).await.assert_error(500, 20500);
+    assert_eq!(emulator.conversation(&sid).unwrap().participants.len(), 1);
+    let other = client.create_conversation(&[]).await;
+    assert_eq!(
+        client.add_participant(&other, ALICE, PROXY).await.status,
+        409
+    );
+    assert_eq!(client.delete(&path).await.status, 204);
+    assert_eq!(
+        client.add_participant(&other, ALICE, PROXY).await.status,
+        201
+    );
+}
+
+/// Every route added for participants, messages, webhook configuration, numbers and
+/// recordings goes through the same pipeline: auth, its own Operation, latency, faults.
+#[tokio::test]
+async fn every_new_route_checks_auth_and_takes_latency_and_faults() {
+    let (emulator, client) = crate::common::start_with(twilio_emulator::EmulatorConfig {
+        numbers: vec![PROXY.into()],
+        ..twilio_emulator::EmulatorConfig::default()
+    })
+    .await;
+    let account = emulator.account_sid().to_owned();
+    let sid = client.create_conversation(&[]).await;
+    let participant = client.add_participant(&sid, ALICE, PROXY).await.json();
+    let participant = format!(
+        "/v1/Conversations/{sid}/Participants/{}",
+        participant["sid"].as_str().unwrap()
+    );
+    let number = format!(
+        "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{}.json",
+        emulator.phone_numbers()[0].sid
+    );
+    let recording = format!(
+        "/2010-04-01/Accounts/{account}/Recordings/RE00000000000000000000000000000000.json"
+    );
+    let service = format!(
+        "/v1/Services/{}/Configuration/Webhooks",
+        emulator.chat_service_sid()
+    );
+    let routes: Vec<(Operation, &str, String)> = vec![
+        (Operation::FetchParticipant, "GET", participant.clone()),
+        (Operation::DeleteParticipant, "DELETE", participant),
+        (
+            Operation::ListMessages,
+            "GET",
+            format!("/v1/Conversations/{sid}/Messages"),
+        ),
+        (
+            Operation::FetchConfigurationWebhooks,
+            "GET",
+            "/v1/Configuration/Webhooks".into(),
+        ),
+        (
+            Operation::UpdateConfigurationWebhooks,
+            "POST",
+            "/v1/Configuration/Webhooks".into(),
+        ),
+        (
+            Operation::FetchServiceWebhookConfiguration,
+            "GET",
+            service.clone(),
+        ),
+        (
+            Operation::UpdateServiceWebhookConfiguration,
+            "POST",
+            service,
+        ),
+        (
+            Operation::ListIncomingPhoneNumbers,
+            "GET",
+            format!("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json"),
+        ),
+        (Operation::FetchIncomingPhoneNumber, "GET", number.clone()),
+        (Operation::UpdateIncomingPhoneNumber, "POST", number),
+        (Operation::FetchRecording, "GET", recording.clone()),
+        (Operation::DeleteRecording, "DELETE", recording),
+    ];
+    let send = |method: &str, path: &str, authed: bool| {
+        let url = format!("{}{path}", client.base);
+        let request = match method {
+            "GET" => client.http.get(url),
+            "POST" => client
+                .http
+                .post(url)
+                .header("Content-Type", "application/x-www-form-urlencoded"),
+            _ => client.http.delete(url),
+        };
+        let request = if authed {
+            request.basic_auth(&client.account_sid, Some(&client.token))
+        } else {
+            request
+        };
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    emulator.set_latency(Duration::from_millis(60));
+    for (operation, method, path) in &routes {
+        emulator.clear_requests();
+        assert_eq!(
+            send(method, path, false).await,
+            401,
+            "{operation:?} without auth"
+        );
+        emulator.inject(
+            *operation,
+            Fault::Status {
+                status: 503,
+                retry_after: None,
+            },
+            1,
+        );
+        let started = Instant::now();
+        assert_eq!(send(method, path, true).await, 503, "{operation:?} faulted");
+        assert!(
+            started.elapsed() >= Duration::from_millis(60),
+            "{operation:?} latency"
+        );
+        let recorded: Vec<(Operation, u16)> = emulator
+            .requests()
+            .iter()
+            .map(|r| (r.operation, r.status))
+            .collect();
+        assert_eq!(recorded, [(*operation, 401), (*operation, 503)]);
+    }
+}

@@ -9,7 +9,9 @@
 //! - OpenAPI 3.0's `nullable: true` becomes a JSON Schema type array (`["string", "null"]`);
 //! - an object schema with `properties` allows no other key (a misspelt field fails) and
 //!   requires every declared one (Twilio renders every field, `null` when unset);
-//! - formats are checked (`date-time`, `uri`, and Twilio's `date-time-rfc-2822`);
+//! - formats are checked (`date-time`, `uri`, and Twilio's `date-time-rfc-2822`), except
+//!   that a `uri` field named `uri` or `..._uri` may be relative: in API 2010 those fields
+//!   (`uri`, `next_page_uri`, ...) are host-relative paths in every one of Twilio's examples;
 //! - fields the description leaves free-form (`timers`, `messaging_binding`, `links`, ...)
 //!   may only use keys that Twilio's own examples for that operation use.
 //!
@@ -19,10 +21,12 @@
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
-use crate::common::{start, Client, Reply};
+use crate::common::{start, start_with, Client, Reply};
 use serde_json::{json, Map, Value};
+use twilio_emulator::{EmulatorConfig, TextOutcome};
 
 const CONVERSATIONS_SPEC: &str = "twilio_conversations_v1.json";
 const API_SPEC: &str = "twilio_api_v2010.json";
@@ -96,7 +100,14 @@ fn strict_json_schema(schema: &Value) -> Value {
                     .as_object()
                     .expect("properties is an object")
                     .iter()
-                    .map(|(k, v)| (k.clone(), strict_json_schema(v)))
+                    .map(|(k, v)| {
+                        let mut v = strict_json_schema(v);
+                        let uri_field = k == "uri" || k.ends_with("_uri");
+                        if uri_field && v.get("format") == Some(&json!("uri")) {
+                            v["format"] = json!("uri-reference");
+                        }
+                        (k.clone(), v)
+                    })
                     .collect(),
             ),
             "items" | "additionalProperties" | "not" => strict_json_schema(value),
@@ -182,8 +193,13 @@ impl Description {
                 }
                 let mut literal = 0;
                 for (part, segment) in parts.iter().zip(&segments) {
-                    if part.starts_with('{') && part.ends_with('}') {
-                        continue;
+                    // `{Sid}` or, in API 2010, `{Sid}.json`.
+                    if let Some(rest) = part.strip_prefix('{') {
+                        let suffix = rest.split_once('}').map_or("", |(_, s)| s);
+                        if segment.len() > suffix.len() && segment.ends_with(suffix) {
+                            continue;
+                        }
+                        return None;
                     }
                     if part != segment {
                         return None;
@@ -503,13 +519,32 @@ async fn checker_rejects_wrong_shapes_under_the_real_description() {
         .mismatches("DELETE", &format!("/v1/Conversations/{sid}"), 204, "", "{}")
         .1
         .is_empty());
+    // `{Sid}.json` in a path template needs the `.json`.
+    let numbers = "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/IncomingPhoneNumbers";
+    let no_path = checker
+        .mismatches(
+            "GET",
+            &format!("{numbers}/PN0123"),
+            200,
+            "application/json",
+            "{}",
+        )
+        .1;
+    assert!(
+        no_path.iter().any(|e| e.contains("no path matches")),
+        "{no_path:?}"
+    );
 }
 
 #[tokio::test]
 #[ignore = "needs Twilio's OpenAPI description: run contract/run.sh"]
 async fn emulator_answers_match_twilio_openapi_description() {
     let mut checker = Checker::new();
-    let (emulator, client) = start().await;
+    let (emulator, client) = start_with(EmulatorConfig {
+        numbers: vec![PROXY.into(), "+14155550001".into(), "+447700900000".into()],
+        ..EmulatorConfig::default()
+    })
+    .await;
     let account = emulator.account_sid().to_owned();
 
     // Create, with every parameter masked-comms sends, and with none.
@@ -588,7 +623,7 @@ async fn emulator_answers_match_twilio_openapi_description() {
             )
             .await;
     }
-    checker
+    let bare_participant = checker
         .post(
             &client,
             &format!("/v1/Conversations/{bare_sid}/Participants"),
@@ -599,6 +634,27 @@ async fn emulator_answers_match_twilio_openapi_description() {
             201,
         )
         .await;
+    let bare_participant = format!(
+        "/v1/Conversations/{bare_sid}/Participants/{}",
+        bare_participant["sid"].as_str().unwrap()
+    );
+    checker.get(&client, &bare_participant).await;
+
+    // Messages: two inbound texts on that binding, listed whole and a page at a time.
+    for body in ["On my way", "Running 5 minutes late"] {
+        let outcome = emulator
+            .send_message(ALICE, "+14155550001", body)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, TextOutcome::Added { .. }), "{outcome:?}");
+    }
+    let messages = format!("/v1/Conversations/{bare_sid}/Messages");
+    checker.get(&client, &messages).await;
+    let page = checker
+        .get(&client, &format!("{messages}?Order=desc&PageSize=1"))
+        .await;
+    let next = page["meta"]["next_page_url"].as_str().expect("a next page");
+    checker.get(&client, next).await;
 
     // Lists, with paging: a first page with a next page, then the page it points to.
     let page = checker
@@ -653,6 +709,121 @@ async fn emulator_answers_match_twilio_openapi_description() {
         )
         .await;
 
+    // Conversations webhook configuration: account-wide and the service's, before and
+    // after an update with every parameter.
+    checker.get(&client, "/v1/Configuration/Webhooks").await;
+    checker
+        .post(
+            &client,
+            "/v1/Configuration/Webhooks",
+            &[
+                ("Method", "POST"),
+                ("Filters", "onMessageAdd"),
+                ("Filters", "onConversationStateUpdated"),
+                ("PreWebhookUrl", "https://example.com/pre"),
+                ("PostWebhookUrl", "https://example.com/post"),
+                ("Target", "webhook"),
+            ],
+            200,
+        )
+        .await;
+    checker.get(&client, "/v1/Configuration/Webhooks").await;
+    let service_webhooks = format!(
+        "/v1/Services/{}/Configuration/Webhooks",
+        emulator.chat_service_sid()
+    );
+    checker.get(&client, &service_webhooks).await;
+    checker
+        .post(
+            &client,
+            &service_webhooks,
+            &[
+                ("Method", "GET"),
+                ("Filters", "onMessageAdded"),
+                ("PreWebhookUrl", "https://example.com/service-pre"),
+                ("PostWebhookUrl", "https://example.com/service-post"),
+            ],
+            200,
+        )
+        .await;
+
+    // Phone numbers: the list (filtered, paged), one number, an update of everything
+    // masked-comms configures, and clearing it again.
+    let numbers = format!("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json");
+    checker.get(&client, &numbers).await;
+    let page = checker.get(&client, &format!("{numbers}?PageSize=1")).await;
+    let next = page["next_page_uri"].as_str().expect("a next page");
+    checker.get(&client, next).await;
+    let found = checker
+        .get(&client, &format!("{numbers}?PhoneNumber=%2B14155550000"))
+        .await;
+    let number = format!(
+        "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{}.json",
+        found["incoming_phone_numbers"][0]["sid"].as_str().unwrap()
+    );
+    checker.get(&client, &number).await;
+    checker
+        .post(
+            &client,
+            &number,
+            &[
+                ("VoiceUrl", "https://example.com/inbound-call"),
+                ("VoiceMethod", "POST"),
+                ("VoiceFallbackUrl", "https://example.com/fallback"),
+                ("StatusCallback", "https://example.com/call-status"),
+                ("SmsUrl", "https://example.com/sms"),
+                ("SmsMethod", "POST"),
+                ("VoiceApplicationSid", "AP0123456789abcdef0123456789abcdef"),
+                ("SmsApplicationSid", "AP0123456789abcdef0123456789abcdef"),
+                ("FriendlyName", "masked-comms pool"),
+            ],
+            200,
+        )
+        .await;
+    checker
+        .post(
+            &client,
+            &number,
+            &[("VoiceApplicationSid", ""), ("SmsApplicationSid", "")],
+            200,
+        )
+        .await;
+
+    // A call with every callback and recording parameter; ended, it leaves a recording.
+    // Its callbacks go to a closed loopback port: refused at once, nothing leaves the host.
+    let recorded = checker
+        .post(
+            &client,
+            &format!("/2010-04-01/Accounts/{account}/Calls.json"),
+            &[
+                ("To", ALICE),
+                ("From", PROXY),
+                ("Url", "https://example.com/twiml"),
+                ("StatusCallback", "http://127.0.0.1:9/call-status"),
+                ("StatusCallbackEvent", "initiated"),
+                ("StatusCallbackEvent", "completed"),
+                ("StatusCallbackMethod", "POST"),
+                ("Record", "true"),
+                ("RecordingChannels", "dual"),
+                ("RecordingStatusCallback", "http://127.0.0.1:9/recording"),
+                ("RecordingStatusCallbackEvent", "completed"),
+                ("Timeout", "30"),
+            ],
+            201,
+        )
+        .await;
+    emulator
+        .complete_call(recorded["sid"].as_str().unwrap(), Duration::from_secs(12))
+        .await
+        .unwrap();
+    let recording = format!(
+        "/2010-04-01/Accounts/{account}/Recordings/{}.json",
+        emulator.recordings()[0].sid
+    );
+    checker.get(&client, &recording).await;
+    checker.delete(&client, &recording).await;
+
+    checker.delete(&client, &bare_participant).await;
     checker.delete(&client, &conversation).await;
     checker
         .delete(&client, &format!("/v1/Conversations/{bare_sid}"))

@@ -1,80 +1,19 @@
 //! The emulator playing Twilio toward our webhooks: signed inbound calls and
 //! conversation state events.
 
-use std::{sync::Arc, time::Duration};
-
-use crate::common::{start, start_with};
-use axum::{
-    body::Bytes,
-    extract::State,
-    http::{HeaderMap, Uri},
-    response::IntoResponse,
-    Router,
+use crate::{
+    common::{start, start_with},
+    hooks::{Hooks, TWIML},
 };
 use serde_json::json;
-use tokio::sync::mpsc;
-use twilio_emulator::{compute_signature, ConversationState, EmulatorConfig};
+use twilio_emulator::{compute_signature, ConversationState, EmulatorConfig, Operation};
 
 const ALICE: &str = "+14155550101";
 const PROXY: &str = "+14155550000";
-const TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial callerId="+14155550000"><Number>+14155550102</Number></Dial></Response>"#;
-
-/// What our stand-in webhook received.
-#[derive(Debug)]
-struct Received {
-    path: String,
-    signature: String,
-    params: Vec<(String, String)>,
-}
-
-impl Received {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A tiny webhook server that records each POST and answers TwiML.
-async fn webhook_server() -> (String, mpsc::UnboundedReceiver<Received>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    async fn record(
-        State(tx): State<Arc<mpsc::UnboundedSender<Received>>>,
-        uri: Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> impl IntoResponse {
-        let signature = headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let params = url::form_urlencoded::parse(&body).into_owned().collect();
-        let _ = tx.send(Received {
-            path: uri.to_string(),
-            signature,
-            params,
-        });
-        ([("content-type", "text/xml")], TWIML)
-    }
-    let app = Router::new().fallback(record).with_state(Arc::new(tx));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, rx)
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
-    tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .expect("a webhook arrives")
-        .expect("channel open")
-}
 
 #[tokio::test]
 async fn place_call_posts_a_signed_inbound_call_and_returns_the_twiml() {
-    let (hooks, mut rx) = webhook_server().await;
+    let hooks = Hooks::start().await;
     let voice_url = format!("{hooks}/voice?tenant=a");
     let (emulator, _client) = start_with(EmulatorConfig {
         voice_url: Some(voice_url.clone()),
@@ -87,7 +26,7 @@ async fn place_call_posts_a_signed_inbound_call_and_returns_the_twiml() {
     assert_eq!(outcome.content_type.as_deref(), Some("text/xml"));
     assert_eq!(outcome.body, TWIML);
 
-    let got = next(&mut rx).await;
+    let got = hooks.next().await;
     assert_eq!(got.path, "/voice?tenant=a");
     assert_eq!(got.get("From"), Some(ALICE));
     assert_eq!(got.get("Caller"), Some(ALICE));
@@ -118,7 +57,7 @@ async fn place_call_posts_a_signed_inbound_call_and_returns_the_twiml() {
 
 #[tokio::test]
 async fn close_conversation_sends_state_updated_and_frees_the_pair() {
-    let (hooks, mut rx) = webhook_server().await;
+    let hooks = Hooks::start().await;
     let (emulator, client) = start().await;
     let sid = client.create_conversation(&[]).await;
     assert_eq!(client.add_participant(&sid, ALICE, PROXY).await.status, 201);
@@ -139,7 +78,7 @@ async fn close_conversation_sends_state_updated_and_frees_the_pair() {
         ConversationState::Closed
     );
 
-    let got = next(&mut rx).await;
+    let got = hooks.next().await;
     assert_eq!(got.get("EventType"), Some("onConversationStateUpdated"));
     assert_eq!(got.get("ConversationSid"), Some(sid.as_str()));
     assert_eq!(got.get("StateFrom"), Some("active"));
@@ -167,7 +106,7 @@ async fn close_conversation_sends_state_updated_and_frees_the_pair() {
 
 #[tokio::test]
 async fn closing_through_the_api_fires_the_event_asynchronously() {
-    let (hooks, mut rx) = webhook_server().await;
+    let hooks = Hooks::start().await;
     let (emulator, client) = start_with(EmulatorConfig {
         events_url: Some(format!("{hooks}/events")),
         ..EmulatorConfig::default()
@@ -178,7 +117,7 @@ async fn closing_through_the_api_fires_the_event_asynchronously() {
         .post("/v1/Conversations/s-1", &[("State", "closed")])
         .await;
     assert_eq!(reply.status, 200);
-    let got = next(&mut rx).await;
+    let got = hooks.next().await;
     assert_eq!(got.get("ConversationSid"), Some(sid.as_str()));
     assert_eq!(got.get("StateTo"), Some("closed"));
     // A plain attribute update changes no state and sends nothing.
@@ -189,15 +128,13 @@ async fn closing_through_the_api_fires_the_event_asynchronously() {
             &[("Attributes", "{}")],
         )
         .await;
-    assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv())
-        .await
-        .is_err());
+    hooks.quiet().await;
     assert_eq!(emulator.webhook_deliveries().len(), 1);
 }
 
 #[tokio::test]
 async fn control_api_places_calls_and_closes_conversations() {
-    let (hooks, mut rx) = webhook_server().await;
+    let hooks = Hooks::start().await;
     let (emulator, client) = start().await;
     let refused = client
         .control_post("/calls/place", &json!({"from": ALICE, "to": PROXY}))
@@ -219,16 +156,242 @@ async fn control_api_places_calls_and_closes_conversations() {
         placed.json(),
         json!({"status": 200, "content_type": "text/xml", "body": TWIML})
     );
-    assert_eq!(next(&mut rx).await.path, "/voice");
+    assert_eq!(hooks.next().await.path, "/voice");
 
     let sid = client.create_conversation(&[]).await;
     let closed = client
         .control_post(&format!("/conversations/{sid}/close"), &json!({}))
         .await;
     assert_eq!(closed.status, 200, "{}", closed.text);
-    assert_eq!(next(&mut rx).await.get("StateTo"), Some("closed"));
+    assert_eq!(hooks.next().await.get("StateTo"), Some("closed"));
     assert_eq!(
         emulator.conversation(&sid).unwrap().state,
         ConversationState::Closed
     );
+}
+
+#[tokio::test]
+async fn webhook_configuration_answers_in_twilio_shapes() {
+    let (emulator, client) = start().await;
+    let base = emulator.base_url();
+    let fetched = client.get("/v1/Configuration/Webhooks").await;
+    assert_eq!(fetched.status, 200, "{}", fetched.text);
+    assert_eq!(
+        fetched.json(),
+        json!({"account_sid": emulator.account_sid(), "method": "POST", "filters": null,
+               "pre_webhook_url": null, "post_webhook_url": null, "target": "webhook",
+               "url": format!("{base}/v1/Configuration/Webhooks")})
+    );
+    let updated = client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[
+                ("Method", "GET"),
+                ("Filters", "onMessageAdd"),
+                ("Filters", "onConversationStateUpdated"),
+                ("PreWebhookUrl", "https://hooks.example/pre"),
+                ("PostWebhookUrl", "https://hooks.example/post"),
+                ("Target", "webhook"),
+            ],
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    let body = updated.json();
+    assert_eq!(body["method"], "GET");
+    assert_eq!(
+        body["filters"],
+        json!(["onMessageAdd", "onConversationStateUpdated"])
+    );
+    assert_eq!(body["pre_webhook_url"], "https://hooks.example/pre");
+    // A partial update keeps what it does not name.
+    let partial = client
+        .post("/v1/Configuration/Webhooks", &[("PreWebhookUrl", "")])
+        .await
+        .json();
+    assert_eq!(partial["pre_webhook_url"], json!(null));
+    assert_eq!(partial["post_webhook_url"], "https://hooks.example/post");
+    assert_eq!(partial["method"], "GET");
+    client
+        .post("/v1/Configuration/Webhooks", &[("Method", "PUT")])
+        .await
+        .assert_error(400, 50100);
+    client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[("Filters", "onMessageAddd")],
+        )
+        .await
+        .assert_error(400, 50100);
+
+    let service = format!(
+        "/v1/Services/{}/Configuration/Webhooks",
+        emulator.chat_service_sid()
+    );
+    let empty = client.get(&service).await.json();
+    assert_eq!(
+        empty,
+        json!({"account_sid": emulator.account_sid(),
+               "chat_service_sid": emulator.chat_service_sid(),
+               "pre_webhook_url": null, "post_webhook_url": null, "filters": null,
+               "method": "POST", "url": format!("{base}{service}")})
+    );
+    let set = client
+        .post(
+            &service,
+            &[
+                ("PostWebhookUrl", "https://hooks.example/service"),
+                ("Filters", "onMessageAdded"),
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(set["post_webhook_url"], "https://hooks.example/service");
+    assert_eq!(set["filters"], json!(["onMessageAdded"]));
+    // The account-wide configuration is untouched.
+    assert_eq!(
+        client.get("/v1/Configuration/Webhooks").await.json()["post_webhook_url"],
+        "https://hooks.example/post"
+    );
+    client
+        .get("/v1/Services/IS00000000000000000000000000000000/Configuration/Webhooks")
+        .await
+        .assert_error(404, 20404);
+    let ops: Vec<Operation> = emulator.requests().iter().map(|r| r.operation).collect();
+    assert_eq!(ops[0], Operation::FetchConfigurationWebhooks);
+    assert_eq!(ops[1], Operation::UpdateConfigurationWebhooks);
+    assert!(ops.contains(&Operation::FetchServiceWebhookConfiguration));
+    assert!(ops.contains(&Operation::UpdateServiceWebhookConfiguration));
+}
+
+#[tokio::test]
+async fn state_updates_follow_the_configured_post_webhook_and_its_filters() {
+    let hooks = Hooks::start().await;
+    let (emulator, client) = start().await;
+    let post_url = format!("{hooks}/post?from=config");
+    client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[("PostWebhookUrl", &post_url), ("Filters", "onMessageAdded")],
+        )
+        .await;
+    // Filtered out: closing sends nothing, and a control close has nowhere to go.
+    let first = client.create_conversation(&[]).await;
+    client
+        .post_with_headers(
+            &format!("/v1/Conversations/{first}"),
+            &[("State", "closed")],
+            &[("X-Twilio-Webhook-Enabled", "true")],
+        )
+        .await;
+    hooks.quiet().await;
+    let second = client.create_conversation(&[]).await;
+    assert!(emulator.close_conversation(&second).await.is_err());
+    assert_eq!(
+        emulator.conversation(&second).unwrap().state,
+        ConversationState::Active
+    );
+
+    client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[("Filters", "onConversationStateUpdated")],
+        )
+        .await;
+    let outcome = emulator.close_conversation(&second).await.unwrap();
+    assert_eq!(outcome.status, 200);
+    let got = hooks.next().await;
+    assert_eq!(got.method, "POST");
+    assert_eq!(got.path, "/post?from=config");
+    assert_eq!(got.get("EventType"), Some("onConversationStateUpdated"));
+    assert_eq!(got.get("ConversationSid"), Some(second.as_str()));
+    assert_eq!(
+        got.signature,
+        compute_signature(emulator.auth_token(), &post_url, &got.params)
+    );
+    let delivery = emulator.webhook_deliveries().pop().unwrap();
+    assert_eq!(delivery.kind, "post-event");
+
+    // The service's own configuration wins: the account's URL hears nothing more.
+    let service_url = format!("{hooks}/service");
+    client
+        .post(
+            &format!(
+                "/v1/Services/{}/Configuration/Webhooks",
+                emulator.chat_service_sid()
+            ),
+            &[
+                ("PostWebhookUrl", service_url.as_str()),
+                ("Filters", "onConversationStateUpdated"),
+                ("Method", "GET"),
+            ],
+        )
+        .await;
+    // A REST change fires configured webhooks only when the request asks for it.
+    let third = client.create_conversation(&[]).await;
+    client
+        .post(
+            &format!("/v1/Conversations/{third}"),
+            &[("State", "inactive")],
+        )
+        .await;
+    hooks.quiet().await;
+    client
+        .post_with_headers(
+            &format!("/v1/Conversations/{third}"),
+            &[("State", "closed")],
+            &[("X-Twilio-Webhook-Enabled", "true")],
+        )
+        .await;
+    let got = hooks.next().await;
+    assert_eq!(got.method, "GET");
+    assert!(got.path.starts_with("/service?"), "{}", got.path);
+    assert_eq!(got.get("ConversationSid"), Some(third.as_str()));
+    // A GET is signed over the full URL, query included, with no form.
+    assert_eq!(
+        got.signature,
+        compute_signature(emulator.auth_token(), &format!("{hooks}{}", got.path), &[])
+    );
+    hooks.quiet().await;
+}
+
+#[tokio::test]
+async fn the_events_url_and_the_configured_webhook_both_hear_but_never_twice() {
+    let hooks = Hooks::start().await;
+    let events_url = format!("{hooks}/events");
+    let (emulator, client) = start_with(EmulatorConfig {
+        events_url: Some(events_url.clone()),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[
+                ("PostWebhookUrl", &format!("{hooks}/post")),
+                ("Filters", "onConversationStateUpdated"),
+            ],
+        )
+        .await;
+    let sid = client.create_conversation(&[]).await;
+    emulator.close_conversation(&sid).await.unwrap();
+    let mut paths = vec![hooks.next().await.path, hooks.next().await.path];
+    paths.sort();
+    assert_eq!(paths, ["/events", "/post"]);
+
+    client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[("PostWebhookUrl", &events_url)],
+        )
+        .await;
+    let sid = client.create_conversation(&[]).await;
+    emulator.close_conversation(&sid).await.unwrap();
+    assert_eq!(hooks.next().await.path, "/events");
+    hooks.quiet().await;
+    let kinds: Vec<&str> = emulator
+        .webhook_deliveries()
+        .iter()
+        .map(|d| d.kind)
+        .collect();
+    assert_eq!(kinds, ["events", "post-event", "events"]);
 }

@@ -6,6 +6,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::domain::session::MAX_PARTICIPANTS;
+use crate::session::lookup::PoolNumberUse;
 
 /// The page's script, inlined into `<script>`.
 pub const SCRIPT: &str = include_str!("page.js");
@@ -58,8 +59,8 @@ impl Prefill {
 /// Everything the page shows that comes from the server.
 #[derive(Debug, Clone, Copy)]
 pub struct PageView<'a> {
-    /// The configured pool numbers, in pool order.
-    pub pool: &'a [&'a str],
+    /// The configured pool numbers, in pool order, with their use.
+    pub pool: &'a [PoolNumberUse],
     pub prefill: &'a Prefill,
 }
 
@@ -97,7 +98,7 @@ pub fn render(view: &PageView<'_>) -> Markup {
     }
 }
 
-fn pool_section(pool: &[&str]) -> Markup {
+fn pool_section(pool: &[PoolNumberUse]) -> Markup {
     html! {
         section class="card" aria-labelledby="pool-heading" {
             h2 id="pool-heading" { "Number pool" }
@@ -109,8 +110,16 @@ fn pool_section(pool: &[&str]) -> Markup {
                 " can act as proxies. Each participant gets one that is free for them."
             }
             ul class="pool" id="pool" {
-                @for number in pool {
-                    li { code { (number) } }
+                @for entry in pool {
+                    li {
+                        code { (entry.number) }
+                        @if let Some(in_use) = entry.in_use {
+                            " "
+                            span class="in-use" data-in-use=(in_use) {
+                                (in_use) @if in_use == 1 { " session" } @else { " sessions" }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -270,7 +279,10 @@ mod tests {
     fn starts_with_two_rows_and_offers_lookup() {
         let prefill = Prefill::default();
         let page = render(&PageView {
-            pool: &["+15005550001"],
+            pool: &[PoolNumberUse {
+                number: "+15005550001".into(),
+                in_use: Some(2),
+            }],
             prefill: &prefill,
         })
         .into_string();

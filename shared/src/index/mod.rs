@@ -1,0 +1,574 @@
+//! The session index in DynamoDB: which sessions an address holds on which
+//! proxy, so a call or a create reads one key however many sessions the
+//! address has (Twilio answers that question only by paging).
+//!
+//! Derived data: Twilio stays the judge of bindings (its pair rule settles
+//! races), the session service keeps the index in step on every change, and
+//! entries found wrong are repaired where they are found.
+
+pub mod items;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, Select, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use base64::Engine;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use items::{
+    address_pk, bindings_on, call_pk, session_pk, BindingItem, UsedItem, BINDING_PREFIX, FANOUT_SK,
+    USED_PREFIX,
+};
+pub use items::{Binding, IndexedParticipant, ItemKey, SessionItem};
+
+/// The environment variable naming the table; without it there is no index.
+pub const TABLE_VARIABLE: &str = "SESSION_INDEX_TABLE";
+const BY_CREATED: &str = "by-created";
+const BY_PROXY: &str = "by-proxy";
+/// DynamoDB takes at most this many keys per batch read or write.
+const BATCH_WRITE: usize = 25;
+const BATCH_READ: usize = 100;
+/// Pool numbers counted at once for pool usage.
+const COUNT_CONCURRENCY: usize = 16;
+/// How long the index remembers that an address had a proxy: what sticky
+/// number choice works from. Which numbers an address had, not with whom.
+pub const HISTORY_KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 60 * 60);
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IndexError {
+    #[error("the session index is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the session index holds an item it cannot read: {0}")]
+    Unreadable(String),
+}
+
+impl IndexError {
+    fn from_sdk<E, R>(err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        IndexError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string())
+    }
+}
+
+/// The table and its client: built once per execution environment.
+#[derive(Debug, Clone)]
+pub struct SessionIndex {
+    client: Client,
+    table: String,
+}
+
+impl SessionIndex {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        SessionIndex {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The index named by [`TABLE_VARIABLE`], on the AWS configuration the
+    /// function already loaded; `None` when the variable is unset (the
+    /// functions then page Twilio, as without an index).
+    pub fn from_env(aws: &aws_config::SdkConfig) -> Option<Self> {
+        let table = std::env::var(TABLE_VARIABLE).ok()?;
+        let table = table.trim();
+        (!table.is_empty()).then(|| SessionIndex::new(Client::new(aws), table))
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The index for one invocation, counting its requests into `requests`.
+    pub fn for_invocation<'a>(&'a self, requests: &'a AtomicUsize) -> Index<'a> {
+        Index {
+            index: self,
+            requests,
+        }
+    }
+}
+
+/// One invocation's view of the index.
+pub struct Index<'a> {
+    index: &'a SessionIndex,
+    requests: &'a AtomicUsize,
+}
+
+/// What the index holds for an address: its bindings, and the proxies it
+/// had in sessions now closed (kept only when closed conversations are).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressEntries {
+    pub bindings: Vec<Binding>,
+    /// Proxy and when it was last used (unix seconds).
+    pub used: Vec<(String, u64)>,
+}
+
+/// A page of an address's sessions, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionPage {
+    pub sessions: Vec<SessionItem>,
+    pub next: Option<String>,
+}
+
+impl Index<'_> {
+    fn client(&self) -> &Client {
+        &self.index.client
+    }
+
+    fn table(&self) -> &str {
+        &self.index.table
+    }
+
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Everything the index holds for `address`, all pages.
+    pub async fn address(&self, address: &str) -> Result<AddressEntries, IndexError> {
+        let items = self
+            .query(
+                "pk = :pk",
+                &[(":pk", AttributeValue::S(address_pk(address)))],
+            )
+            .await?;
+        let mut entries = AddressEntries::default();
+        for item in items {
+            let sk = match item.get("sk") {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => continue,
+            };
+            if sk.starts_with(BINDING_PREFIX) {
+                let binding: BindingItem = decode(item)?;
+                entries.bindings.extend(binding.binding());
+            } else if sk.starts_with(USED_PREFIX) {
+                let used: UsedItem = decode(item)?;
+                if let Some(proxy) = used.proxy() {
+                    entries.used.push((proxy.to_owned(), used.last_used));
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The sessions in which `address` is bound to `proxy`: one, unless the
+    /// index is behind (a session closed without its entries removed).
+    pub async fn sessions_on(
+        &self,
+        address: &str,
+        proxy: &str,
+    ) -> Result<Vec<Binding>, IndexError> {
+        let items = self
+            .query(
+                "pk = :pk AND begins_with(sk, :sk)",
+                &[
+                    (":pk", AttributeValue::S(address_pk(address))),
+                    (":sk", AttributeValue::S(bindings_on(proxy))),
+                ],
+            )
+            .await?;
+        let mut found = Vec::with_capacity(items.len());
+        for item in items {
+            let binding: BindingItem = decode(item)?;
+            found.extend(binding.binding());
+        }
+        Ok(found)
+    }
+
+    /// Records a binding, and that its address had that proxy (kept for
+    /// [`HISTORY_KEPT_FOR`] so sticky choice can prefer or avoid it later),
+    /// in one request.
+    pub async fn put_binding(
+        &self,
+        binding: &Binding,
+        created: &str,
+        expires_at: Option<u64>,
+        now: u64,
+    ) -> Result<(), IndexError> {
+        let used = UsedItem::new(
+            &binding.address,
+            &binding.proxy,
+            now,
+            Some(now + HISTORY_KEPT_FOR.as_secs()),
+        );
+        let items = [
+            encode(&BindingItem::new(binding, created, expires_at))?,
+            encode(&used)?,
+        ];
+        let mut requests: Vec<WriteRequest> = items
+            .into_iter()
+            .map(|item| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .expect("a put names its item"),
+                    )
+                    .build()
+            })
+            .collect();
+        self.write(&mut requests).await
+    }
+
+    pub async fn put_session(&self, session: &SessionItem) -> Result<(), IndexError> {
+        self.put(session).await
+    }
+
+    pub async fn session(&self, sid: &str) -> Result<Option<SessionItem>, IndexError> {
+        self.count();
+        let key = ItemKey::of_session(sid);
+        let answer = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key_attributes(&key)))
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        answer.item.map(decode).transpose()
+    }
+
+    /// Removes these items, in as few batches as DynamoDB allows.
+    pub async fn delete(&self, keys: &[ItemKey]) -> Result<(), IndexError> {
+        for chunk in keys.chunks(BATCH_WRITE) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    WriteRequest::builder()
+                        .delete_request(
+                            DeleteRequest::builder()
+                                .set_key(Some(key_attributes(key)))
+                                .build()
+                                .expect("a delete names its key"),
+                        )
+                        .build()
+                })
+                .collect();
+            self.write(&mut requests).await?;
+        }
+        Ok(())
+    }
+
+    /// One batch of at most 25 writes; unprocessed ones (throttling) are
+    /// sent again, the SDK backing off.
+    async fn write(&self, requests: &mut Vec<WriteRequest>) -> Result<(), IndexError> {
+        while !requests.is_empty() {
+            self.count();
+            let answer = self
+                .client()
+                .batch_write_item()
+                .request_items(self.table(), std::mem::take(requests))
+                .send()
+                .await
+                .map_err(IndexError::from_sdk)?;
+            *requests = answer
+                .unprocessed_items
+                .and_then(|mut left| left.remove(self.table()))
+                .unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Removes a session and every item about it: its own, its bindings
+    /// (`bindings`, and those its session item lists), and what is stored
+    /// under it (a call log).
+    pub async fn forget(&self, sid: &str, bindings: &[Binding]) -> Result<(), IndexError> {
+        let session = self.session(sid).await?;
+        let under = self
+            .query("pk = :pk", &[(":pk", AttributeValue::S(session_pk(sid)))])
+            .await?;
+        let mut keys: Vec<ItemKey> = under
+            .into_iter()
+            .map(decode::<ItemKey>)
+            .collect::<Result<_, _>>()?;
+        let listed = session.iter().flat_map(|s| {
+            s.bindings.iter().map(|p| Binding {
+                address: p.address.clone(),
+                proxy: p.proxy.clone(),
+                sid: sid.to_owned(),
+            })
+        });
+        keys.extend(
+            bindings
+                .iter()
+                .cloned()
+                .chain(listed)
+                .map(|b| ItemKey::of_binding(&b)),
+        );
+        keys.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
+        keys.dedup();
+        self.delete(&keys).await
+    }
+
+    /// Newest first, `limit` at most, after `cursor` (from an earlier page).
+    pub async fn page(
+        &self,
+        address: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<SessionPage, IndexError> {
+        self.count();
+        let answer = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(BY_CREATED)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(address_pk(address)))
+            .scan_index_forward(false)
+            .limit(limit as i32)
+            .set_exclusive_start_key(cursor.map(cursor_key))
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        let sids: Vec<String> = answer
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(decode::<BindingItem>)
+            .map(|item| item.map(|b| b.sid))
+            .collect::<Result<_, _>>()?;
+        let mut found = self.sessions(&sids).await?;
+        // Newest first, as the page was read; a session already gone is left out.
+        found.sort_by_key(|s| sids.iter().position(|sid| *sid == s.sid));
+        Ok(SessionPage {
+            sessions: found,
+            next: answer.last_evaluated_key.map(|key| encode_cursor(&key)),
+        })
+    }
+
+    async fn sessions(&self, sids: &[String]) -> Result<Vec<SessionItem>, IndexError> {
+        let mut found = Vec::with_capacity(sids.len());
+        for chunk in sids.chunks(BATCH_READ) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|sid| key_attributes(&ItemKey::of_session(sid)))
+                .collect();
+            keys.dedup();
+            while !keys.is_empty() {
+                self.count();
+                let wanted = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .build()
+                    .expect("a read names its keys");
+                let answer = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(self.table(), wanted)
+                    .send()
+                    .await
+                    .map_err(IndexError::from_sdk)?;
+                for item in answer
+                    .responses
+                    .and_then(|mut r| r.remove(self.table()))
+                    .unwrap_or_default()
+                {
+                    found.push(decode(item)?);
+                }
+                keys = answer
+                    .unprocessed_keys
+                    .and_then(|mut left| left.remove(self.table()))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(found)
+    }
+
+    /// How many sessions hold each pool number (Twilio Proxy's `in_use`).
+    pub async fn pool_usage(&self, numbers: &[&str], now: u64) -> Result<Vec<usize>, IndexError> {
+        let numbers: Vec<String> = numbers.iter().map(|n| n.to_string()).collect();
+        stream::iter(numbers)
+            .map(|number| async move { self.count_on(&number, now).await })
+            .buffered(COUNT_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    async fn count_on(&self, number: &str, now: u64) -> Result<usize, IndexError> {
+        let mut total = 0;
+        let mut start = None;
+        loop {
+            self.count();
+            let answer = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(BY_PROXY)
+                .key_condition_expression("proxy = :proxy")
+                // Expired by TTL but not yet removed by DynamoDB: not in use.
+                .filter_expression("attribute_not_exists(expires_at) OR expires_at > :now")
+                .expression_attribute_values(":proxy", AttributeValue::S(number.to_owned()))
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(IndexError::from_sdk)?;
+            total += answer.count.max(0) as usize;
+            start = answer.last_evaluated_key;
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// True the first time a group call's fan-out is claimed.
+    pub async fn claim_fanout(&self, call_sid: &str, expires_at: u64) -> Result<bool, IndexError> {
+        self.count();
+        let item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(call_pk(call_sid))),
+            ("sk".to_owned(), AttributeValue::S(FANOUT_SK.to_owned())),
+            (
+                "expires_at".to_owned(),
+                AttributeValue::N(expires_at.to_string()),
+            ),
+        ]);
+        match self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(IndexError::from_sdk(err)),
+        }
+    }
+
+    async fn put(&self, item: &impl Serialize) -> Result<(), IndexError> {
+        self.count();
+        let attributes = encode(item)?;
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(attributes))
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Every item matching, across pages.
+    async fn query(
+        &self,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, IndexError> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            self.count();
+            let mut query = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression(condition)
+                .set_exclusive_start_key(start);
+            for (name, value) in values {
+                query = query.expression_attribute_values(*name, value.clone());
+            }
+            let answer = query.send().await.map_err(IndexError::from_sdk)?;
+            all.extend(answer.items.unwrap_or_default());
+            start = answer.last_evaluated_key;
+            if start.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+}
+
+fn encode(item: &impl Serialize) -> Result<HashMap<String, AttributeValue>, IndexError> {
+    serde_dynamo::to_item(item).map_err(|e| IndexError::Unreadable(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(item: HashMap<String, AttributeValue>) -> Result<T, IndexError> {
+    serde_dynamo::from_item(item).map_err(|e| IndexError::Unreadable(e.to_string()))
+}
+
+fn key_attributes(key: &ItemKey) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(key.pk.clone())),
+        ("sk".to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+/// A page's end as an opaque cursor: its key attributes (all strings), as
+/// URL-safe base64 of JSON.
+fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
+    let plain: std::collections::BTreeMap<&str, &str> = key
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.as_s().ok()?.as_str())))
+        .collect();
+    let json = serde_json::to_vec(&plain).expect("strings serialise");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn cursor_key(cursor: &str) -> HashMap<String, AttributeValue> {
+    let plain: HashMap<String, String> = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .unwrap_or_default();
+    plain
+        .into_iter()
+        .map(|(name, value)| (name, AttributeValue::S(value)))
+        .collect()
+}
+
+/// Whether `cursor` is one this index issued for `address`'s list: the
+/// session API checks before passing a client's cursor on.
+pub fn cursor_belongs_to(cursor: &str, address: &str) -> bool {
+    let key = cursor_key(cursor);
+    let pk = key.get("pk").and_then(|v| v.as_s().ok());
+    pk == Some(&address_pk(address))
+        && ["sk", "created"]
+            .iter()
+            .all(|name| key.get(*name).is_some_and(|v| v.as_s().is_ok()))
+        && key.len() == 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_stay_with_their_address() {
+        let key = HashMap::from([
+            (
+                "pk".to_owned(),
+                AttributeValue::S(address_pk("+14155550101")),
+            ),
+            (
+                "sk".to_owned(),
+                AttributeValue::S("PROXY#+15005550001#CH1".to_owned()),
+            ),
+            (
+                "created".to_owned(),
+                AttributeValue::S("2026-12-02T10:00:00Z#CH1".to_owned()),
+            ),
+        ]);
+        let cursor = encode_cursor(&key);
+        assert_eq!(cursor_key(&cursor), key);
+        assert!(cursor_belongs_to(&cursor, "+14155550101"));
+        assert!(!cursor_belongs_to(&cursor, "+14155550102"));
+        for foreign in ["", "!!", "e30", "bzQw"] {
+            assert!(!cursor_belongs_to(foreign, "+14155550101"), "{foreign}");
+        }
+    }
+}
