@@ -52,7 +52,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(PYTHON) dev/tools/feature-drift.py
 
-unit:
+unit: venv
 	cargo test --workspace
 
 e2e: venv

@@ -42,7 +42,7 @@ CONTRACT = REPO / "contract"
 # (step, the installs it waits for). Each step is `make <step>`.
 STEPS = [
     ("lint", []),
-    ("unit", []),
+    ("unit", ["venv"]),  # the Rust integration tests start .venv/bin/moto_server
     ("e2e", ["venv"]),
     ("contract", ["npm"]),
     ("browser", ["apt", "venv"]),
@@ -130,7 +130,7 @@ def start_installs(apt_packages: list[str], skip: set[str]) -> dict[str, Install
     installs: dict[str, Install] = {}
     if apt_packages:
         installs["apt"] = Install("apt", [sys.executable, "dev/prereqs.py", "apt-install", *apt_packages]).start()
-    needs_venv = {"e2e", "browser", "deploy-checks", "bench-quick"} - skip
+    needs_venv = {name for name, needs in STEPS if "venv" in needs} - skip
     if needs_venv:
         after = [installs["apt"]] if "python3-venv" in apt_packages else []
         installs["venv"] = Install("venv", ["bash", "dev/bootstrap-venv.sh", "test"], after=after).start()
