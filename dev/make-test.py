@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -54,6 +55,20 @@ STEPS = [
 def duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of our finished children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load() -> str:
+    """The 1-minute load average (other work on the machine slows the steps)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
 
 
 def say(message: str) -> None:
@@ -178,7 +193,7 @@ def main(argv: list[str]) -> int:
                 say(f"{tag} skipped on request (SKIP={','.join(sorted(skip))})")
                 times.append(f"{name:<14} skipped")
                 continue
-            step_started = time.monotonic()
+            step_started, step_cpu = time.monotonic(), cpu_seconds()
             problem = None
             for need in needs:
                 install = installs.get(need)
@@ -200,7 +215,10 @@ def main(argv: list[str]) -> int:
             now = time.monotonic()
             status = "done" if problem is None else f"FAILED: {problem};"
             say(f"{tag} {status} in {duration(now - step_started)}, {duration(now - started)} so far")
-            times.append(f"{name:<14} {now - step_started:7.1f} s" + ("" if problem is None else "  FAILED"))
+            times.append(
+                f"{name:<14} {now - step_started:7.1f} s   cpu {cpu_seconds() - step_cpu:6.1f} s   load {load():>4}"
+                + ("" if problem is None else "   FAILED")
+            )
             if problem is not None:
                 failed.append(name)
                 if not keep_going:
@@ -214,7 +232,8 @@ def main(argv: list[str]) -> int:
             if install.name != "apt":  # never interrupt dpkg: let apt-get finish on its own
                 install.stop()
         elapsed = time.monotonic() - started
-        lines = [f"# make test, {time.strftime('%Y-%m-%d %H:%M:%S')}, {result}"] + times
+        lines = [f"# make test, {time.strftime('%Y-%m-%d %H:%M:%S')}, {result}; {os.cpu_count()} cores",
+                 "# step         wall time    CPU time of its processes    1-minute load at its end"] + times
         lines += [f"{'total':<14} {elapsed:7.1f} s"]
         lines += [f"(background) {i.name:<8} {i.seconds:7.1f} s  rc={i.rc}" for i in installs.values()]
         TIMES.write_text("\n".join(lines) + "\n")
