@@ -239,16 +239,19 @@ def main(argv: list[str]) -> int:
         TIMES.write_text("\n".join(lines) + "\n")
 
     if failed:
-        not_run = [n for n, _ in STEPS[names.index(failed[-1]) + 1:]] if failed[-1] in names and not keep_going else []
+        later = STEPS[names.index(failed[-1]) + 1:] if failed[-1] in names and not keep_going else []
+        not_run = [n for n, _ in later if n not in skip]
         tail = f"; not run: {', '.join(not_run)}" if not_run else ""
         say(f"FAILED ({', '.join(failed)}) after {duration(elapsed)}{tail} (step times: {TIMES.relative_to(REPO)})")
         return 1
     ran = total - len(skip)
     if skip:
-        skipped = " and ".join(f"the {s} test" if s == "browser" else f"the {s} step" for s in sorted(skip))
-        verb = "was" if len(skip) == 1 else "were"
-        say(f"{ran} of {total} checks passed in {duration(elapsed)}; {skipped} {verb} skipped on request "
-            f"(SKIP={','.join(sorted(skip))})")
+        skipped = [f"the {s} test" if s == "browser" else f"the {s} step" for s in names if s in skip]
+        if len(skipped) == 1:
+            said = f"{skipped[0]} was skipped on request"
+        else:
+            said = f"skipped on request: {', '.join(skipped)}"
+        say(f"{ran} of {total} checks passed in {duration(elapsed)}; {said} (SKIP={','.join(sorted(skip))})")
     else:
         say(f"all {total} checks passed in {duration(elapsed)}")
     return 0
