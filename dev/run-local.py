@@ -116,7 +116,7 @@ def main() -> int:
             return 1
 
     stack.terminate_on_sigterm()
-    print("building (a first run compiles the workspace; later runs are quick)...", flush=True)
+    print("building (a first run compiles the workspace, minutes; later runs are quick; progress: .dev-run/build.log)...", flush=True)
     started = time.monotonic()
     run = stack.Stack("dev", log_dir=RUN_DIR)
     try:
