@@ -59,6 +59,7 @@ KEYS: list[tuple[str, str, str]] = [
     ("CALL_ANNOUNCEMENT_LANGUAGE", "call/language", "String"),
     ("CONNECTING_CALL_ANNOUNCEMENT", "call/connecting-announcement", "String"),
     ("OUT_OF_SESSION_MESSAGE_FOR_CALL", "call/out-of-session-message", "String"),
+    ("MESSAGE_ONLY_MESSAGE_FOR_CALL", "call/message-only-message", "String"),
     ("SESSION_INACTIVE_TIMER", "session/inactive-timer", "String"),
     ("SESSION_CLOSED_TIMER", "session/closed-timer", "String"),
     ("CLOSED_CONVERSATIONS", "closed-conversations", "String"),

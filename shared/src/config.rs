@@ -16,7 +16,8 @@ use crate::domain::address::Channel;
 use crate::domain::duration::SessionTimer;
 use crate::domain::geo::GeoMatch;
 use crate::domain::pool::{ChoiceSettings, Pool, Sticky};
-use crate::domain::session::{is_sid, SessionDefaults};
+use crate::domain::session::SessionDefaults;
+use crate::domain::sid::{Sid, SidKind};
 
 /// Configuration keys: the SSM name below the prefix and the environment
 /// variable the original app used.
@@ -78,6 +79,11 @@ pub mod key {
         env: "OUT_OF_SESSION_MESSAGE_FOR_CALL",
         secret: false,
     };
+    pub const MESSAGE_ONLY_MESSAGE: Key = Key {
+        ssm: "call/message-only-message",
+        env: "MESSAGE_ONLY_MESSAGE_FOR_CALL",
+        secret: false,
+    };
     pub const INACTIVE_TIMER: Key = Key {
         ssm: "session/inactive-timer",
         env: "SESSION_INACTIVE_TIMER",
@@ -109,7 +115,7 @@ pub mod key {
         secret: false,
     };
 
-    pub const ALL: [&Key; 16] = [
+    pub const ALL: [&Key; 17] = [
         &ACCOUNT_SID,
         &AUTH_TOKEN,
         &NUMBER_POOL,
@@ -120,6 +126,7 @@ pub mod key {
         &CALL_LANGUAGE,
         &CONNECTING_ANNOUNCEMENT,
         &OUT_OF_SESSION_MESSAGE,
+        &MESSAGE_ONLY_MESSAGE,
         &INACTIVE_TIMER,
         &CLOSED_TIMER,
         &CLOSED_CONVERSATIONS,
@@ -174,6 +181,7 @@ impl Function {
                 &CALL_LANGUAGE,
                 &CONNECTING_ANNOUNCEMENT,
                 &OUT_OF_SESSION_MESSAGE,
+                &MESSAGE_ONLY_MESSAGE,
             ],
             Function::ConversationEvents => &[&PUBLIC_BASE_URL, &CLOSED_CONVERSATIONS],
             Function::LandingPage => &[&WHATSAPP_POOL],
@@ -229,6 +237,8 @@ pub struct CallSettings {
     pub language: Option<String>,
     pub connecting_announcement: Option<String>,
     pub out_of_session_message: Option<String>,
+    /// Said to a caller whose session takes messages only.
+    pub message_only_message: Option<String>,
 }
 
 /// What the conversation-events webhook does with a closed conversation.
@@ -407,7 +417,7 @@ impl RawConfig {
         let twilio = match self.optional(&key::ACCOUNT_SID) {
             None => None,
             Some(account_sid) => {
-                if !is_sid(account_sid, "AC") {
+                if Sid::parse(account_sid, SidKind::Account).is_none() {
                     return Err(
                         self.invalid(&key::ACCOUNT_SID, "must be AC followed by 32 hex digits")
                     );
@@ -488,6 +498,7 @@ impl RawConfig {
                 language: owned(&key::CALL_LANGUAGE),
                 connecting_announcement: owned(&key::CONNECTING_ANNOUNCEMENT),
                 out_of_session_message: owned(&key::OUT_OF_SESSION_MESSAGE),
+                message_only_message: owned(&key::MESSAGE_ONLY_MESSAGE),
             },
             session,
             closed_conversations,

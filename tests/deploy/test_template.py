@@ -42,6 +42,9 @@ HANDLED_ROUTES = {
     ("GET", "/sessions"): "sessions",
     ("GET", "/sessions/{sid}"): "sessions",
     ("DELETE", "/sessions/{sid}"): "sessions",
+    ("PATCH", "/sessions/{sid}"): "sessions",
+    ("POST", "/sessions/{sid}/participants"): "sessions",
+    ("DELETE", "/sessions/{sid}/participants/{participantSid}"): "sessions",
     ("POST", "/inbound-call"): "inbound-call",
     ("POST", "/conversation-events"): "conversation-events",
 }

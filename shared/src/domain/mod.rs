@@ -1,9 +1,12 @@
 //! Pure domain logic: no I/O, unit-tested beside the code.
 
 pub mod address;
+pub mod capabilities;
 pub mod duration;
 pub mod geo;
+pub mod instant;
 pub mod pool;
 pub mod roster;
 pub mod routing;
 pub mod session;
+pub mod sid;

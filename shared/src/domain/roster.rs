@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::address::{split_channel, Channel};
+use super::capabilities::Capabilities;
 
 /// The attributes key masked-comms owns.
 pub const NAMESPACE: &str = "masked_comms";
@@ -43,6 +44,12 @@ pub struct SessionRecord {
     pub started: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roster: Option<Vec<RosterEntry>>,
+    /// How the participants may reach each other (both unless limited).
+    #[serde(default, skip_serializing_if = "Capabilities::is_default")]
+    pub capabilities: Capabilities,
+    /// Whether calls are recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record: bool,
 }
 
 impl SessionRecord {
@@ -52,7 +59,15 @@ impl SessionRecord {
             request: request.into(),
             started: None,
             roster,
+            capabilities: Capabilities::default(),
+            record: false,
         }
+    }
+
+    pub fn with_options(mut self, capabilities: Capabilities, record: bool) -> Self {
+        self.capabilities = capabilities;
+        self.record = record;
+        self
     }
 
     pub fn started_at(mut self, unix_seconds: u64) -> Self {

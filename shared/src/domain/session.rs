@@ -1,58 +1,22 @@
-//! A request for a new masked session, validated before any Twilio call.
+//! Requests that make or change a masked session, validated before any
+//! Twilio call: a new session, and an update to one (`PATCH`).
 
 use std::collections::HashSet;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::address::Address;
+use super::capabilities::Capabilities;
 use super::duration::{SessionTimer, TimerError};
 use super::pool::Pool;
 use super::roster::NAMESPACE;
+use super::sid::{Sid, SidKind};
 
 /// Twilio allows at most 50 non-chat participants in a conversation.
 pub const MAX_PARTICIPANTS: usize = 50;
 const MAX_NAME_CHARS: usize = 256;
 /// Twilio caps conversation attributes at 16 KiB; the roster needs the rest.
 pub const MAX_USER_ATTRIBUTES_BYTES: usize = 8 * 1024;
-
-/// The JSON body of `POST /sessions`, as the original app took it (camelCase).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SessionRequestJson {
-    pub addresses: Option<Vec<String>>,
-    pub friendly_name: Option<String>,
-    pub unique_name: Option<String>,
-    pub attributes: Option<Value>,
-    pub messaging_service_sid: Option<String>,
-    pub timers: Option<TimersJson>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimersJson {
-    pub inactive: Option<String>,
-    pub closed: Option<String>,
-}
-
-/// The form body of `POST /sessions`: repeated `address` (or `addresses`) fields.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SessionRequestForm {
-    #[serde(default)]
-    pub address: Vec<String>,
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    pub friendly_name: Option<String>,
-    pub unique_name: Option<String>,
-    /// A JSON object, as text.
-    pub attributes: Option<String>,
-    pub messaging_service_sid: Option<String>,
-    #[serde(rename = "timers.inactive")]
-    pub timers_inactive: Option<String>,
-    #[serde(rename = "timers.closed")]
-    pub timers_closed: Option<String>,
-}
 
 /// The request in one shape, whichever body it came in.
 #[derive(Debug, Default)]
@@ -62,47 +26,16 @@ pub struct SessionRequest {
     pub unique_name: Option<String>,
     pub attributes: Option<Value>,
     pub messaging_service_sid: Option<String>,
-    pub timers: TimersJson,
+    pub timers: RequestedTimers,
+    pub capabilities: Option<Vec<String>>,
+    pub record: Option<bool>,
 }
 
-impl From<SessionRequestJson> for SessionRequest {
-    fn from(json: SessionRequestJson) -> Self {
-        SessionRequest {
-            addresses: json.addresses.unwrap_or_default(),
-            friendly_name: json.friendly_name,
-            unique_name: json.unique_name,
-            attributes: json.attributes,
-            messaging_service_sid: json.messaging_service_sid,
-            timers: json.timers.unwrap_or_default(),
-        }
-    }
-}
-
-impl TryFrom<SessionRequestForm> for SessionRequest {
-    type Error = InvalidField;
-
-    fn try_from(form: SessionRequestForm) -> Result<Self, InvalidField> {
-        let attributes = form
-            .attributes
-            .map(|text| {
-                serde_json::from_str::<Value>(&text)
-                    .map_err(|_| InvalidField::new("attributes", "must be a JSON object"))
-            })
-            .transpose()?;
-        let mut addresses = form.address;
-        addresses.extend(form.addresses);
-        Ok(SessionRequest {
-            addresses,
-            friendly_name: form.friendly_name,
-            unique_name: form.unique_name,
-            attributes,
-            messaging_service_sid: form.messaging_service_sid,
-            timers: TimersJson {
-                inactive: form.timers_inactive,
-                closed: form.timers_closed,
-            },
-        })
-    }
+/// Timers as the client wrote them (ISO-8601 text), before validation.
+#[derive(Debug, Default)]
+pub struct RequestedTimers {
+    pub inactive: Option<String>,
+    pub closed: Option<String>,
 }
 
 /// A field the client must correct. The message never repeats the value.
@@ -138,6 +71,9 @@ pub struct NewSession {
     pub attributes: Map<String, Value>,
     pub messaging_service_sid: Option<String>,
     pub timers: Timers,
+    pub capabilities: Capabilities,
+    /// Whether calls are recorded (opt-in).
+    pub record: bool,
 }
 
 /// Defaults that config supplies when a request leaves them out.
@@ -161,7 +97,7 @@ impl SessionRequest {
         let messaging_service_sid = self
             .messaging_service_sid
             .map(|sid| {
-                if is_sid(&sid, "MG") {
+                if Sid::parse(&sid, SidKind::MessagingService).is_some() {
                     Ok(sid)
                 } else {
                     Err(InvalidField::new(
@@ -181,6 +117,7 @@ impl SessionRequest {
             closed: timer("timers.closed", self.timers.closed, SessionTimer::closed)?
                 .or_else(|| defaults.closed_timer.clone()),
         };
+        let capabilities = validate_capabilities(self.capabilities)?.unwrap_or_default();
         Ok(NewSession {
             participants,
             friendly_name,
@@ -188,7 +125,147 @@ impl SessionRequest {
             attributes,
             messaging_service_sid,
             timers,
+            capabilities,
+            record: self.record.unwrap_or(false),
         })
+    }
+}
+
+fn validate_capabilities(names: Option<Vec<String>>) -> Result<Option<Capabilities>, InvalidField> {
+    names
+        .map(|names| {
+            Capabilities::parse(&names)
+                .map_err(|e| InvalidField::new("capabilities", e.to_string()))
+        })
+        .transpose()
+}
+
+/// One address for a live session (`POST /sessions/{sid}/participants`):
+/// the same rules as at create.
+pub fn validate_participant(raw: &str, pools: &[&Pool]) -> Result<Address, InvalidField> {
+    let address = Address::parse(raw).map_err(|e| InvalidField::new("address", e.to_string()))?;
+    if pools.iter().any(|p| p.contains(address.number())) {
+        return Err(InvalidField::new(
+            "address",
+            "is one of the pool's proxy numbers, not a participant",
+        ));
+    }
+    Ok(address)
+}
+
+/// A `PATCH /sessions/{sid}` as the client sent it (a JSON merge patch).
+#[derive(Debug, Default)]
+pub struct UpdateRequest {
+    pub friendly_name: Option<String>,
+    /// Merged into the session's own attributes (RFC 7396: `null` removes).
+    pub attributes: Option<Value>,
+    pub timers: RequestedTimers,
+    pub capabilities: Option<Vec<String>>,
+    pub record: Option<bool>,
+    pub state: Option<String>,
+}
+
+/// A validated update: only what the client asked to change is `Some`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionUpdate {
+    pub friendly_name: Option<String>,
+    /// The patch for the session's own attributes ([`SessionUpdate::attributes`]
+    /// merges it).
+    pub attributes_patch: Option<Map<String, Value>>,
+    pub timers: Timers,
+    pub capabilities: Option<Capabilities>,
+    pub record: Option<bool>,
+    pub close: bool,
+}
+
+impl UpdateRequest {
+    /// Checks every field by create's rules, before anything is read: only
+    /// the size of the merged attributes waits for the session's own
+    /// ([`SessionUpdate::attributes`]).
+    pub fn validate(self) -> Result<SessionUpdate, InvalidField> {
+        let friendly_name = validate_name("friendlyName", self.friendly_name)?;
+        let attributes_patch = match self.attributes {
+            None => None,
+            Some(Value::Object(patch)) => {
+                if patch.contains_key(NAMESPACE) {
+                    return Err(InvalidField::new(
+                        "attributes",
+                        format!("must not use the key `{NAMESPACE}`, which masked-comms reserves"),
+                    ));
+                }
+                Some(patch)
+            }
+            Some(_) => return Err(InvalidField::new("attributes", "must be a JSON object")),
+        };
+        let timers = Timers {
+            inactive: timer(
+                "timers.inactive",
+                self.timers.inactive,
+                SessionTimer::inactive,
+            )?,
+            closed: timer("timers.closed", self.timers.closed, SessionTimer::closed)?,
+        };
+        let close = match self.state.as_deref() {
+            None => false,
+            Some("closed") => true,
+            Some(_) => {
+                return Err(InvalidField::new(
+                    "state",
+                    "can only be set to `closed` (closing is final)",
+                ))
+            }
+        };
+        let update = SessionUpdate {
+            friendly_name,
+            attributes_patch,
+            timers,
+            capabilities: validate_capabilities(self.capabilities)?,
+            record: self.record,
+            close,
+        };
+        if update == SessionUpdate::default() {
+            return Err(InvalidField::new(
+                "body",
+                "changes nothing; send at least one field",
+            ));
+        }
+        Ok(update)
+    }
+}
+
+impl SessionUpdate {
+    /// The session's own attributes after the patch, checked as a whole;
+    /// `None` when the patch leaves them alone.
+    pub fn attributes(
+        &self,
+        current: &Map<String, Value>,
+    ) -> Result<Option<Map<String, Value>>, InvalidField> {
+        let Some(patch) = &self.attributes_patch else {
+            return Ok(None);
+        };
+        let mut merged = Value::Object(current.clone());
+        merge_patch(&mut merged, Value::Object(patch.clone()));
+        validate_attributes(Some(merged)).map(Some)
+    }
+}
+
+/// RFC 7396 JSON merge patch: objects merge key by key, `null` removes a
+/// key, anything else replaces.
+fn merge_patch(target: &mut Value, patch: Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let object = target.as_object_mut().expect("made an object above");
+    for (key, value) in patch {
+        if value.is_null() {
+            object.remove(&key);
+        } else {
+            merge_patch(object.entry(key).or_insert(Value::Null), value);
+        }
     }
 }
 
@@ -272,13 +349,6 @@ fn timer(
 ) -> Result<Option<SessionTimer>, InvalidField> {
     text.map(|t| parse(&t).map_err(|e| InvalidField::new(field, e.to_string())))
         .transpose()
-}
-
-/// Whether `sid` is `prefix` followed by 32 hex digits, as Twilio's sids are.
-pub fn is_sid(sid: &str, prefix: &str) -> bool {
-    sid.len() == prefix.len() + 32
-        && sid.starts_with(prefix)
-        && sid[prefix.len()..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -382,23 +452,82 @@ mod tests {
     }
 
     #[test]
-    fn form_addresses_merge_both_field_names() {
-        let form: SessionRequestForm = serde_html_form::from_str(
-            "address=%2B14155550101&addresses=%2B14155550102&address=%2B14155550103",
-        )
-        .unwrap();
-        let r = SessionRequest::try_from(form).unwrap();
-        assert_eq!(
-            r.addresses,
-            ["+14155550101", "+14155550103", "+14155550102"]
-        );
+    fn capabilities_and_recording_default_to_both_and_off() {
+        let s = request(&["+14155550101"])
+            .validate(&[&pool()], &SessionDefaults::default())
+            .unwrap();
+        assert_eq!(s.capabilities, Capabilities::default());
+        assert!(!s.record);
+        let mut r = request(&["+14155550101"]);
+        r.capabilities = Some(vec!["sms".into()]);
+        assert_eq!(error_of(r).field, "capabilities");
     }
 
     #[test]
-    fn sid_shape() {
-        assert!(is_sid("MG0123456789abcdef0123456789ABCDEF", "MG"));
-        assert!(!is_sid("MG0123456789abcdef0123456789abcde", "MG"));
-        assert!(!is_sid("CH0123456789abcdef0123456789abcdef", "MG"));
-        assert!(!is_sid("MG0123456789abcdef0123456789abcdeg", "MG"));
+    fn a_merge_patch_merges_removes_and_replaces() {
+        let mut target = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
+        merge_patch(
+            &mut target,
+            json!({"a": null, "b": {"c": 9, "d": null}, "e": [2], "f": "new"}),
+        );
+        assert_eq!(target, json!({"b": {"c": 9}, "e": [2], "f": "new"}));
+    }
+
+    #[test]
+    fn an_update_follows_creates_rules() {
+        let current = json!({"order": 1}).as_object().unwrap().clone();
+        let update = UpdateRequest {
+            attributes: Some(json!({"order": null, "stage": "picked up"})),
+            state: Some("closed".into()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(
+            update.attributes(&current).unwrap(),
+            json!({"stage": "picked up"}).as_object().cloned()
+        );
+        assert!(update.close);
+        let huge = UpdateRequest {
+            attributes: Some(json!({"blob": "x".repeat(MAX_USER_ATTRIBUTES_BYTES)})),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(huge.attributes(&current).unwrap_err().field, "attributes");
+
+        let field_of = |update: UpdateRequest| update.validate().unwrap_err().field;
+        assert_eq!(field_of(UpdateRequest::default()), "body");
+        assert_eq!(
+            field_of(UpdateRequest {
+                state: Some("active".into()),
+                ..Default::default()
+            }),
+            "state"
+        );
+        assert_eq!(
+            field_of(UpdateRequest {
+                attributes: Some(json!({NAMESPACE: 1})),
+                ..Default::default()
+            }),
+            "attributes"
+        );
+        assert_eq!(
+            field_of(UpdateRequest {
+                timers: RequestedTimers {
+                    inactive: None,
+                    closed: Some("PT5M".into())
+                },
+                ..Default::default()
+            }),
+            "timers.closed"
+        );
+        assert_eq!(
+            field_of(UpdateRequest {
+                friendly_name: Some("a\u{7}".into()),
+                ..Default::default()
+            }),
+            "friendlyName"
+        );
     }
 }

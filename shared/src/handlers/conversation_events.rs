@@ -10,9 +10,10 @@ use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
 use crate::config::ClosedConversations;
-use crate::domain::session::is_sid;
+use crate::domain::sid::{Sid, SidKind};
 use crate::http::webhook::{verified_params, WebhookParams};
 use crate::http::{response, serve, Invocation};
+use crate::twilio::ConversationState;
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
     serve(req, "/conversation-events", async |req, invocation| {
@@ -24,9 +25,11 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
 
 /// Whether the event says the conversation is now closed.
 fn closes_conversation(params: &WebhookParams) -> bool {
+    let state =
+        |text: Option<&str>| text.map(ConversationState::parse) == Some(ConversationState::Closed);
     match params.get("EventType") {
-        Some("onConversationStateUpdated") => params.get("StateTo") == Some("closed"),
-        Some("onConversationUpdated") => params.get("State") == Some("closed"),
+        Some("onConversationStateUpdated") => state(params.get("StateTo")),
+        Some("onConversationUpdated") => state(params.get("State")),
         _ => false,
     }
 }
@@ -52,7 +55,10 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Sta
     if !closes_conversation(&params) {
         return StatusCode::OK;
     }
-    let Some(sid) = params.get("ConversationSid").filter(|s| is_sid(s, "CH")) else {
+    let Some(sid) = params
+        .get("ConversationSid")
+        .filter(|s| Sid::parse(s, SidKind::Conversation).is_some())
+    else {
         return StatusCode::BAD_REQUEST;
     };
     invocation.set_session(sid);

@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::config::{CallSettings, Config};
 use crate::domain::roster::RosterEntry;
 use crate::domain::routing::{plan_call, CallPlan};
-use crate::domain::session::is_sid;
+use crate::domain::sid::{Sid, SidKind};
 use crate::fanout::FanOutLedger;
 use crate::http::webhook::{verified_params, WebhookError};
 use crate::http::{response, serve, Invocation};
@@ -26,6 +26,8 @@ use crate::twilio::{Twilio, TwilioError};
 const DEFAULT_OUT_OF_SESSION: &str =
     "This number is not connected to an active conversation. Goodbye.";
 const UNAVAILABLE: &str = "Sorry, we cannot connect your call right now. Please try again later.";
+const MESSAGE_ONLY: &str =
+    "This conversation takes messages only. Please send a text message instead. Goodbye.";
 const NOBODY_DIALABLE: &str =
     "The other participants in this conversation cannot take calls. Please send a message instead.";
 
@@ -58,7 +60,9 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
     let (Some(caller), Some(proxy), Some(call_sid)) = (
         params.get("From"),
         params.get("To").or_else(|| params.get("Called")),
-        params.get("CallSid").filter(|sid| is_sid(sid, "CA")),
+        params
+            .get("CallSid")
+            .filter(|sid| Sid::parse(sid, SidKind::Call).is_some()),
     ) else {
         return twiml(&out_of_session(&config.call));
     };
@@ -113,6 +117,17 @@ async fn route(
             session: None,
         });
     };
+    if !session.capabilities.voice {
+        let text = config
+            .call
+            .message_only_message
+            .as_deref()
+            .unwrap_or(MESSAGE_ONLY);
+        return Ok(Routed {
+            verbs: vec![say(text, &config.call), Verb::Hangup],
+            session: Some(session.sid),
+        });
+    }
     let plan = match session
         .roster
         .as_deref()

@@ -46,6 +46,21 @@ pub fn kind(req: &Request, accepted: &'static str) -> Result<BodyKind, ApiError>
     }
 }
 
+/// Whether the body is a JSON merge patch (RFC 7396) or plain JSON, the two
+/// kinds `PATCH` takes.
+pub fn is_json_patch(req: &Request) -> bool {
+    let media_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    matches!(
+        media_type.as_deref(),
+        Some("application/json" | "application/merge-patch+json")
+    )
+}
+
 pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::invalid("body", "is empty; send a JSON object"));

@@ -31,8 +31,11 @@ pub enum ApiError {
     PoolExhausted { address: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    #[error("a request with this Idempotency-Key is still being processed; retry in {retry_after_secs} s")]
-    InProgress { retry_after_secs: u64 },
+    #[error("{}", in_progress_message(code))]
+    InProgress {
+        code: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("the request body is over the {limit} byte limit")]
     PayloadTooLarge { limit: usize },
     #[error("Twilio refused the request: {message}")]
@@ -49,6 +52,13 @@ pub enum ApiError {
         "the service is not configured correctly; the operator can find the cause in the logs"
     )]
     Configuration,
+}
+
+fn in_progress_message(code: &str) -> &'static str {
+    match code {
+        "session_busy" => "another change to this session is in progress; retry shortly",
+        _ => "a request with this Idempotency-Key is still being processed; retry shortly",
+    }
 }
 
 impl ApiError {
@@ -83,7 +93,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PoolExhausted { .. } => "pool_exhausted",
             ApiError::Conflict { code, .. } => code,
-            ApiError::InProgress { .. } => "idempotency_in_progress",
+            ApiError::InProgress { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Twilio { .. } => "twilio_error",
             ApiError::Unavailable(_) => "upstream_unavailable",
@@ -120,7 +130,9 @@ impl ApiError {
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, allow.parse().expect("static header"));
             }
-            ApiError::InProgress { retry_after_secs } => {
+            ApiError::InProgress {
+                retry_after_secs, ..
+            } => {
                 headers.insert(header::RETRY_AFTER, (*retry_after_secs).into());
             }
             _ => {}
@@ -179,9 +191,30 @@ impl From<SessionError> for ApiError {
                 message: "this Idempotency-Key was used with a different request body".into(),
             },
             SessionError::IdempotencyInProgress { retry_after } => ApiError::InProgress {
+                code: "idempotency_in_progress",
                 retry_after_secs: retry_after.as_secs().max(1),
             },
             SessionError::NotFound => ApiError::NotFound("no such session".into()),
+            SessionError::NoSuchParticipant => {
+                ApiError::NotFound("no such participant in this session".into())
+            }
+            SessionError::ParticipantExists => ApiError::Conflict {
+                code: "participant_exists",
+                message: "the address is already a participant of this session".into(),
+            },
+            SessionError::SessionFull => ApiError::Conflict {
+                code: "session_full",
+                message: "the session already has 50 participants (Twilio's limit)".into(),
+            },
+            SessionError::Closed => ApiError::Conflict {
+                code: "session_closed",
+                message: "the session is closed; closing is final".into(),
+            },
+            SessionError::Busy => ApiError::InProgress {
+                code: "session_busy",
+                retry_after_secs: 1,
+            },
+            SessionError::Invalid(field) => ApiError::InvalidRequest(field),
             SessionError::Twilio(e) => e.into(),
             SessionError::Index(e) => e.into(),
             SessionError::Configuration(e) => e.into(),

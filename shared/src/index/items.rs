@@ -9,6 +9,7 @@
 //! | proxy history of an address (sticky choice) | `ADDR#{address}` | `USED#{proxy}` |
 //! | session: what the list shows, which bindings it has | `SESSION#{sid}` | `SESSION` |
 //! | a group call's fan-out, claimed once | `CALL#{call sid}` | `FANOUT` |
+//! | a change of a session's roster in progress | `SESSION#{sid}` | `LOCK` |
 //!
 //! Bindings also carry `proxy` (the bare pool number: the `by-proxy` index
 //! counts a number's sessions) and `created` (`{date}#{sid}`: the
@@ -23,6 +24,7 @@ use crate::domain::address::split_channel;
 
 pub const SESSION_SK: &str = "SESSION";
 pub const FANOUT_SK: &str = "FANOUT";
+pub const LOCK_SK: &str = "LOCK";
 
 pub fn address_pk(address: &str) -> String {
     format!("ADDR#{address}")

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use items::{
     address_pk, bindings_on, call_pk, session_pk, BindingItem, UsedItem, BINDING_PREFIX, FANOUT_SK,
-    USED_PREFIX,
+    LOCK_SK, USED_PREFIX,
 };
 pub use items::{Binding, IndexedParticipant, ItemKey, SessionItem};
 
@@ -419,6 +419,42 @@ impl Index<'_> {
         }
     }
 
+    /// Claims session `sid` for one change of its roster, until `until`
+    /// (unix seconds) at the latest: false while another request holds it.
+    pub async fn lock_session(&self, sid: &str, now: u64, until: u64) -> Result<bool, IndexError> {
+        self.count();
+        let item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(session_pk(sid))),
+            ("sk".to_owned(), AttributeValue::S(LOCK_SK.to_owned())),
+            (
+                "expires_at".to_owned(),
+                AttributeValue::N(until.to_string()),
+            ),
+        ]);
+        self.put_if(
+            item,
+            "attribute_not_exists(pk) OR expires_at < :now",
+            Some(now),
+        )
+        .await
+    }
+
+    pub async fn unlock_session(&self, sid: &str) -> Result<(), IndexError> {
+        self.count();
+        let key = ItemKey {
+            pk: session_pk(sid),
+            sk: LOCK_SK.to_owned(),
+        };
+        self.client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(key_attributes(&key)))
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        Ok(())
+    }
+
     /// True the first time a group call's fan-out is claimed.
     pub async fn claim_fanout(&self, call_sid: &str, expires_at: u64) -> Result<bool, IndexError> {
         self.count();
@@ -430,12 +466,26 @@ impl Index<'_> {
                 AttributeValue::N(expires_at.to_string()),
             ),
         ]);
+        self.put_if(item, "attribute_not_exists(pk)", None).await
+    }
+
+    /// Puts `item` if `condition` holds (`:now` bound to `now` when given):
+    /// false when it does not.
+    async fn put_if(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        condition: &str,
+        now: Option<u64>,
+    ) -> Result<bool, IndexError> {
         match self
             .client()
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(condition)
+            .set_expression_attribute_values(now.map(|now| {
+                HashMap::from([(":now".to_owned(), AttributeValue::N(now.to_string()))])
+            }))
             .send()
             .await
         {

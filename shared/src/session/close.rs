@@ -45,7 +45,7 @@ impl Sessions<'_> {
             }
         };
         let closing = ConversationParams {
-            state: Some("closed"),
+            state: Some(ConversationState::Closed),
             ..Default::default()
         };
         let (closed, forgotten) = join(

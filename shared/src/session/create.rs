@@ -68,7 +68,9 @@ impl Sessions<'_> {
             .clone()
             .or_else(|| session.unique_name.clone())
             .unwrap_or_else(|| format!("mc-{}", request.id));
-        let record = SessionRecord::new(&request.id, None).started_at(request.started);
+        let record = SessionRecord::new(&request.id, None)
+            .started_at(request.started)
+            .with_options(session.capabilities, session.record);
         let first_record = record.merged_into(&session.attributes);
         let params = ConversationParams {
             friendly_name: session.friendly_name.as_deref(),
@@ -105,10 +107,7 @@ impl Sessions<'_> {
         let indexed = IndexedAs {
             sid: sid.clone(),
             created: date_created(&conversation),
-            expires_at: expires_at(
-                request.started,
-                session.timers.closed.as_ref().map(|t| t.seconds()),
-            ),
+            expires_at: expires_at(&conversation),
         };
 
         let mut planned_bindings = Vec::new();
@@ -164,10 +163,7 @@ impl Sessions<'_> {
                 conversation = written?;
                 recorded?;
             }
-            Ok(Session {
-                conversation,
-                participants,
-            })
+            Ok(Session::new(conversation, participants))
         }
         .await;
 
@@ -271,10 +267,7 @@ impl Sessions<'_> {
                 })
         });
         Ok(if complete {
-            Replay::Complete(Session {
-                conversation,
-                participants,
-            })
+            Replay::Complete(Session::new(conversation, participants))
         } else {
             Replay::Incomplete(conversation)
         })

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use super::{is_session, SessionError, Sessions};
 use crate::config::Config;
 use crate::domain::address::split_channel;
+use crate::domain::capabilities::Capabilities;
 use crate::domain::roster::{user_attributes, RosterEntry, SessionRecord};
 use crate::index::{Binding, Index};
 use crate::twilio::{Conversation, ConversationState, ParticipantConversation, TwilioError};
@@ -22,6 +23,20 @@ pub struct CallSession {
     /// Who is in it and on which number; `None` when the record has no
     /// roster (then the participant list says).
     pub roster: Option<Vec<RosterEntry>>,
+    pub capabilities: Capabilities,
+    /// Whether its calls are recorded.
+    pub record: bool,
+}
+
+impl CallSession {
+    fn of(sid: String, record: SessionRecord) -> Self {
+        CallSession {
+            sid,
+            capabilities: record.capabilities,
+            record: record.record,
+            roster: record.roster,
+        }
+    }
 }
 
 /// A session as `GET /sessions?address=` lists it.
@@ -37,6 +52,10 @@ pub struct Summary {
     pub date_created: Option<String>,
     pub date_updated: Option<String>,
     pub participants: Vec<Value>,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    #[serde(default)]
+    pub record: bool,
 }
 
 impl Summary {
@@ -46,6 +65,7 @@ impl Summary {
         roster: &[RosterEntry],
         user: &Map<String, Value>,
     ) -> Self {
+        let record = SessionRecord::read(&conversation.attributes);
         let text = |name: &str| {
             conversation
                 .other
@@ -66,6 +86,8 @@ impl Summary {
                 .iter()
                 .map(|e| binding_json(&e.address, &e.proxy))
                 .collect(),
+            capabilities: record.as_ref().map(|r| r.capabilities).unwrap_or_default(),
+            record: record.is_some_and(|r| r.record),
         }
     }
 
@@ -73,7 +95,8 @@ impl Summary {
     /// other participants without more requests).
     fn of_listing(c: &ParticipantConversation) -> Self {
         let attributes = c.conversation_attributes.as_deref().unwrap_or("{}");
-        let participants = match SessionRecord::read(attributes).and_then(|r| r.roster) {
+        let record = SessionRecord::read(attributes);
+        let participants = match record.as_ref().and_then(|r| r.roster.clone()) {
             Some(roster) => roster
                 .iter()
                 .map(|e| binding_json(&e.address, &e.proxy))
@@ -99,6 +122,8 @@ impl Summary {
             date_created: c.conversation_date_created.clone(),
             date_updated: c.conversation_date_updated.clone(),
             participants,
+            capabilities: record.as_ref().map(|r| r.capabilities).unwrap_or_default(),
+            record: record.is_some_and(|r| r.record),
         }
     }
 }
@@ -170,11 +195,8 @@ impl Sessions<'_> {
         if !conversation.state.holds_bindings() || !is_session(&conversation) {
             return Ok(None);
         }
-        let roster = SessionRecord::read(&conversation.attributes).and_then(|r| r.roster);
-        Ok(Some(CallSession {
-            sid: conversation.sid,
-            roster,
-        }))
+        let record = SessionRecord::read(&conversation.attributes).expect("checked by is_session");
+        Ok(Some(CallSession::of(conversation.sid, record)))
     }
 
     async fn for_call_from_twilio(
@@ -184,15 +206,12 @@ impl Sessions<'_> {
     ) -> Result<Option<CallSession>, SessionError> {
         let conversations = self.twilio.participant_conversations(caller).await?;
         // Twilio's pair rule makes this unique among non-closed conversations.
-        let found = conversations.into_iter().find(|c| {
-            c.conversation_state.holds_bindings()
-                && c.proxy_address() == Some(proxy)
-                && record_of(c).is_some()
+        let found = conversations.into_iter().find_map(|c| {
+            let record = record_of(&c)?;
+            (c.conversation_state.holds_bindings() && c.proxy_address() == Some(proxy))
+                .then(|| CallSession::of(c.conversation_sid, record))
         });
-        Ok(found.map(|c| CallSession {
-            roster: record_of(&c).and_then(|r| r.roster),
-            sid: c.conversation_sid,
-        }))
+        Ok(found)
     }
 
     /// Everyone in the session and their numbers, from Twilio's participant

@@ -5,6 +5,8 @@
 //! - [`bind`]: the binding step (what an address holds, number choice, add
 //!   with fallback), shared by create and adding a participant.
 //! - [`lookup`]: which session a call belongs to; an address's sessions.
+//! - [`participants`]: adding and removing a participant of a live session.
+//! - [`update`]: changing a session (`PATCH`).
 //! - [`close`]: closing, and cleaning up after Twilio closed one.
 //!
 //! With an index, every lookup is a key read; without one, Twilio is paged
@@ -14,25 +16,48 @@ pub mod bind;
 pub mod close;
 pub mod create;
 pub mod lookup;
+pub mod participants;
+pub mod update;
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::config::{Config, ConfigError};
+use crate::domain::capabilities::Capability;
+use crate::domain::instant::unix_seconds;
 use crate::domain::roster::SessionRecord;
+use crate::domain::session::InvalidField;
 use crate::index::{Index, IndexError};
 use crate::twilio::{Conversation, Participant, Twilio, TwilioError};
 
 pub use create::{CreateRequest, Created, CREATE_MAY_RUN_FOR, ROLLBACK_BUDGET};
 
 /// A session as the API answers with it: the conversation in Twilio's
-/// shape plus its participants.
+/// shape plus its participants, and what our record says of it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Session {
     #[serde(flatten)]
     pub conversation: Conversation,
     pub participants: Vec<Participant>,
+    pub capabilities: Vec<Capability>,
+    pub record: bool,
+}
+
+impl Session {
+    pub fn new(conversation: Conversation, participants: Vec<Participant>) -> Self {
+        let record = SessionRecord::read(&conversation.attributes);
+        Session {
+            capabilities: record
+                .as_ref()
+                .map(|r| r.capabilities)
+                .unwrap_or_default()
+                .list(),
+            record: record.is_some_and(|r| r.record),
+            conversation,
+            participants,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +72,18 @@ pub enum SessionError {
     IdempotencyInProgress { retry_after: Duration },
     #[error("no such session")]
     NotFound,
+    #[error("no such participant in this session")]
+    NoSuchParticipant,
+    #[error("the address is already a participant of this session")]
+    ParticipantExists,
+    #[error("the session has Twilio's maximum of participants")]
+    SessionFull,
+    #[error("the session is closed")]
+    Closed,
+    #[error("another change to this session is in progress")]
+    Busy,
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
     #[error(transparent)]
     Twilio(#[from] TwilioError),
     #[error(transparent)]
@@ -100,19 +137,35 @@ pub fn unix_now() -> u64 {
 /// and TTL is only the backstop for a lost webhook.
 const TTL_GRACE: Duration = Duration::from_secs(60 * 60);
 
-/// When the index may forget a session created at `created` (unix seconds)
-/// with a closed timer of `closed_after`; `None` keeps it until it closes.
-pub fn expires_at(created: u64, closed_after: Option<u64>) -> Option<u64> {
-    closed_after.map(|seconds| created + seconds + TTL_GRACE.as_secs())
+/// When the index may forget this session: an hour after Twilio's closed
+/// timer fires (`timers.date_closed`); `None` keeps it until it closes.
+pub fn expires_at(conversation: &Conversation) -> Option<u64> {
+    let closes = conversation
+        .other
+        .get("timers")?
+        .get("date_closed")?
+        .as_str()?;
+    Some(unix_seconds(closes)? + TTL_GRACE.as_secs())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn conversation(timers: serde_json::Value) -> Conversation {
+        serde_json::from_value(serde_json::json!({
+            "sid": "CH0123456789abcdef0123456789abcdef",
+            "state": "active",
+            "attributes": "{}",
+            "timers": timers,
+        }))
+        .unwrap()
+    }
+
     #[test]
     fn only_a_known_closed_timer_sets_a_ttl() {
-        assert_eq!(expires_at(1_000, None), None);
-        assert_eq!(expires_at(1_000, Some(600)), Some(1_000 + 600 + 3_600));
+        assert_eq!(expires_at(&conversation(serde_json::json!({}))), None);
+        let closing = conversation(serde_json::json!({"date_closed": "2026-12-02T10:00:00Z"}));
+        assert_eq!(expires_at(&closing), Some(1_796_205_600 + 3_600));
     }
 }

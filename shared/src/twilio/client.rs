@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{TwilioError, TwilioErrorBody};
 use crate::config::TwilioCredentials;
+use crate::domain::sid::is_sid_shaped;
 
 /// Where Twilio is and how patiently to talk to it. Built once per process.
 #[derive(Debug, Clone)]
@@ -357,9 +358,7 @@ fn loggable_path(url: &str) -> String {
         .unwrap_or_default();
     path.split('/')
         .map(|segment| {
-            let is_sid = segment.len() == 34
-                && segment[..2].bytes().all(|b| b.is_ascii_uppercase())
-                && segment[2..].bytes().all(|b| b.is_ascii_hexdigit());
+            let is_sid = is_sid_shaped(segment);
             let is_word = segment
                 .bytes()
                 .all(|b| b.is_ascii_alphabetic() || b == b'.')

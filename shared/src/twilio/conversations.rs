@@ -24,6 +24,30 @@ pub enum ConversationState {
 }
 
 impl ConversationState {
+    /// Twilio's name for the state (what a webhook or an update carries).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationState::Initializing => "initializing",
+            ConversationState::Inactive => "inactive",
+            ConversationState::Active => "active",
+            ConversationState::Closed => "closed",
+            ConversationState::Unknown => "unknown",
+        }
+    }
+
+    /// From Twilio's name; anything else is [`ConversationState::Unknown`].
+    pub fn parse(text: &str) -> Self {
+        [
+            ConversationState::Initializing,
+            ConversationState::Inactive,
+            ConversationState::Active,
+            ConversationState::Closed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+        .unwrap_or(ConversationState::Unknown)
+    }
+
     /// Whether the conversation still holds its (address, proxy) pairs.
     pub fn holds_bindings(self) -> bool {
         self != ConversationState::Closed
@@ -120,7 +144,7 @@ pub struct ConversationParams<'a> {
     pub unique_name: Option<&'a str>,
     pub attributes: Option<&'a str>,
     pub messaging_service_sid: Option<&'a str>,
-    pub state: Option<&'a str>,
+    pub state: Option<ConversationState>,
     pub timers_inactive: Option<&'a str>,
     pub timers_closed: Option<&'a str>,
 }
@@ -132,7 +156,7 @@ impl<'a> ConversationParams<'a> {
             ("UniqueName", self.unique_name),
             ("Attributes", self.attributes),
             ("MessagingServiceSid", self.messaging_service_sid),
-            ("State", self.state),
+            ("State", self.state.map(ConversationState::as_str)),
             ("Timers.Inactive", self.timers_inactive),
             ("Timers.Closed", self.timers_closed),
         ]
@@ -238,5 +262,38 @@ impl Twilio<'_> {
             url = self.next_page(&base, page.meta.next_page_url.as_deref());
         }
         Ok(all)
+    }
+}
+
+impl Twilio<'_> {
+    pub async fn fetch_participant(
+        &self,
+        conversation_sid: &str,
+        participant_sid: &str,
+    ) -> Result<Participant, TwilioError> {
+        let url = self.conversations_url(&format!(
+            "/v1/Conversations/{}/Participants/{}",
+            path_segment(conversation_sid),
+            path_segment(participant_sid)
+        ));
+        self.get(&url).await
+    }
+
+    /// Removes a participant, freeing their (address, proxy) pair; one
+    /// already gone counts as removed.
+    pub async fn delete_participant(
+        &self,
+        conversation_sid: &str,
+        participant_sid: &str,
+    ) -> Result<(), TwilioError> {
+        let url = self.conversations_url(&format!(
+            "/v1/Conversations/{}/Participants/{}",
+            path_segment(conversation_sid),
+            path_segment(participant_sid)
+        ));
+        match self.delete(&url).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
     }
 }

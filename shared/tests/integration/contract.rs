@@ -503,7 +503,7 @@ fn accepted<T>(result: Result<T, TwilioError>, proxy: &Proxy, what: &str) -> T {
 // ---------------------------------------------------------------------------------------
 // The requests.
 
-fn full_params<'a>(state: &'a str) -> ConversationParams<'a> {
+fn full_params<'a>(state: ConversationState) -> ConversationParams<'a> {
     ConversationParams {
         friendly_name: Some("Order 42: Alice & Bob"),
         unique_name: Some("mc-0f8b6c2e-3a4d-4e5f-9a1b-2c3d4e5f6a7b"),
@@ -537,7 +537,7 @@ async fn conversation_requests_match_the_description() {
     };
     for (name, example) in spec.examples("post", "/v1/Conversations", 201) {
         proxy.set_example(Some(&name));
-        for params in [full_params("active"), provisioning.clone()] {
+        for params in [full_params(ConversationState::Active), provisioning.clone()] {
             let created = accepted(
                 twilio.create_conversation(&params).await,
                 proxy,
@@ -552,12 +552,12 @@ async fn conversation_requests_match_the_description() {
             assert_ne!(created.state, ConversationState::Unknown, "{name}");
         }
     }
-    for state in ["inactive", "closed"] {
+    for state in [ConversationState::Inactive, ConversationState::Closed] {
         proxy.set_example(None);
         accepted(
             twilio.create_conversation(&full_params(state)).await,
             proxy,
-            &format!("create conversation in state {state}"),
+            &format!("create conversation in state {}", state.as_str()),
         );
     }
 
@@ -588,10 +588,10 @@ async fn conversation_requests_match_the_description() {
             ..Default::default()
         };
         let close = ConversationParams {
-            state: Some("closed"),
+            state: Some(ConversationState::Closed),
             ..Default::default()
         };
-        for params in [roster, close, full_params("inactive")] {
+        for params in [roster, close, full_params(ConversationState::Inactive)] {
             let updated = accepted(
                 twilio.update_conversation(CONVERSATION, &params).await,
                 proxy,
@@ -818,7 +818,6 @@ async fn violations_are_reported() {
 
     let bad = ConversationParams {
         messaging_service_sid: Some("MG123"),
-        state: Some("initialising"),
         ..Default::default()
     };
     let error = twilio.create_conversation(&bad).await.unwrap_err();

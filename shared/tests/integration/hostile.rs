@@ -759,7 +759,7 @@ fn sessions_corpus() -> Vec<Case> {
             not_allowed.clone(),
         ));
     }
-    for method in ["POST", "PUT", "PATCH", "OPTIONS"] {
+    for method in ["POST", "PUT", "OPTIONS"] {
         cases.push(case(
             format!("{method} /sessions/{{sid}}"),
             S,
@@ -821,7 +821,7 @@ fn sessions_corpus() -> Vec<Case> {
     }
     for (name, path) in [
         ("traversal", "/sessions/../../etc/passwd".to_owned()),
-        ("sub-resource", format!("/sessions/{SID}/participants")),
+        ("unknown sub-resource", format!("/sessions/{SID}/messages")),
         ("empty segment", format!("/sessions//{SID}")),
         ("capitalised", format!("/Sessions/{SID}")),
         ("singular", "/session".into()),
@@ -898,6 +898,226 @@ fn sessions_corpus() -> Vec<Case> {
             query(&q),
             invalid.clone(),
         ));
+    }
+    cases
+}
+
+/// The routes that change a live session: `PATCH /sessions/{sid}`,
+/// `POST /sessions/{sid}/participants` and
+/// `DELETE /sessions/{sid}/participants/{participantSid}`. Every case is
+/// refused before Twilio is asked anything.
+fn live_session_corpus() -> Vec<Case> {
+    const S: Endpoint = Endpoint::Sessions;
+    let invalid = Expect::Api(400, "invalid_request");
+    let mut cases = Vec::new();
+    let patch = |content_type: Option<&str>, body: &str| {
+        request(
+            "PATCH",
+            &format!("/sessions/{SID}"),
+            content_type,
+            body,
+            Some(&operator()),
+        )
+    };
+    let participants = format!("/sessions/{SID}/participants");
+    let add = |content_type: Option<&str>, body: &str| {
+        request("POST", &participants, content_type, body, Some(&operator()))
+    };
+
+    for (name, body) in [
+        ("empty body", String::new()),
+        ("not JSON", "{".into()),
+        ("an array", "[]".into()),
+        ("null", "null".into()),
+        ("nothing to change", "{}".into()),
+        ("unknown field", json!({"sid": SID}).to_string()),
+        (
+            "friendlyName a number",
+            json!({"friendlyName": 7}).to_string(),
+        ),
+        (
+            "friendlyName with NUL",
+            json!({"friendlyName": "a\u{0}b"}).to_string(),
+        ),
+        (
+            "friendlyName 257 chars",
+            json!({"friendlyName": "x".repeat(257)}).to_string(),
+        ),
+        ("attributes a list", json!({"attributes": [1]}).to_string()),
+        (
+            "attributes a string",
+            json!({"attributes": "{}"}).to_string(),
+        ),
+        (
+            "attributes reserved key",
+            json!({"attributes": {"masked_comms": {"roster": []}}}).to_string(),
+        ),
+        (
+            "timers not an object",
+            json!({"timers": "PT1H"}).to_string(),
+        ),
+        (
+            "timers unknown",
+            json!({"timers": {"expires": "PT1H"}}).to_string(),
+        ),
+        (
+            "inactive too short",
+            json!({"timers": {"inactive": "PT59S"}}).to_string(),
+        ),
+        (
+            "closed too short",
+            json!({"timers": {"closed": "PT9M"}}).to_string(),
+        ),
+        (
+            "closed not a duration",
+            json!({"timers": {"closed": "tomorrow"}}).to_string(),
+        ),
+        (
+            "capabilities empty",
+            json!({"capabilities": []}).to_string(),
+        ),
+        (
+            "capabilities unknown",
+            json!({"capabilities": ["video"]}).to_string(),
+        ),
+        (
+            "capabilities twice",
+            json!({"capabilities": ["voice", "voice"]}).to_string(),
+        ),
+        (
+            "capabilities a string",
+            json!({"capabilities": "voice"}).to_string(),
+        ),
+        ("record a string", json!({"record": "yes"}).to_string()),
+        ("state active", json!({"state": "active"}).to_string()),
+        ("state inactive", json!({"state": "inactive"}).to_string()),
+        ("state CLOSED", json!({"state": "CLOSED"}).to_string()),
+        ("addresses", json!({"addresses": [A]}).to_string()),
+    ] {
+        cases.push(case(
+            format!("PATCH: {name}"),
+            S,
+            patch(Some("application/json"), &body),
+            invalid.clone(),
+        ));
+    }
+    for content_type in [
+        None,
+        Some("application/x-www-form-urlencoded"),
+        Some("text/plain"),
+    ] {
+        cases.push(case(
+            format!("PATCH content-type {content_type:?}"),
+            S,
+            patch(content_type, r#"{"friendlyName": "x"}"#),
+            Expect::Api(415, "unsupported_media_type"),
+        ));
+    }
+    cases.push(case(
+        "PATCH: 65 KiB",
+        S,
+        patch(
+            Some("application/json"),
+            &json!({"friendlyName": "x".repeat(66 * 1024)}).to_string(),
+        ),
+        Expect::Api(413, "payload_too_large"),
+    ));
+
+    for (name, address) in bad_addresses() {
+        cases.push(case(
+            format!("add participant: {name}"),
+            S,
+            add(
+                Some("application/json"),
+                &json!({ "address": address }).to_string(),
+            ),
+            invalid.clone(),
+        ));
+        let form: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("address", &address)
+            .finish();
+        cases.push(case(
+            format!("add participant form: {name}"),
+            S,
+            add(Some("application/x-www-form-urlencoded"), &form),
+            invalid.clone(),
+        ));
+    }
+    for (name, body) in [
+        ("no address", "{}".to_owned()),
+        ("address null", json!({"address": null}).to_string()),
+        ("address a list", json!({"address": [A]}).to_string()),
+        ("addresses", json!({"addresses": [A]}).to_string()),
+        (
+            "a pool number",
+            json!({"address": "+15005550001"}).to_string(),
+        ),
+        ("not JSON", "{".into()),
+    ] {
+        cases.push(case(
+            format!("add participant: {name}"),
+            S,
+            add(Some("application/json"), &body),
+            invalid.clone(),
+        ));
+    }
+    cases.push(case(
+        "add participant: no content type",
+        S,
+        add(None, &json!({"address": A}).to_string()),
+        Expect::Api(415, "unsupported_media_type"),
+    ));
+    for method in ["GET", "PUT", "PATCH", "DELETE"] {
+        cases.push(case(
+            format!("{method} /sessions/{{sid}}/participants"),
+            S,
+            request(method, &participants, None, "", Some(&operator())),
+            Expect::Api(405, "method_not_allowed"),
+        ));
+    }
+    for bad in [
+        "nope",
+        "MB123",
+        "CH0123456789abcdef0123456789abcdef",
+        "..%2Fx",
+    ] {
+        cases.push(case(
+            format!("remove participant: sid {bad}"),
+            S,
+            delete(&format!("{participants}/{bad}")),
+            invalid.clone(),
+        ));
+    }
+    cases.push(case(
+        "remove participant: bad session sid",
+        S,
+        delete("/sessions/nope/participants/MB0123456789abcdef0123456789abcdef"),
+        invalid.clone(),
+    ));
+    cases.push(case(
+        "participants: deeper path",
+        S,
+        get(&format!(
+            "{participants}/MB0123456789abcdef0123456789abcdef/x"
+        )),
+        Expect::Api(404, "not_found"),
+    ));
+    for (name, headers) in [
+        ("cross-site PATCH", vec![("sec-fetch-site", "cross-site")]),
+        (
+            "foreign-origin add",
+            vec![("origin", "https://evil.example")],
+        ),
+    ] {
+        let mut req = add(Some("application/json"), &json!({"address": A}).to_string());
+        for (header, value) in headers {
+            req.headers_mut().insert(header, text(value));
+        }
+        if name.contains("PATCH") {
+            *req.method_mut() = lambda_http::http::Method::PATCH;
+            *req.uri_mut() = format!("/sessions/{SID}").parse().unwrap();
+        }
+        cases.push(case(name, S, req, Expect::Api(403, "cross_site_request")));
     }
     cases
 }
@@ -1370,6 +1590,12 @@ async fn run(h: &Harness, cases: Vec<Case>) -> usize {
 async fn the_session_api_refuses_hostile_input() {
     let h = Harness::start().await;
     run(&h, sessions_corpus()).await;
+}
+
+#[tokio::test]
+async fn the_live_session_routes_refuse_hostile_input() {
+    let h = Harness::start().await;
+    run(&h, live_session_corpus()).await;
 }
 
 /// Error messages never repeat the client's values, which may be phone

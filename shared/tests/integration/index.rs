@@ -110,7 +110,7 @@ async fn close_behind_our_back(h: &Harness, sid: &str) {
         .update_conversation(
             sid,
             &ConversationParams {
-                state: Some("closed"),
+                state: Some(masked_comms::twilio::ConversationState::Closed),
                 ..Default::default()
             },
         )

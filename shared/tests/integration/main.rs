@@ -14,6 +14,7 @@ mod index;
 mod landing;
 mod lifecycle;
 mod logs;
+mod participants;
 mod properties;
 mod races;
 mod seams;

@@ -15,16 +15,20 @@ use sha2::{Digest, Sha256};
 use crate::app::AppState;
 use crate::config::Config;
 use crate::domain::address::Address;
-use crate::domain::session::{
-    is_sid, NewSession, SessionRequest, SessionRequestForm, SessionRequestJson,
-};
+use crate::domain::session::{validate_participant, NewSession, SessionRequest, UpdateRequest};
+use crate::domain::sid::{Sid, SidKind};
 use crate::http::body::{self, BodyKind};
 use crate::http::{auth, origin, response, serve, ApiError, Invocation};
 use crate::index::cursor_belongs_to;
 use crate::session::lookup::{Cursor, Listing};
 use crate::session::{CreateRequest, Created, Session, SessionError, Sessions};
 
+mod request;
+
+use request::{ParticipantRequest, SessionRequestForm, SessionRequestJson, UpdateJson};
+
 const ACCEPTED_BODIES: &str = "application/json or application/x-www-form-urlencoded";
+const JSON_BODIES: &str = "application/json or application/merge-patch+json";
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 const DEFAULT_PAGE_SIZE: usize = 20;
@@ -59,33 +63,105 @@ async fn route(
         }
         (&Method::GET, ["sessions"]) => list(&sessions, req).await,
         (_, ["sessions"]) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
-        (method, ["sessions", sid]) => {
-            invocation.set_route("/sessions/{sid}");
+        (method, ["sessions", sid, rest @ ..]) => {
+            invocation.set_route(match rest {
+                [] => "/sessions/{sid}",
+                ["participants"] => "/sessions/{sid}/participants",
+                ["participants", _] => "/sessions/{sid}/participants/{participantSid}",
+                _ => return Err(ApiError::NotFound("no such route".into())),
+            });
             let sid = session_sid(sid)?;
             invocation.set_session(sid);
-            let found = match *method {
-                Method::GET => read(&sessions, sid).await,
-                Method::DELETE => sessions
-                    .close(sid)
-                    .await
-                    .map(|()| response::empty(StatusCode::NO_CONTENT)),
-                _ => {
-                    return Err(ApiError::MethodNotAllowed {
-                        allow: "GET, DELETE",
-                    })
-                }
-            };
-            found.map_err(|e| match e {
+            let no_session = |e: SessionError| match e {
                 SessionError::NotFound => ApiError::NotFound(format!("no session {sid}")),
                 other => other.into(),
-            })
+            };
+            match (method, rest) {
+                (&Method::GET, []) => read(&sessions, sid).await.map_err(no_session),
+                (&Method::DELETE, []) => sessions
+                    .close(sid)
+                    .await
+                    .map(|()| response::empty(StatusCode::NO_CONTENT))
+                    .map_err(no_session),
+                (&Method::PATCH, []) => update(&sessions, req, sid).await?.map_err(no_session),
+                (_, []) => Err(ApiError::MethodNotAllowed {
+                    allow: "GET, PATCH, DELETE",
+                }),
+                (&Method::POST, ["participants"]) => add_participant(&sessions, &config, req, sid)
+                    .await?
+                    .map_err(no_session),
+                (_, ["participants"]) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+                (&Method::DELETE, ["participants", participant]) => {
+                    let participant = participant_sid(participant)?;
+                    sessions
+                        .remove_participant(sid, participant)
+                        .await
+                        .map(|()| response::empty(StatusCode::NO_CONTENT))
+                        .map_err(no_session)
+                }
+                (_, ["participants", _]) => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
+                _ => Err(ApiError::NotFound("no such route".into())),
+            }
         }
         _ => Err(ApiError::NotFound("no such route".into())),
     }
 }
 
+fn participant_sid(text: &str) -> Result<&str, ApiError> {
+    if Sid::parse(text, SidKind::Participant).is_some() {
+        Ok(text)
+    } else {
+        Err(ApiError::invalid(
+            "participantSid",
+            "must be MB followed by 32 hex digits",
+        ))
+    }
+}
+
+/// `PATCH /sessions/{sid}`: the outer error is the request's own (its
+/// body), the inner one the service's.
+async fn update(
+    sessions: &Sessions<'_>,
+    req: &Request,
+    sid: &str,
+) -> Result<Result<Response<Body>, SessionError>, ApiError> {
+    let bytes = body::bytes(req)?;
+    if !body::is_json_patch(req) {
+        return Err(ApiError::UnsupportedMediaType {
+            accepted: JSON_BODIES,
+        });
+    }
+    let update = UpdateRequest::from(body::json::<UpdateJson>(bytes)?).validate()?;
+    Ok(sessions
+        .update(sid, update)
+        .await
+        .map(|session| response::json(StatusCode::OK, &session)))
+}
+
+/// `POST /sessions/{sid}/participants`.
+async fn add_participant(
+    sessions: &Sessions<'_>,
+    config: &Config,
+    req: &Request,
+    sid: &str,
+) -> Result<Result<Response<Body>, SessionError>, ApiError> {
+    let bytes = body::bytes(req)?;
+    let request: ParticipantRequest = match body::kind(req, ACCEPTED_BODIES)? {
+        BodyKind::Json => body::json(bytes)?,
+        BodyKind::Form => body::form(bytes)?,
+    };
+    let address = request
+        .address
+        .ok_or_else(|| ApiError::invalid("address", "is required: the participant to add"))?;
+    let participant = validate_participant(&address, &config.pools())?;
+    Ok(sessions
+        .add_participant(sid, &participant)
+        .await
+        .map(|added| response::json(StatusCode::CREATED, &added)))
+}
+
 fn session_sid(text: &str) -> Result<&str, ApiError> {
-    if is_sid(text, "CH") {
+    if Sid::parse(text, SidKind::Conversation).is_some() {
         Ok(text)
     } else {
         Err(ApiError::invalid(
@@ -182,6 +258,8 @@ fn fingerprint(session: &NewSession) -> String {
             session.timers.inactive.as_ref().map(|t| t.as_str()),
             session.timers.closed.as_ref().map(|t| t.as_str()),
         ],
+        "capabilities": session.capabilities,
+        "record": session.record,
     });
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
@@ -193,10 +271,7 @@ async fn read(sessions: &Sessions<'_>, sid: &str) -> Result<Response<Body>, Sess
     .await?;
     Ok(response::json(
         StatusCode::OK,
-        &Session {
-            conversation,
-            participants,
-        },
+        &Session::new(conversation, participants),
     ))
 }
 

@@ -1,0 +1,249 @@
+//! Adding a participant to a live session and removing one: the same
+//! binding step as at create, and the roster, the index and Twilio kept in
+//! step. Calls route to the new set at once, since calls read the roster.
+
+use std::time::Duration;
+
+use futures_util::future::{join, join3, join4};
+
+use super::bind::IndexedAs;
+use super::create::date_created;
+use super::lookup::Summary;
+use super::{expires_at, unix_now, SessionError, Sessions};
+use crate::domain::address::Address;
+use crate::domain::roster::{user_attributes, RosterEntry, SessionRecord};
+use crate::domain::session::MAX_PARTICIPANTS;
+use crate::index::{Binding, IndexedParticipant, ItemKey, SessionItem};
+use crate::twilio::{Conversation, ConversationParams, Participant};
+
+/// How long one change of a roster may hold the session's lock: a request's
+/// whole budget, after which a crashed holder no longer blocks others.
+const LOCK_FOR: Duration = Duration::from_secs(15);
+
+impl Sessions<'_> {
+    /// Adds `participant` on their best free number; the roster and the
+    /// index learn of them in the same wave as the add.
+    pub async fn add_participant(
+        &self,
+        sid: &str,
+        participant: &Address,
+    ) -> Result<Participant, SessionError> {
+        let (conversation, held) = join(
+            self.fetch_session(sid),
+            self.holdings(std::slice::from_ref(participant)),
+        )
+        .await;
+        let conversation = open(conversation?)?;
+        let mut holdings = held?.remove(0);
+        let record = SessionRecord::read(&conversation.attributes).ok_or(SessionError::NotFound)?;
+        let roster = record.roster.clone().unwrap_or_default();
+        let address = participant.to_string();
+        if roster.iter().any(|e| e.address == address) {
+            return Err(SessionError::ParticipantExists);
+        }
+        if roster.len() >= MAX_PARTICIPANTS {
+            return Err(SessionError::SessionFull);
+        }
+        self.lock(sid).await?;
+        let outcome = async {
+            let mut plan = self.plan(participant, &mut holdings, sid).await?;
+            let mut planned = roster.clone();
+            planned.push(RosterEntry::new(&address, &plan.proxy()));
+            let indexed = IndexedAs {
+                sid: sid.to_owned(),
+                created: date_created(&conversation),
+                expires_at: expires_at(&conversation),
+            };
+            let (added, rostered, indexed_session) = join3(
+                self.bind(&mut plan, &indexed, Duration::ZERO),
+                self.write_roster(&conversation, &record, &planned),
+                self.index_roster(&conversation, &indexed, &planned),
+            )
+            .await;
+            let added = added?;
+            let written = rostered?;
+            indexed_session?;
+            let proxy = added
+                .messaging_binding
+                .as_ref()
+                .and_then(|b| b.proxy_address.clone())
+                .unwrap_or_default();
+            if proxy != plan.proxy() {
+                // A race moved them to another number: the roster must say so.
+                let actual: Vec<RosterEntry> = roster
+                    .iter()
+                    .cloned()
+                    .chain([RosterEntry::new(&address, &proxy)])
+                    .collect();
+                let (rostered, indexed_session) = join(
+                    self.write_roster(&written, &record, &actual),
+                    self.index_roster(&written, &indexed, &actual),
+                )
+                .await;
+                rostered?;
+                indexed_session?;
+            }
+            Ok(added)
+        }
+        .await;
+        self.unlock(sid).await;
+        outcome
+    }
+
+    /// Removes a participant: Twilio frees their (address, proxy) pair, and
+    /// the roster and the index forget it, all in one wave.
+    pub async fn remove_participant(
+        &self,
+        sid: &str,
+        participant_sid: &str,
+    ) -> Result<(), SessionError> {
+        let (conversation, participant) = join(
+            self.fetch_session(sid),
+            self.twilio.fetch_participant(sid, participant_sid),
+        )
+        .await;
+        let conversation = open(conversation?)?;
+        let participant = match participant {
+            Ok(participant) => participant,
+            Err(e) if e.is_not_found() => return Err(SessionError::NoSuchParticipant),
+            Err(e) => return Err(e.into()),
+        };
+        let record = SessionRecord::read(&conversation.attributes).ok_or(SessionError::NotFound)?;
+        let binding = participant.messaging_binding.as_ref();
+        let address = binding.and_then(|b| b.address.clone()).unwrap_or_default();
+        let proxy = binding
+            .and_then(|b| b.proxy_address.clone())
+            .unwrap_or_default();
+        self.lock(sid).await?;
+        let outcome = async {
+            let remaining: Vec<RosterEntry> = record
+                .roster
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| e.address != address)
+                .collect();
+            let indexed = IndexedAs {
+                sid: sid.to_owned(),
+                created: date_created(&conversation),
+                expires_at: expires_at(&conversation),
+            };
+            let forget_binding = async {
+                match &self.index {
+                    Some(index) => {
+                        let gone = Binding {
+                            address: address.clone(),
+                            proxy: proxy.clone(),
+                            sid: sid.to_owned(),
+                        };
+                        Ok(index.delete(&[ItemKey::of_binding(&gone)]).await?)
+                    }
+                    None => Ok::<(), SessionError>(()),
+                }
+            };
+            let (removed, rostered, indexed_session, forgotten) = join4(
+                self.twilio.delete_participant(sid, participant_sid),
+                self.write_roster(&conversation, &record, &remaining),
+                self.index_roster(&conversation, &indexed, &remaining),
+                forget_binding,
+            )
+            .await;
+            removed?;
+            rostered?;
+            indexed_session?;
+            forgotten
+        }
+        .await;
+        self.unlock(sid).await;
+        outcome
+    }
+
+    /// Writes `roster` into the conversation's attributes, keeping the rest
+    /// of our record and the caller's own attributes.
+    pub(crate) async fn write_roster(
+        &self,
+        conversation: &Conversation,
+        record: &SessionRecord,
+        roster: &[RosterEntry],
+    ) -> Result<Conversation, SessionError> {
+        let attributes = record
+            .with_roster(roster.to_vec())
+            .merged_into(&user_attributes(&conversation.attributes));
+        Ok(self
+            .twilio
+            .update_conversation(
+                &conversation.sid,
+                &ConversationParams {
+                    attributes: Some(&attributes),
+                    ..Default::default()
+                },
+            )
+            .await?)
+    }
+
+    /// The session's index item with this roster (nothing without an index).
+    pub(crate) async fn index_roster(
+        &self,
+        conversation: &Conversation,
+        indexed: &IndexedAs,
+        roster: &[RosterEntry],
+    ) -> Result<(), SessionError> {
+        let Some(index) = &self.index else {
+            return Ok(());
+        };
+        let summary = Summary::of(
+            conversation,
+            roster,
+            &user_attributes(&conversation.attributes),
+        );
+        let item = SessionItem::new(
+            &indexed.sid,
+            &indexed.created,
+            roster
+                .iter()
+                .map(|e| IndexedParticipant {
+                    address: e.address.clone(),
+                    proxy: e.proxy.clone(),
+                })
+                .collect(),
+            serde_json::to_string(&summary).expect("a summary serialises"),
+            indexed.expires_at,
+        );
+        Ok(index.put_session(&item).await?)
+    }
+
+    /// One change of a roster at a time per session, across every
+    /// execution environment (with an index; without one, last write wins).
+    pub(crate) async fn lock(&self, sid: &str) -> Result<(), SessionError> {
+        let Some(index) = &self.index else {
+            return Ok(());
+        };
+        let now = unix_now();
+        if index
+            .lock_session(sid, now, now + LOCK_FOR.as_secs())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(SessionError::Busy)
+        }
+    }
+
+    pub(crate) async fn unlock(&self, sid: &str) {
+        if let Some(index) = &self.index {
+            if let Err(err) = index.unlock_session(sid).await {
+                // It expires by itself.
+                tracing::warn!(session = sid, error = %err, "could not release a session's lock");
+            }
+        }
+    }
+}
+
+/// The conversation, if it can still change.
+fn open(conversation: Conversation) -> Result<Conversation, SessionError> {
+    if conversation.state.holds_bindings() {
+        Ok(conversation)
+    } else {
+        Err(SessionError::Closed)
+    }
+}
