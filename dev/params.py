@@ -66,6 +66,8 @@ KEYS: list[tuple[str, str, str]] = [
     ("NUMBER_SELECTION_GEO_MATCH", "number-selection/geo-match", "String"),
     ("NUMBER_SELECTION_STICKY", "number-selection/sticky", "String"),
     ("WHATSAPP_POOL", "whatsapp-pool", "StringList"),
+    ("EVENTS_URL", "events/url", "String"),
+    ("EVENTS_SIGNING_SECRET", "events/signing-secret", "SecureString"),
 ]
 REQUIRED = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "NUMBER_POOL", "AUTH_USERNAME", "AUTH_PASSWORD"]
 # The functions refuse a shorter operator password (MIN_PASSWORD_CHARS in

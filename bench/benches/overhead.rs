@@ -10,6 +10,8 @@
 //!   the same with 1,000 bindings in all (20 each).
 //!
 //! `cargo bench --bench overhead` measures; `cargo test --benches` runs each once.
+// The in-process handlers nest deeply enough to need a higher limit.
+#![recursion_limit = "256"]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::config::{ConfigSource, ConfigStore, Function};
+use crate::deferred::Deferred;
 use crate::fanout::FanOutLedger;
 use crate::http::Invocation;
 use crate::index::{SessionIndex, TABLE_VARIABLE};
@@ -27,6 +28,10 @@ pub struct AppState {
     /// Group calls already rung in this execution environment (the index,
     /// when there is one, remembers them across environments).
     pub fanout: FanOutLedger,
+    /// Work queued for after the answer (events, the call log), and how
+    /// long it may take ([`crate::deferred::AFTER_RESPONSE_BUDGET`]).
+    pub deferred: Deferred,
+    pub after_answer_budget: Duration,
 }
 
 impl AppState {
@@ -38,6 +43,8 @@ impl AppState {
             budget: REQUEST_BUDGET,
             create_window: crate::session::CREATE_MAY_RUN_FOR,
             fanout: FanOutLedger::default(),
+            deferred: Deferred::default(),
+            after_answer_budget: crate::deferred::AFTER_RESPONSE_BUDGET,
         }
     }
 
@@ -94,6 +101,6 @@ impl AppState {
             .index
             .as_ref()
             .map(|index| index.for_invocation(invocation.index_requests()));
-        Sessions::new(twilio, index, config)
+        Sessions::new(twilio, index, config, &self.deferred)
     }
 }

@@ -115,7 +115,25 @@ pub mod key {
         secret: false,
     };
 
-    pub const ALL: [&Key; 17] = [
+    pub const EVENTS_URL: Key = Key {
+        ssm: "events/url",
+        env: "EVENTS_URL",
+        secret: false,
+    };
+    pub const EVENTS_SIGNING_SECRET: Key = Key {
+        ssm: "events/signing-secret",
+        env: "EVENTS_SIGNING_SECRET",
+        secret: true,
+    };
+
+    /// Misspellings the original app read (and its users may still set).
+    pub const ENV_ALIASES: [(&str, &Key); 3] = [
+        ("CALL_ANNOUCEMENT_VOICE", &CALL_VOICE),
+        ("CALL_ANNOUCEMENT_LANGUAGE", &CALL_LANGUAGE),
+        ("CONNECTING_CALL_ANNOUCEMENT", &CONNECTING_ANNOUNCEMENT),
+    ];
+
+    pub const ALL: [&Key; 19] = [
         &ACCOUNT_SID,
         &AUTH_TOKEN,
         &NUMBER_POOL,
@@ -133,6 +151,8 @@ pub mod key {
         &GEO_MATCH,
         &STICKY,
         &WHATSAPP_POOL,
+        &EVENTS_URL,
+        &EVENTS_SIGNING_SECRET,
     ];
 }
 
@@ -174,6 +194,8 @@ impl Function {
                 &CLOSED_TIMER,
                 &GEO_MATCH,
                 &STICKY,
+                &EVENTS_URL,
+                &EVENTS_SIGNING_SECRET,
             ],
             Function::InboundCall => &[
                 &PUBLIC_BASE_URL,
@@ -182,8 +204,15 @@ impl Function {
                 &CONNECTING_ANNOUNCEMENT,
                 &OUT_OF_SESSION_MESSAGE,
                 &MESSAGE_ONLY_MESSAGE,
+                &EVENTS_URL,
+                &EVENTS_SIGNING_SECRET,
             ],
-            Function::ConversationEvents => &[&PUBLIC_BASE_URL, &CLOSED_CONVERSATIONS],
+            Function::ConversationEvents => &[
+                &PUBLIC_BASE_URL,
+                &CLOSED_CONVERSATIONS,
+                &EVENTS_URL,
+                &EVENTS_SIGNING_SECRET,
+            ],
             Function::LandingPage => &[&WHATSAPP_POOL],
         }
     }
@@ -265,7 +294,20 @@ pub struct Config {
     /// Numbers registered as WhatsApp senders; the main pool when unset.
     pub whatsapp_pool: Option<Pool>,
     pub choice: ChoiceSettings,
+    /// Where session and call events go, when configured.
+    pub events: Option<EventReceiver>,
 }
+
+/// The operator's endpoint for events, and the secret they are signed with.
+#[derive(Debug, Clone)]
+pub struct EventReceiver {
+    pub url: url::Url,
+    pub signing_secret: Secret,
+}
+
+/// The shortest event signing secret accepted: HMAC keys shorter than this
+/// can be guessed.
+pub const MIN_SIGNING_SECRET_CHARS: usize = 32;
 
 impl Config {
     pub fn twilio(&self) -> Result<&TwilioCredentials, ConfigError> {
@@ -344,10 +386,26 @@ impl RawConfig {
     }
 
     /// Values from environment variables (the original app's names).
+    /// The correct name wins over a misspelt one from the original app
+    /// ([`key::ENV_ALIASES`]), which is read with a warning naming it.
     pub fn from_env_vars(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let values = key::ALL
             .iter()
-            .filter_map(|k| lookup(k.env).map(|v| (k.ssm.to_owned(), v)))
+            .filter_map(|k| {
+                let value = lookup(k.env).or_else(|| {
+                    let (alias, _) = key::ENV_ALIASES
+                        .iter()
+                        .find(|(_, real)| real.env == k.env)?;
+                    let value = lookup(alias)?;
+                    tracing::warn!(
+                        alias,
+                        correct = k.env,
+                        "configuration read from a misspelt variable name; rename it"
+                    );
+                    Some(value)
+                })?;
+                Some((k.ssm.to_owned(), value))
+            })
             .collect();
         RawConfig {
             values,
@@ -481,6 +539,43 @@ impl RawConfig {
             inactive_timer: self.timer(&key::INACTIVE_TIMER, SessionTimer::inactive)?,
             closed_timer: self.timer(&key::CLOSED_TIMER, SessionTimer::closed)?,
         };
+        let events = match (
+            self.optional(&key::EVENTS_URL),
+            self.optional(&key::EVENTS_SIGNING_SECRET),
+        ) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    key: self.name(&key::EVENTS_SIGNING_SECRET),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    key: self.name(&key::EVENTS_URL),
+                })
+            }
+            (Some(url), Some(secret)) => {
+                let url = url::Url::parse(url)
+                    .ok()
+                    .filter(|u| u.scheme() == "https" || is_loopback_http(u))
+                    .ok_or_else(|| {
+                        self.invalid(
+                            &key::EVENTS_URL,
+                            "must be an https URL (http only for this machine)",
+                        )
+                    })?;
+                if secret.chars().count() < MIN_SIGNING_SECRET_CHARS {
+                    return Err(self.invalid(
+                        &key::EVENTS_SIGNING_SECRET,
+                        format!("must be at least {MIN_SIGNING_SECRET_CHARS} characters"),
+                    ));
+                }
+                Some(EventReceiver {
+                    url,
+                    signing_secret: Secret::new(secret),
+                })
+            }
+        };
         let closed_conversations = match self.optional(&key::CLOSED_CONVERSATIONS) {
             None | Some("delete") => ClosedConversations::Delete,
             Some("keep") => ClosedConversations::Keep,
@@ -504,6 +599,7 @@ impl RawConfig {
             closed_conversations,
             whatsapp_pool,
             choice,
+            events,
         })
     }
 
@@ -528,6 +624,16 @@ impl RawConfig {
             .map(|t| parse(t).map_err(|e| self.invalid(key, e.to_string())))
             .transpose()
     }
+}
+
+fn is_loopback_http(url: &url::Url) -> bool {
+    url.scheme() == "http"
+        && match url.host() {
+            Some(url::Host::Domain(name)) => name == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
 }
 
 /// Where configuration comes from.
@@ -874,6 +980,27 @@ mod tests {
         }
         let page: Vec<&str> = Function::LandingPage.keys().map(|k| k.ssm).collect();
         assert!(!page.contains(&"twilio/auth-token"));
+    }
+
+    #[test]
+    fn the_original_apps_misspelt_names_are_read_and_lose_to_the_right_ones() {
+        let base: HashMap<&str, &str> = [
+            ("TWILIO_ACCOUNT_SID", SID),
+            ("TWILIO_AUTH_TOKEN", "t"),
+            ("CALL_ANNOUCEMENT_VOICE", "Polly.Amy"),
+            ("CONNECTING_CALL_ANNOUCEMENT", "Hold on"),
+            ("CONNECTING_CALL_ANNOUNCEMENT", "Connecting you"),
+        ]
+        .into_iter()
+        .collect();
+        let raw = RawConfig::from_env_vars(|name| base.get(name).map(|v| v.to_string()));
+        let config = raw.parse_for(Function::InboundCall).unwrap();
+        assert_eq!(config.call.voice.as_deref(), Some("Polly.Amy"));
+        assert_eq!(
+            config.call.connecting_announcement.as_deref(),
+            Some("Connecting you")
+        );
+        assert!(config.call.language.is_none());
     }
 
     #[test]

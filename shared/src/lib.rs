@@ -6,11 +6,14 @@
 
 pub mod app;
 pub mod config;
+pub mod deferred;
 pub mod domain;
+pub mod events;
 pub mod fanout;
 pub mod handlers;
 pub mod http;
 pub mod index;
+pub mod lambda;
 pub mod logging;
 pub mod privacy;
 pub mod session;

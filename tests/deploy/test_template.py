@@ -46,6 +46,10 @@ HANDLED_ROUTES = {
     ("POST", "/sessions/{sid}/participants"): "sessions",
     ("DELETE", "/sessions/{sid}/participants/{participantSid}"): "sessions",
     ("POST", "/inbound-call"): "inbound-call",
+    ("POST", "/call-events"): "inbound-call",
+    ("POST", "/proxypoc/inboundCall"): "inbound-call",
+    ("POST", "/conversations-post-event"): "conversation-events",
+    ("GET", "/sessions/{sid}/interactions"): "sessions",
     ("POST", "/conversation-events"): "conversation-events",
 }
 
@@ -404,7 +408,13 @@ def test_every_route_is_throttled_and_the_operator_routes_more_strictly(template
     operator = {r.key for r in project.routes() if password_protected(r)}
     webhooks = {r.key for r in project.routes() if not password_protected(r)}
     assert "POST /sessions" in operator and "DELETE /sessions/{sid}" in operator and "GET /" in operator
-    assert webhooks == {"POST /inbound-call", "POST /conversation-events"}
+    assert webhooks == {
+        "POST /inbound-call",
+        "POST /call-events",
+        "POST /proxypoc/inboundCall",
+        "POST /conversation-events",
+        "POST /conversations-post-event",
+    }
     # Webhooks take the default; each operator route has its own stricter entry.
     assert set(props["RouteSettings"]) == operator
     for key in operator:

@@ -47,11 +47,15 @@ def test_config_keys_match_what_make_params_writes():
     assert len(project.config_keys()) == len(written) >= 16
 
 
-def test_the_twilio_token_and_the_operator_password_are_the_secrets():
+def test_the_secrets_are_the_twilio_token_the_operator_password_and_the_event_signing_secret():
     assert project.config_key("twilio/auth-token").secret
     assert project.config_key("twilio/auth-token").env == "TWILIO_AUTH_TOKEN"
     assert project.config_key("auth/password").secret
-    assert {k.ssm for k in project.config_keys() if k.secret} == {"twilio/auth-token", "auth/password"}
+    assert {k.ssm for k in project.config_keys() if k.secret} == {
+        "twilio/auth-token",
+        "auth/password",
+        "events/signing-secret",
+    }
     with pytest.raises(ProjectFactError):
         project.config_key("no/such-key")
 

@@ -67,7 +67,12 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Sta
         .session(credentials, state.budget, invocation.twilio_requests());
     let sessions = state.sessions(&twilio, &config, invocation);
     let keep = config.closed_conversations == ClosedConversations::Keep;
-    match sessions.after_closed(sid, keep).await {
+    // Twilio's Reason: API, TIMER or EVENT.
+    let reason = params
+        .get("Reason")
+        .unwrap_or("closed")
+        .to_ascii_lowercase();
+    match sessions.after_closed(sid, keep, &reason).await {
         Ok(_) => StatusCode::OK,
         Err(err) => {
             tracing::error!(session = sid, error = %err, "could not clean up a closed session");

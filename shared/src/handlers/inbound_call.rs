@@ -12,12 +12,14 @@ use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
 use crate::config::{CallSettings, Config};
+use crate::deferred::{CallStart, Job};
 use crate::domain::roster::RosterEntry;
 use crate::domain::routing::{plan_call, CallPlan};
 use crate::domain::sid::{Sid, SidKind};
 use crate::fanout::FanOutLedger;
+use crate::handlers::call_events;
 use crate::http::webhook::{verified_params, WebhookError};
-use crate::http::{response, serve, Invocation};
+use crate::http::{origin, response, serve, Invocation};
 use crate::privacy::Redacted;
 use crate::session::{unix_now, SessionError, Sessions};
 use crate::twilio::twiml::{render, Verb, Voice};
@@ -31,7 +33,12 @@ const MESSAGE_ONLY: &str =
 const NOBODY_DIALABLE: &str =
     "The other participants in this conversation cannot take calls. Please send a message instead.";
 
+/// The inbound-call function's requests: calls (`/inbound-call`, and the
+/// seed app's `/proxypoc/inboundCall`) and how they went (`/call-events`).
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
+    if req.uri().path() == call_events::PATH {
+        return call_events::handle(state, req).await;
+    }
     serve(req, "/inbound-call", async |req, invocation| {
         answer(state, &req, invocation).await
     })
@@ -70,6 +77,7 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
         caller,
         proxy,
         call_sid,
+        base_url: origin::base_url(req, config.public_base_url.as_ref()),
     };
 
     let twilio = state
@@ -91,11 +99,12 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
     twiml(&verbs)
 }
 
-/// Who dialled which proxy, on which call.
+/// Who dialled which proxy, on which call, and where Twilio reaches us.
 struct InboundCall<'a> {
     caller: &'a str,
     proxy: &'a str,
     call_sid: &'a str,
+    base_url: String,
 }
 
 struct Routed {
@@ -141,6 +150,15 @@ async fn route(
             plan_call(caller, proxy, &roster, &room)
         }
     };
+    // Twilio tells /call-events how the call ended (the call log, events)
+    // and where its recording is, when the session records.
+    let tracking = (sessions.index().is_some() || config.events.is_some() || session.record)
+        .then(|| call_events::tracking(&call.base_url, &session.sid, session.record));
+    if let Some(plan) = &plan {
+        if let Some(start) = call_start(&session.sid, call, plan, session.record) {
+            sessions.deferred().push(Job::CallStarted(start));
+        }
+    }
     let verbs = match plan {
         None => out_of_session(&config.call),
         Some(CallPlan::NobodyDialable) => vec![say(NOBODY_DIALABLE, &config.call), Verb::Hangup],
@@ -149,6 +167,7 @@ async fn route(
             Verb::DialNumber {
                 caller_id: callee.proxy,
                 number: callee.address,
+                tracking,
             },
         ),
         Some(CallPlan::Conference { room, callees }) => {
@@ -163,6 +182,7 @@ async fn route(
                 Verb::DialConference {
                     room,
                     end_on_exit: true,
+                    tracking,
                 },
             )
         }
@@ -191,6 +211,37 @@ async fn first_fan_out(sessions: &Sessions<'_>, fanout: &FanOutLedger, call_sid:
     }
 }
 
+/// What the call log needs to know of a call that connects.
+fn call_start(
+    session: &str,
+    call: &InboundCall<'_>,
+    plan: &CallPlan,
+    recorded: bool,
+) -> Option<CallStart> {
+    let (callees, conference) = match plan {
+        CallPlan::Connect { callee } => (vec![callee], false),
+        CallPlan::Conference { callees, .. } => (callees.iter().collect(), true),
+        CallPlan::NobodyDialable => return None,
+    };
+    Some(CallStart {
+        session: session.to_owned(),
+        call_sid: call.call_sid.to_owned(),
+        caller: (call.caller.to_owned(), call.proxy.to_owned()),
+        callees: callees
+            .into_iter()
+            .map(|c| (c.address.clone(), c.proxy.clone()))
+            .collect(),
+        conference,
+        started: iso_now(),
+        recorded,
+    })
+}
+
+/// Now, as Twilio writes times (UTC, whole seconds).
+fn iso_now() -> String {
+    crate::domain::instant::iso8601(unix_now())
+}
+
 /// Calls every other participant into the conference, each from their own
 /// proxy number. Fails only when nobody could be called.
 async fn ring_into_conference(
@@ -201,6 +252,7 @@ async fn ring_into_conference(
     let join = render(&[Verb::DialConference {
         room: room.to_owned(),
         end_on_exit: false,
+        tracking: None,
     }]);
     let results = join_all(
         callees

@@ -215,6 +215,10 @@ impl From<SessionError> for ApiError {
                 retry_after_secs: 1,
             },
             SessionError::Invalid(field) => ApiError::InvalidRequest(field),
+            SessionError::IndexRequired => ApiError::Conflict {
+                code: "index_required",
+                message: "the call log is kept in the session index, which is not configured (SESSION_INDEX_TABLE)".into(),
+            },
             SessionError::Twilio(e) => e.into(),
             SessionError::Index(e) => e.into(),
             SessionError::Configuration(e) => e.into(),

@@ -10,10 +10,13 @@
 //! | session: what the list shows, which bindings it has | `SESSION#{sid}` | `SESSION` |
 //! | a group call's fan-out, claimed once | `CALL#{call sid}` | `FANOUT` |
 //! | a change of a session's roster in progress | `SESSION#{sid}` | `LOCK` |
+//! | a call of the session (its call log) | `SESSION#{sid}` | `CALL#{call sid}` |
+//! | an event not yet delivered | `OUTBOX` | `{created}#{event id}` |
 //!
 //! Bindings also carry `proxy` (the bare pool number: the `by-proxy` index
 //! counts a number's sessions) and `created` (`{date}#{sid}`: the
-//! `by-created` index lists an address's sessions newest first). The sid in
+//! `by-created` index lists an address's sessions newest first); calls carry
+//! `created` too (`{start}#{call sid}`), for a session's calls newest first. The sid in
 //! the binding's sort key means two sessions never write the same item, so
 //! a race between creates needs no condition: Twilio's pair rule decides,
 //! and the loser deletes its own item.
@@ -125,7 +128,9 @@ pub struct SessionItem {
     pub pk: String,
     pub sk: String,
     pub sid: String,
-    pub created: String,
+    /// When Twilio created it. (Not `created`: that name is the
+    /// `by-created` index's key, which lists bindings and calls.)
+    pub date_created: String,
     pub bindings: Vec<IndexedParticipant>,
     /// JSON text: the session as `GET /sessions?address=` lists it.
     pub summary: String,
@@ -151,12 +156,75 @@ impl SessionItem {
             pk: session_pk(sid),
             sk: SESSION_SK.to_owned(),
             sid: sid.to_owned(),
-            created: created.to_owned(),
+            date_created: created.to_owned(),
             bindings,
             summary,
             expires_at,
         }
     }
+}
+
+pub const CALL_PREFIX: &str = "CALL#";
+pub const OUTBOX_PK: &str = "OUTBOX";
+
+/// One call of a session: who called whom (participant sids and proxies),
+/// when, how it ended, and its recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallItem {
+    pub pk: String,
+    pub sk: String,
+    pub created: String,
+    pub call_sid: String,
+    /// ISO-8601, UTC.
+    pub started: String,
+    pub from: CallParty,
+    pub to: Vec<CallParty>,
+    /// `dial` (one other participant) or `conference`.
+    pub kind: String,
+    /// Twilio's `DialCallStatus` once it ended; `in-progress` before.
+    pub status: String,
+    /// Whether the call is recorded (its session said so when it began).
+    #[serde(default)]
+    pub recorded: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+/// A participant in a call, as a call log names them: never their number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallParty {
+    /// The participant's sid (`MB…`), when Twilio still had them.
+    pub participant: Option<String>,
+    pub proxy: String,
+}
+
+impl CallItem {
+    pub fn key(session: &str, call_sid: &str) -> ItemKey {
+        ItemKey {
+            pk: session_pk(session),
+            sk: format!("{CALL_PREFIX}{call_sid}"),
+        }
+    }
+
+    pub fn created_key(started: &str, call_sid: &str) -> String {
+        format!("{started}#{call_sid}")
+    }
+}
+
+/// An event waiting to be delivered again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub pk: String,
+    pub sk: String,
+    /// The event, as JSON text.
+    pub event: String,
+    pub expires_at: u64,
 }
 
 /// The key of an item: what deletes and reads name.

@@ -24,7 +24,10 @@ use items::{
     address_pk, bindings_on, call_pk, session_pk, BindingItem, UsedItem, BINDING_PREFIX, FANOUT_SK,
     LOCK_SK, USED_PREFIX,
 };
-pub use items::{Binding, IndexedParticipant, ItemKey, SessionItem};
+pub use items::{
+    Binding, CallItem, CallParty, IndexedParticipant, ItemKey, OutboxItem, SessionItem,
+};
+use items::{CALL_PREFIX, OUTBOX_PK, SESSION_SK};
 
 /// The environment variable naming the table; without it there is no index.
 pub const TABLE_VARIABLE: &str = "SESSION_INDEX_TABLE";
@@ -277,33 +280,35 @@ impl Index<'_> {
 
     /// Removes a session and every item about it: its own, its bindings
     /// (`bindings`, and those its session item lists), and what is stored
-    /// under it (a call log).
-    pub async fn forget(&self, sid: &str, bindings: &[Binding]) -> Result<(), IndexError> {
-        let session = self.session(sid).await?;
+    /// under it (its call log). Answers the recordings its calls had, which
+    /// the caller deletes from Twilio.
+    pub async fn forget(&self, sid: &str, bindings: &[Binding]) -> Result<Vec<String>, IndexError> {
         let under = self
             .query("pk = :pk", &[(":pk", AttributeValue::S(session_pk(sid)))])
             .await?;
-        let mut keys: Vec<ItemKey> = under
-            .into_iter()
-            .map(decode::<ItemKey>)
-            .collect::<Result<_, _>>()?;
-        let listed = session.iter().flat_map(|s| {
-            s.bindings.iter().map(|p| Binding {
-                address: p.address.clone(),
-                proxy: p.proxy.clone(),
-                sid: sid.to_owned(),
-            })
-        });
-        keys.extend(
-            bindings
-                .iter()
-                .cloned()
-                .chain(listed)
-                .map(|b| ItemKey::of_binding(&b)),
-        );
+        let mut keys = Vec::with_capacity(under.len() + bindings.len());
+        let mut every_binding = bindings.to_vec();
+        let mut recordings = Vec::new();
+        for item in under {
+            let key: ItemKey = decode(item.clone())?;
+            if key.sk == SESSION_SK {
+                let session: SessionItem = decode(item)?;
+                every_binding.extend(session.bindings.iter().map(|p| Binding {
+                    address: p.address.clone(),
+                    proxy: p.proxy.clone(),
+                    sid: sid.to_owned(),
+                }));
+            } else if key.sk.starts_with(CALL_PREFIX) {
+                let call: CallItem = decode(item)?;
+                recordings.extend(call.recording_sid);
+            }
+            keys.push(key);
+        }
+        keys.extend(every_binding.iter().map(ItemKey::of_binding));
         keys.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
         keys.dedup();
-        self.delete(&keys).await
+        self.delete(&keys).await?;
+        Ok(recordings)
     }
 
     /// Newest first, `limit` at most, after `cursor` (from an earlier page).
@@ -455,6 +460,101 @@ impl Index<'_> {
         Ok(())
     }
 
+    /// Records a call in its session's call log.
+    pub async fn put_call(&self, call: &CallItem) -> Result<(), IndexError> {
+        self.put(call).await
+    }
+
+    /// One call of a session, if the log has it.
+    pub async fn call(
+        &self,
+        session: &str,
+        call_sid: &str,
+    ) -> Result<Option<CallItem>, IndexError> {
+        self.count();
+        let answer = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key_attributes(&CallItem::key(session, call_sid))))
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        answer.item.map(decode).transpose()
+    }
+
+    /// A session's calls, newest first, `limit` at most, after `cursor`.
+    pub async fn calls(
+        &self,
+        session: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<CallItem>, Option<String>), IndexError> {
+        self.count();
+        let answer = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(BY_CREATED)
+            .key_condition_expression("pk = :pk")
+            .filter_expression("begins_with(sk, :call)")
+            .expression_attribute_values(":pk", AttributeValue::S(session_pk(session)))
+            .expression_attribute_values(":call", AttributeValue::S(CALL_PREFIX.to_owned()))
+            .scan_index_forward(false)
+            .limit(limit as i32)
+            .set_exclusive_start_key(cursor.map(cursor_key))
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        let calls = answer
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(decode)
+            .collect::<Result<_, _>>()?;
+        Ok((
+            calls,
+            answer.last_evaluated_key.map(|key| encode_cursor(&key)),
+        ))
+    }
+
+    /// Keeps an event whose delivery failed, for a later invocation.
+    pub async fn put_outbox(
+        &self,
+        event: &str,
+        created: &str,
+        expires_at: u64,
+    ) -> Result<(), IndexError> {
+        self.put(&OutboxItem {
+            pk: OUTBOX_PK.to_owned(),
+            sk: created.to_owned(),
+            event: event.to_owned(),
+            expires_at,
+        })
+        .await
+    }
+
+    /// The oldest events waiting, `limit` at most.
+    pub async fn outbox(&self, limit: usize) -> Result<Vec<OutboxItem>, IndexError> {
+        self.count();
+        let answer = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(OUTBOX_PK.to_owned()))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        answer
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(decode)
+            .collect()
+    }
+
     /// True the first time a group call's fan-out is claimed.
     pub async fn claim_fanout(&self, call_sid: &str, expires_at: u64) -> Result<bool, IndexError> {
         self.count();
@@ -584,9 +684,20 @@ fn cursor_key(cursor: &str) -> HashMap<String, AttributeValue> {
 /// Whether `cursor` is one this index issued for `address`'s list: the
 /// session API checks before passing a client's cursor on.
 pub fn cursor_belongs_to(cursor: &str, address: &str) -> bool {
+    cursor_of(cursor, &address_pk(address))
+}
+
+/// The same for a session's call log.
+pub fn cursor_belongs_to_session(cursor: &str, sid: &str) -> bool {
+    cursor_of(cursor, &session_pk(sid))
+}
+
+fn cursor_of(cursor: &str, pk: &str) -> bool {
     let key = cursor_key(cursor);
-    let pk = key.get("pk").and_then(|v| v.as_s().ok());
-    pk == Some(&address_pk(address))
+    key.get("pk")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        == Some(pk)
         && ["sk", "created"]
             .iter()
             .all(|name| key.get(*name).is_some_and(|v| v.as_s().is_ok()))

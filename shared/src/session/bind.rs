@@ -175,7 +175,6 @@ impl<'a> Sessions<'a> {
         bound: &[Binding],
         this_session: &str,
     ) -> Result<HashSet<String>, SessionError> {
-        let index = self.index.as_ref().expect("only with an index");
         let sids: HashSet<&str> = bound
             .iter()
             .map(|b| b.sid.as_str())
@@ -196,7 +195,7 @@ impl<'a> Sessions<'a> {
                 let of_session: Vec<Binding> =
                     bound.iter().filter(|b| b.sid == *sid).cloned().collect();
                 tracing::warn!(session = %sid, "the index held a closed session; removing its entries");
-                index.forget(sid, &of_session).await?;
+                self.forget(sid, &of_session).await?;
                 stale.insert(sid.to_string());
             }
         }

@@ -5,7 +5,9 @@
 use futures_util::future::join;
 
 use super::{is_session, SessionError, Sessions};
+use crate::deferred::Job;
 use crate::domain::roster::SessionRecord;
+use crate::events::EventType;
 use crate::index::Binding;
 use crate::twilio::{code, Conversation, ConversationParams, ConversationState};
 
@@ -54,8 +56,13 @@ impl Sessions<'_> {
         )
         .await;
         match closed {
+            Ok(_) => self.emit(
+                EventType::SessionClosed,
+                sid,
+                Some("closed"),
+                serde_json::json!({ "reason": "api" }),
+            ),
             // Closed is final, so closing twice is the same as closing once.
-            Ok(_) => {}
             Err(e) if e.is_code(code::CONVERSATION_CLOSED) => {}
             Err(e) if e.is_not_found() => return Err(SessionError::NotFound),
             Err(e) => return Err(e.into()),
@@ -67,9 +74,14 @@ impl Sessions<'_> {
     /// it in Twilio unless `keep`. Twilio's word decides, not the event's: a
     /// replayed or reordered event never touches a session still open, and
     /// other apps' conversations are left alone.
-    pub async fn after_closed(&self, sid: &str, keep: bool) -> Result<Cleanup, SessionError> {
-        if keep && self.index.is_none() {
-            // Nothing to delete and nothing to forget.
+    pub async fn after_closed(
+        &self,
+        sid: &str,
+        keep: bool,
+        reason: &str,
+    ) -> Result<Cleanup, SessionError> {
+        if keep && self.index.is_none() && self.config.events.is_none() {
+            // Nothing to delete, forget or tell.
             return Ok(Cleanup::Kept);
         }
         let conversation = match self.twilio.fetch_conversation(sid).await {
@@ -91,6 +103,13 @@ impl Sessions<'_> {
         if conversation.state != ConversationState::Closed {
             return Ok(Cleanup::LeftAlone);
         }
+        // The same id as the API's own close event: a receiver sees one close.
+        self.emit(
+            EventType::SessionClosed,
+            sid,
+            Some("closed"),
+            serde_json::json!({ "reason": reason }),
+        );
         let bindings = bindings_of(&conversation);
         let forgotten = self.forget(sid, &bindings);
         if keep {
@@ -114,11 +133,17 @@ impl Sessions<'_> {
         }
     }
 
-    async fn forget(&self, sid: &str, bindings: &[Binding]) -> Result<(), SessionError> {
-        match &self.index {
-            Some(index) => Ok(index.forget(sid, bindings).await?),
-            None => Ok(()),
+    /// Removes the session's index entries and call log; its recordings
+    /// are deleted from Twilio after the answer.
+    pub(crate) async fn forget(&self, sid: &str, bindings: &[Binding]) -> Result<(), SessionError> {
+        let Some(index) = &self.index else {
+            return Ok(());
+        };
+        let recordings = index.forget(sid, bindings).await?;
+        if !recordings.is_empty() {
+            self.deferred.push(Job::DeleteRecordings(recordings));
         }
+        Ok(())
     }
 }
 

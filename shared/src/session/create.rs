@@ -21,6 +21,7 @@ use super::lookup::Summary;
 use super::{expires_at, is_session, Session, SessionError, Sessions};
 use crate::domain::roster::{RosterEntry, SessionRecord};
 use crate::domain::session::NewSession;
+use crate::events::EventType;
 use crate::index::{Binding, IndexedParticipant, ItemKey, SessionItem};
 use crate::twilio::{code, Conversation, ConversationParams, Participant, TwilioError};
 
@@ -168,7 +169,15 @@ impl Sessions<'_> {
         .await;
 
         match outcome {
-            Ok(session) => Ok(Created::New(session)),
+            Ok(session) => {
+                self.emit(
+                    EventType::SessionCreated,
+                    &sid,
+                    Some("created"),
+                    serde_json::json!({ "session": &session }),
+                );
+                Ok(Created::New(session))
+            }
             Err(err) => {
                 if created_here {
                     self.roll_back(&sid, &planned_bindings).await;
@@ -279,13 +288,13 @@ impl Sessions<'_> {
     pub(crate) async fn roll_back(&self, sid: &str, bindings: &[Binding]) {
         self.twilio.extend_deadline(ROLLBACK_BUDGET);
         let forget = async {
+            self.forget(sid, bindings).await?;
             match &self.index {
                 Some(index) => {
-                    index.forget(sid, bindings).await?;
                     let uses: Vec<ItemKey> = bindings.iter().map(ItemKey::of_use).collect();
-                    index.delete(&uses).await
+                    Ok(index.delete(&uses).await?)
                 }
-                None => Ok(()),
+                None => Ok::<(), SessionError>(()),
             }
         };
         let (deleted, forgotten) = join(self.twilio.delete_conversation(sid), forget).await;

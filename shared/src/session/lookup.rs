@@ -177,7 +177,7 @@ impl Sessions<'_> {
                     None => {
                         let sid = &binding.sid;
                         tracing::warn!(session = %sid, "the index named a session Twilio has closed; removing its entries");
-                        index.forget(sid, std::slice::from_ref(binding)).await?;
+                        self.forget(sid, std::slice::from_ref(binding)).await?;
                     }
                 }
             }
@@ -349,4 +349,63 @@ pub async fn pool_usage(
             in_use,
         })
         .collect())
+}
+
+/// A call as the call log answers it: participants by sid and proxy, never
+/// by number.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Interaction {
+    pub call_sid: String,
+    pub kind: String,
+    pub from: crate::index::CallParty,
+    pub to: Vec<crate::index::CallParty>,
+    pub started: String,
+    pub status: String,
+    pub duration: Option<u64>,
+    pub recording_url: Option<String>,
+}
+
+impl Sessions<'_> {
+    /// The session's calls, newest first (the call log needs the index).
+    pub async fn interactions(
+        &self,
+        sid: &str,
+        page_size: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Interaction>, Option<String>), SessionError> {
+        let Some(index) = &self.index else {
+            return Err(SessionError::IndexRequired);
+        };
+        if let Some(cursor) = cursor {
+            if !crate::index::cursor_belongs_to_session(cursor, sid) {
+                return Err(SessionError::Invalid(
+                    crate::domain::session::InvalidField::new(
+                        "next",
+                        "is not a cursor this API issued",
+                    ),
+                ));
+            }
+        }
+        // Ours? The index knows its sessions; one from before the index is
+        // asked of Twilio (and has no calls logged).
+        if index.session(sid).await?.is_none() {
+            self.fetch_session(sid).await?;
+            return Ok((Vec::new(), None));
+        }
+        let (calls, next) = index.calls(sid, page_size, cursor).await?;
+        let calls = calls
+            .into_iter()
+            .map(|c| Interaction {
+                call_sid: c.call_sid,
+                kind: c.kind,
+                from: c.from,
+                to: c.to,
+                started: c.started,
+                status: c.status,
+                duration: c.duration,
+                recording_url: c.recording_url,
+            })
+            .collect();
+        Ok((calls, next))
+    }
 }

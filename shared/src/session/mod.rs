@@ -24,10 +24,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{Config, ConfigError};
+use crate::deferred::Deferred;
 use crate::domain::capabilities::Capability;
 use crate::domain::instant::unix_seconds;
 use crate::domain::roster::SessionRecord;
 use crate::domain::session::InvalidField;
+use crate::events::{Event, EventType};
 use crate::index::{Index, IndexError};
 use crate::twilio::{Conversation, Participant, Twilio, TwilioError};
 
@@ -82,6 +84,8 @@ pub enum SessionError {
     Closed,
     #[error("another change to this session is in progress")]
     Busy,
+    #[error("the call log needs the session index")]
+    IndexRequired,
     #[error(transparent)]
     Invalid(#[from] InvalidField),
     #[error(transparent)]
@@ -98,15 +102,35 @@ pub struct Sessions<'a> {
     twilio: &'a Twilio<'a>,
     index: Option<Index<'a>>,
     config: &'a Config,
+    /// Where events and other work for after the answer go.
+    deferred: &'a Deferred,
 }
 
 impl<'a> Sessions<'a> {
-    pub fn new(twilio: &'a Twilio<'a>, index: Option<Index<'a>>, config: &'a Config) -> Self {
+    pub fn new(
+        twilio: &'a Twilio<'a>,
+        index: Option<Index<'a>>,
+        config: &'a Config,
+        deferred: &'a Deferred,
+    ) -> Self {
         Sessions {
             twilio,
             index,
             config,
+            deferred,
         }
+    }
+
+    /// Tells the event receiver (after the answer), when there is one.
+    pub(crate) fn emit(
+        &self,
+        kind: EventType,
+        sid: &str,
+        fact: Option<&str>,
+        data: serde_json::Value,
+    ) {
+        self.deferred
+            .event(self.config, Event::new(kind, sid, fact, unix_now(), data));
     }
 
     pub fn twilio(&self) -> &Twilio<'a> {
@@ -115,6 +139,10 @@ impl<'a> Sessions<'a> {
 
     pub fn index(&self) -> Option<&Index<'a>> {
         self.index.as_ref()
+    }
+
+    pub fn deferred(&self) -> &Deferred {
+        self.deferred
     }
 }
 

@@ -13,6 +13,7 @@ use super::{expires_at, unix_now, SessionError, Sessions};
 use crate::domain::address::Address;
 use crate::domain::roster::{user_attributes, RosterEntry, SessionRecord};
 use crate::domain::session::MAX_PARTICIPANTS;
+use crate::events::EventType;
 use crate::index::{Binding, IndexedParticipant, ItemKey, SessionItem};
 use crate::twilio::{Conversation, ConversationParams, Participant};
 
@@ -83,6 +84,12 @@ impl Sessions<'_> {
                 rostered?;
                 indexed_session?;
             }
+            self.emit(
+                EventType::ParticipantAdded,
+                sid,
+                Some(&added.sid),
+                serde_json::json!({ "participant": &added }),
+            );
             Ok(added)
         }
         .await;
@@ -151,7 +158,14 @@ impl Sessions<'_> {
             removed?;
             rostered?;
             indexed_session?;
-            forgotten
+            forgotten?;
+            self.emit(
+                EventType::ParticipantRemoved,
+                sid,
+                Some(participant_sid),
+                serde_json::json!({ "participant": { "sid": participant_sid, "proxy_address": proxy } }),
+            );
+            Ok(())
         }
         .await;
         self.unlock(sid).await;

@@ -9,6 +9,7 @@ use super::create::date_created;
 use super::{expires_at, Session, SessionError, Sessions};
 use crate::domain::roster::{user_attributes, SessionRecord};
 use crate::domain::session::SessionUpdate;
+use crate::events::EventType;
 use crate::index::Binding;
 use crate::twilio::{ConversationParams, ConversationState};
 
@@ -54,9 +55,7 @@ impl Sessions<'_> {
                         sid: sid.to_owned(),
                     })
                     .collect();
-                if let Some(index) = &self.index {
-                    index.forget(sid, &bindings).await?;
-                }
+                self.forget(sid, &bindings).await?;
             } else {
                 let indexed = IndexedAs {
                     sid: sid.to_owned(),
@@ -97,7 +96,23 @@ impl Sessions<'_> {
                 summary?;
                 retimed?;
             }
-            Ok(Session::new(updated, participants))
+            let session = Session::new(updated, participants);
+            if update.close {
+                self.emit(
+                    EventType::SessionClosed,
+                    sid,
+                    Some("closed"),
+                    serde_json::json!({ "reason": "api" }),
+                );
+            } else {
+                self.emit(
+                    EventType::SessionUpdated,
+                    sid,
+                    None,
+                    serde_json::json!({ "session": &session }),
+                );
+            }
+            Ok(session)
         }
         .await;
         self.unlock(sid).await;

@@ -1,4 +1,4 @@
-//! Voice API 2010-04-01: placing outbound calls.
+//! Voice API 2010-04-01: placing outbound calls, deleting recordings.
 
 use serde::Deserialize;
 
@@ -25,5 +25,19 @@ impl Twilio<'_> {
         ));
         let form = [("To", to), ("From", from), ("Twiml", twiml)];
         self.post(&url, &form, Idempotency::Unsafe).await
+    }
+}
+
+impl Twilio<'_> {
+    /// Deletes a call recording; one already gone counts as deleted.
+    pub async fn delete_recording(&self, recording_sid: &str) -> Result<(), TwilioError> {
+        let url = self.api_url(&format!(
+            "/2010-04-01/Accounts/{}/Recordings/{recording_sid}.json",
+            self.account_sid()
+        ));
+        match self.delete(&url).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
     }
 }

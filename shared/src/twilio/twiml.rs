@@ -14,6 +14,16 @@ pub struct Voice {
     pub language: Option<String>,
 }
 
+/// Where Twilio reports how a dialled call went: `action` when it ends
+/// (`DialCallStatus`, `DialCallDuration`), and, when recording, the
+/// recording's callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracking {
+    pub action: String,
+    /// Recording, dual channel, with its callback.
+    pub recording_callback: Option<String>,
+}
+
 /// The verbs masked-comms answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verb {
@@ -25,11 +35,13 @@ pub enum Verb {
     DialNumber {
         caller_id: String,
         number: String,
+        tracking: Option<Tracking>,
     },
     /// Join a conference room.
     DialConference {
         room: String,
         end_on_exit: bool,
+        tracking: Option<Tracking>,
     },
     Hangup,
 }
@@ -72,22 +84,51 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) -> io::Result<()> {
             }
             say.write_text_content(BytesText::new(&xml_safe(text)))?;
         }
-        Verb::DialNumber { caller_id, number } => {
-            w.create_element("Dial")
-                .with_attribute(("callerId", xml_safe(caller_id).as_ref()))
-                .write_inner_content(|w| {
-                    w.create_element("Number")
-                        .write_text_content(BytesText::new(&xml_safe(number)))
-                        .map(drop)
-                })?;
+        Verb::DialNumber {
+            caller_id,
+            number,
+            tracking,
+        } => {
+            let mut dial = w
+                .create_element("Dial")
+                .with_attribute(("callerId", xml_safe(caller_id).as_ref()));
+            if let Some(tracking) = tracking {
+                dial = dial.with_attribute(("action", xml_safe(&tracking.action).as_ref()));
+                if let Some(callback) = &tracking.recording_callback {
+                    dial = dial
+                        .with_attribute(("record", "record-from-answer-dual"))
+                        .with_attribute(("recordingStatusCallback", xml_safe(callback).as_ref()));
+                }
+            }
+            dial.write_inner_content(|w| {
+                w.create_element("Number")
+                    .write_text_content(BytesText::new(&xml_safe(number)))
+                    .map(drop)
+            })?;
         }
-        Verb::DialConference { room, end_on_exit } => {
-            w.create_element("Dial").write_inner_content(|w| {
-                w.create_element("Conference")
-                    .with_attribute((
-                        "endConferenceOnExit",
-                        if *end_on_exit { "true" } else { "false" },
-                    ))
+        Verb::DialConference {
+            room,
+            end_on_exit,
+            tracking,
+        } => {
+            let mut dial = w.create_element("Dial");
+            if let Some(tracking) = tracking {
+                dial = dial.with_attribute(("action", xml_safe(&tracking.action).as_ref()));
+            }
+            dial.write_inner_content(|w| {
+                let mut conference = w.create_element("Conference").with_attribute((
+                    "endConferenceOnExit",
+                    if *end_on_exit { "true" } else { "false" },
+                ));
+                if let Some(callback) = tracking
+                    .as_ref()
+                    .and_then(|t| t.recording_callback.as_ref())
+                {
+                    conference = conference
+                        .with_attribute(("record", "record-from-start"))
+                        .with_attribute(("recordingStatusCallback", xml_safe(callback).as_ref()));
+                }
+                conference
                     .write_text_content(BytesText::new(&xml_safe(room)))
                     .map(drop)
             })?;
@@ -116,6 +157,7 @@ mod tests {
             Verb::DialNumber {
                 caller_id: "+15017122661".into(),
                 number: "+15558675310".into(),
+                tracking: None,
             },
         ]);
         assert_eq!(
@@ -149,10 +191,49 @@ mod tests {
     }
 
     #[test]
+    fn tracks_and_records_only_when_asked() {
+        let tracking = |record: bool| Tracking {
+            action: "https://x.example/call-events?session=CH1".into(),
+            recording_callback: record
+                .then(|| "https://x.example/call-events?session=CH1&kind=recording".into()),
+        };
+        let dial = |tracking| {
+            render(&[Verb::DialNumber {
+                caller_id: "+15017122661".into(),
+                number: "+15558675310".into(),
+                tracking,
+            }])
+        };
+        assert!(!dial(None).contains("action=") && !dial(None).contains("record"));
+        let tracked = dial(Some(tracking(false)));
+        assert!(
+            tracked.contains(r#"action="https://x.example/call-events?session=CH1""#),
+            "{tracked}"
+        );
+        assert!(!tracked.contains("record"), "{tracked}");
+        let recorded = dial(Some(tracking(true)));
+        assert!(
+            recorded.contains(r#"record="record-from-answer-dual""#),
+            "{recorded}"
+        );
+        assert!(recorded.contains("kind=recording"), "{recorded}");
+        let conference = render(&[Verb::DialConference {
+            room: "mc-CA1".into(),
+            end_on_exit: true,
+            tracking: Some(tracking(true)),
+        }]);
+        assert!(
+            conference.contains(r#"record="record-from-start""#),
+            "{conference}"
+        );
+    }
+
+    #[test]
     fn renders_a_conference() {
         let twiml = render(&[Verb::DialConference {
             room: "mc-CA1".into(),
             end_on_exit: true,
+            tracking: None,
         }]);
         assert!(twiml.contains(
             r#"<Dial><Conference endConferenceOnExit="true">mc-CA1</Conference></Dial>"#
@@ -324,8 +405,8 @@ mod proptests {
         ) {
             let verbs = [
                 Verb::Say { text: text.clone(), voice: voice.clone() },
-                Verb::DialNumber { caller_id: caller_id.clone(), number: number.clone() },
-                Verb::DialConference { room: room.clone(), end_on_exit },
+                Verb::DialNumber { caller_id: caller_id.clone(), number: number.clone(), tracking: None },
+                Verb::DialConference { room: room.clone(), end_on_exit, tracking: None },
                 Verb::Hangup,
             ];
             let xml = render(&verbs);

@@ -41,6 +41,8 @@ const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";
 const MESSAGING_SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
 const CONVERSATION: &str = "CH0123456789abcdef0123456789abcdef";
+const PARTICIPANT: &str = "MB0123456789abcdef0123456789abcdef";
+const RECORDING: &str = "RE0123456789abcdef0123456789abcdef";
 const ALICE: &str = "+14155550101";
 const BOB: &str = "+447700900123";
 const WHATSAPP_CAROL: &str = "whatsapp:+14155550103";
@@ -682,8 +684,35 @@ async fn participant_requests_match_the_description() {
         .iter()
         .any(|e| e.query.iter().any(|(k, _)| k == "PageToken")));
 
+    // Fetch one, and remove one (a participant leaving a live session).
+    proxy.set_paging(false);
+    let one = "/v1/Conversations/{ConversationSid}/Participants/{Sid}";
+    for (name, example) in spec.examples("get", one, 200) {
+        proxy.set_example(Some(&name));
+        let fetched = accepted(
+            twilio.fetch_participant(CONVERSATION, PARTICIPANT).await,
+            proxy,
+            &format!("fetch participant (example {name})"),
+        );
+        assert_eq!(fetched.sid, example["sid"].as_str().unwrap());
+    }
+    proxy.set_example(None);
+    accepted(
+        twilio.delete_participant(CONVERSATION, PARTICIPANT).await,
+        proxy,
+        "remove participant",
+    );
+    let last = proxy.last();
+    assert_eq!(
+        (last.method.as_str(), last.path.as_str()),
+        (
+            "DELETE",
+            format!("/v1/Conversations/{CONVERSATION}/Participants/{PARTICIPANT}").as_str()
+        )
+    );
+
     let count = contract.assert_all_accepted();
-    assert!(count >= 10, "only {count} requests were checked");
+    assert!(count >= 12, "only {count} requests were checked");
 }
 
 #[tokio::test]
@@ -766,6 +795,7 @@ async fn call_requests_match_the_description() {
     let conference = render(&[Verb::DialConference {
         room: CONVERSATION.into(),
         end_on_exit: false,
+        tracking: None,
     }]);
     let announced = render(&[
         Verb::Say {
@@ -778,6 +808,7 @@ async fn call_requests_match_the_description() {
         Verb::DialNumber {
             caller_id: PROXY.into(),
             number: BOB.into(),
+            tracking: None,
         },
     ]);
     for (name, example) in
@@ -799,8 +830,20 @@ async fn call_requests_match_the_description() {
         format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json")
     );
 
+    // A session's recordings go when its data does.
+    proxy.set_example(None);
+    accepted(
+        twilio.delete_recording(RECORDING).await,
+        proxy,
+        "delete recording",
+    );
+    assert_eq!(
+        proxy.last().path,
+        format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{RECORDING}.json")
+    );
+
     let count = contract.assert_all_accepted();
-    assert!(count >= 2, "only {count} requests were checked");
+    assert!(count >= 3, "only {count} requests were checked");
 }
 
 /// The harness is not vacuous: a request the description rejects is reported with Prism's
@@ -827,7 +870,6 @@ async fn violations_are_reported() {
     );
     let messages = prism_messages(&proxy.last().body);
     assert!(messages.contains("MessagingServiceSid"), "{messages}");
-    assert!(messages.contains("State"), "{messages}");
 
     // Names Prism lets through: a misspelt form field, a query name in the wrong case.
     let http = reqwest::Client::new();

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod callbacks;
 mod contract;
 mod conversation_events;
 mod events;

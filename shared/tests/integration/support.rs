@@ -420,3 +420,90 @@ async fn forward(
         Err(e) => (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
 }
+
+// ------------------------------------------------------------ event receiver
+
+/// What an event receiver got: headers (lower-case names) and body.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+/// An operator's event receiver on loopback, answering `status` (settable).
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+}
+
+/// The secret the harness signs events with (32 characters or more).
+pub const EVENTS_SECRET: &str = "events-signing-secret-for-tests-0123456789";
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback({
+            let got = got.clone();
+            let status = status.clone();
+            move |request: axum::http::Request<axum::body::Body>| {
+                let got = got.clone();
+                let status = status.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = axum::body::to_bytes(body, usize::MAX)
+                        .await
+                        .unwrap_or_default();
+                    got.lock().unwrap().push(Received {
+                        headers: parts
+                            .headers
+                            .iter()
+                            .map(|(k, v)| {
+                                (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())
+                            })
+                            .collect(),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                    axum::http::StatusCode::from_u16(
+                        status.load(std::sync::atomic::Ordering::SeqCst),
+                    )
+                    .unwrap()
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { url, got, status }
+    }
+
+    pub fn answer(&self, status: u16) {
+        self.status
+            .store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every request so far (deliveries that failed included).
+    pub fn requests(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// The events the receiver took (answered 2xx), as JSON.
+    pub fn events(&self) -> Vec<Value> {
+        self.requests()
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.body).ok())
+            .collect()
+    }
+
+    /// Configuration entries that point the functions at this receiver.
+    pub fn config(&self) -> [(&'static str, String); 2] {
+        [
+            ("events/url", self.url.clone()),
+            ("events/signing-secret", EVENTS_SECRET.to_owned()),
+        ]
+    }
+}

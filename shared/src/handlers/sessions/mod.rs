@@ -68,6 +68,7 @@ async fn route(
                 [] => "/sessions/{sid}",
                 ["participants"] => "/sessions/{sid}/participants",
                 ["participants", _] => "/sessions/{sid}/participants/{participantSid}",
+                ["interactions"] => "/sessions/{sid}/interactions",
                 _ => return Err(ApiError::NotFound("no such route".into())),
             });
             let sid = session_sid(sid)?;
@@ -100,6 +101,8 @@ async fn route(
                         .map_err(no_session)
                 }
                 (_, ["participants", _]) => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
+                (&Method::GET, ["interactions"]) => interactions(&sessions, req, sid).await,
+                (_, ["interactions"]) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
                 _ => Err(ApiError::NotFound("no such route".into())),
             }
         }
@@ -136,6 +139,56 @@ async fn update(
         .update(sid, update)
         .await
         .map(|session| response::json(StatusCode::OK, &session)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PageQuery {
+    page_size: Option<String>,
+    next: Option<String>,
+}
+
+/// `GET /sessions/{sid}/interactions`: the session's calls, newest first.
+async fn interactions(
+    sessions: &Sessions<'_>,
+    req: &Request,
+    sid: &str,
+) -> Result<Response<Body>, ApiError> {
+    let query: PageQuery =
+        serde_html_form::from_str(req.uri().query().unwrap_or("")).map_err(|e| {
+            ApiError::invalid(
+                "query",
+                format!("is not valid: {}", body::data_problem(&e.to_string())),
+            )
+        })?;
+    let page_size = page_size(query.page_size)?;
+    let page = sessions
+        .interactions(sid, page_size, query.next.as_deref())
+        .await
+        .map_err(|e| match e {
+            SessionError::NotFound => ApiError::NotFound(format!("no session {sid}")),
+            other => other.into(),
+        })?;
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({ "interactions": page.0, "next": page.1 }),
+    ))
+}
+
+fn page_size(text: Option<String>) -> Result<usize, ApiError> {
+    match text {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "pageSize",
+                    format!("must be a number from 1 to {MAX_PAGE_SIZE}"),
+                )
+            }),
+    }
 }
 
 /// `POST /sessions/{sid}/participants`.
@@ -311,19 +364,7 @@ async fn list(sessions: &Sessions<'_>, req: &Request) -> Result<Response<Body>, 
             ))
         }
     };
-    let page_size = match query.page_size {
-        None => DEFAULT_PAGE_SIZE,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "pageSize",
-                    format!("must be a number from 1 to {MAX_PAGE_SIZE}"),
-                )
-            })?,
-    };
+    let page_size = page_size(query.page_size)?;
     let from_index = sessions.index().is_some() && listing == Listing::Open;
     let cursor = match query.next {
         None => None,

@@ -1,0 +1,315 @@
+//! Work that must not delay an answer: delivering events, writing a call's
+//! entry in the call log, deleting recordings. Handlers queue it; it runs
+//! after the answer has gone (on Lambda, in the same invocation, before
+//! the environment is frozen: see [`crate::lambda`]), within
+//! [`AFTER_RESPONSE_BUDGET`].
+
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::events::{Delivered, Event, EventSender, EventType};
+use crate::http::Invocation;
+use crate::index::{CallItem, CallParty, Index};
+use crate::session::unix_now;
+
+/// How long the work after an answer may take: inside the function's 15 s
+/// timeout with the answer's own budget spent.
+pub const AFTER_RESPONSE_BUDGET: Duration = Duration::from_secs(8);
+/// How long an undelivered event waits in the index for another try.
+const OUTBOX_KEEPS: Duration = Duration::from_secs(3 * 24 * 60 * 60);
+/// Waiting events retried after each invocation's own.
+const OUTBOX_BATCH: usize = 10;
+
+/// One piece of work for after the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Job {
+    Deliver(Event),
+    /// A call began: log it (with the participants' sids) and tell the
+    /// receiver.
+    CallStarted(CallStart),
+    /// Remove these recordings from Twilio: their session's data is gone.
+    DeleteRecordings(Vec<String>),
+}
+
+/// What the inbound call knew when it connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallStart {
+    pub session: String,
+    pub call_sid: String,
+    pub caller: (String, String),
+    /// (address, proxy) of each participant rung.
+    pub callees: Vec<(String, String)>,
+    pub conference: bool,
+    pub started: String,
+    pub recorded: bool,
+}
+
+/// The queue, shared by every invocation of an execution environment.
+#[derive(Debug, Default)]
+pub struct Deferred {
+    jobs: Mutex<Vec<Job>>,
+    sender: OnceLock<Option<EventSender>>,
+}
+
+impl Deferred {
+    pub fn push(&self, job: Job) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(job);
+    }
+
+    /// Queues an event when a receiver is configured.
+    pub fn event(&self, config: &Config, event: Event) {
+        if config.events.is_some() {
+            self.push(Job::Deliver(event));
+        }
+    }
+
+    pub fn take(&self) -> Vec<Job> {
+        std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// Built on first use: functions without a receiver never pay for it.
+    fn sender(&self) -> Option<&EventSender> {
+        self.sender
+            .get_or_init(|| match EventSender::new() {
+                Ok(sender) => Some(sender),
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot build the event sender");
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
+impl AppState {
+    /// Runs everything queued, then (with an index) events that earlier
+    /// invocations could not deliver, until [`AFTER_RESPONSE_BUDGET`].
+    pub async fn run_deferred(&self) {
+        let jobs = self.deferred.take();
+        let Ok(config) = self.config.current().await else {
+            return;
+        };
+        let deadline = Instant::now() + self.after_answer_budget;
+        let invocation = Invocation::detached("(after the answer)");
+        let index = self
+            .index
+            .as_ref()
+            .map(|index| index.for_invocation(invocation.index_requests()));
+        let mut events = Vec::new();
+        let mut recordings = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Deliver(event) => events.push(event),
+                Job::CallStarted(start) => {
+                    if let Some(event) = self
+                        .log_call_start(&config, index.as_ref(), &invocation, start)
+                        .await
+                    {
+                        events.push(event);
+                    }
+                }
+                Job::DeleteRecordings(sids) => recordings.extend(sids),
+            }
+        }
+        if !recordings.is_empty() {
+            self.delete_recordings(&config, &invocation, &recordings)
+                .await;
+        }
+        if let Some(receiver) = &config.events {
+            if let Some(sender) = self.deferred.sender() {
+                deliver_all(sender, receiver, index.as_ref(), events, deadline).await;
+                if let Some(index) = &index {
+                    retry_outbox(sender, receiver, index, deadline).await;
+                }
+            }
+        }
+    }
+
+    /// The call's entry in the session's call log, and its event.
+    async fn log_call_start(
+        &self,
+        config: &Config,
+        index: Option<&Index<'_>>,
+        invocation: &Invocation,
+        start: CallStart,
+    ) -> Option<Event> {
+        // Participant sids name people in the log and the event: never numbers.
+        let participants = match self.twilio_for(config, invocation) {
+            Ok(twilio) => twilio
+                .participants(&start.session)
+                .await
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let party = |(address, proxy): &(String, String)| CallParty {
+            participant: participants
+                .iter()
+                .find(|p| crate::session::bind::bound_as(p, address, None))
+                .map(|p| p.sid.clone()),
+            proxy: proxy.clone(),
+        };
+        let call = CallItem {
+            pk: String::new(),
+            sk: String::new(),
+            created: CallItem::created_key(&start.started, &start.call_sid),
+            call_sid: start.call_sid.clone(),
+            started: start.started.clone(),
+            from: party(&start.caller),
+            to: start.callees.iter().map(party).collect(),
+            kind: if start.conference {
+                "conference"
+            } else {
+                "dial"
+            }
+            .to_owned(),
+            status: "in-progress".to_owned(),
+            recorded: start.recorded,
+            duration: None,
+            recording_sid: None,
+            recording_url: None,
+            expires_at: None,
+        };
+        let call = CallItem {
+            pk: CallItem::key(&start.session, &start.call_sid).pk,
+            sk: CallItem::key(&start.session, &start.call_sid).sk,
+            ..call
+        };
+        if let Some(index) = index {
+            if let Err(err) = index.put_call(&call).await {
+                tracing::error!(session = %start.session, error = %err, "could not log a call");
+            }
+        }
+        Some(Event::new(
+            EventType::CallStarted,
+            &start.session,
+            Some(&start.call_sid),
+            unix_now(),
+            call_data(&call),
+        ))
+    }
+
+    async fn delete_recordings(&self, config: &Config, invocation: &Invocation, sids: &[String]) {
+        let Ok(twilio) = self.twilio_for(config, invocation) else {
+            return;
+        };
+        for (sid, result) in sids
+            .iter()
+            .zip(join_all(sids.iter().map(|sid| twilio.delete_recording(sid))).await)
+        {
+            if let Err(err) = result {
+                tracing::error!(recording = %sid, error = %err, "could not delete a recording; delete it in the Twilio console");
+            }
+        }
+    }
+}
+
+/// What events say of a call.
+pub fn call_data(call: &CallItem) -> serde_json::Value {
+    json!({
+        "call_sid": call.call_sid,
+        "kind": call.kind,
+        "from": call.from,
+        "to": call.to,
+        "started": call.started,
+        "status": call.status,
+        "duration": call.duration,
+        "recording_url": call.recording_url,
+    })
+}
+
+async fn deliver_all(
+    sender: &EventSender,
+    receiver: &crate::config::EventReceiver,
+    index: Option<&Index<'_>>,
+    events: Vec<Event>,
+    deadline: Instant,
+) {
+    let results = join_all(
+        events
+            .iter()
+            .map(|event| sender.deliver(receiver, event, deadline)),
+    )
+    .await;
+    for (event, result) in events.iter().zip(results) {
+        match result {
+            Delivered::Yes => {}
+            Delivered::Refused(status) => {
+                tracing::error!(event = %event.id, kind = event.kind.as_str(), status, "the event receiver refused an event; it is not sent again");
+            }
+            Delivered::NotYet(problem) => keep_for_later(index, event, &problem).await,
+        }
+    }
+}
+
+async fn keep_for_later(index: Option<&Index<'_>>, event: &Event, problem: &str) {
+    let Some(index) = index else {
+        tracing::error!(event = %event.id, kind = event.kind.as_str(), %problem, "an event could not be delivered and, without the session index, is not kept");
+        return;
+    };
+    let now = unix_now();
+    let text = serde_json::to_string(event).expect("events serialise");
+    let key = format!("{now:012}#{}", event.id);
+    match index
+        .put_outbox(&text, &key, now + OUTBOX_KEEPS.as_secs())
+        .await
+    {
+        Ok(()) => {
+            tracing::warn!(event = %event.id, kind = event.kind.as_str(), %problem, "an event could not be delivered yet; kept for the next invocation")
+        }
+        Err(err) => {
+            tracing::error!(event = %event.id, error = %err, "an event could not be delivered nor kept")
+        }
+    }
+}
+
+/// Events earlier invocations could not deliver: the oldest few, removed
+/// once delivered (or refused for good).
+async fn retry_outbox(
+    sender: &EventSender,
+    receiver: &crate::config::EventReceiver,
+    index: &Index<'_>,
+    deadline: Instant,
+) {
+    let waiting = match index.outbox(OUTBOX_BATCH).await {
+        Ok(waiting) => waiting,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read the events waiting for delivery");
+            return;
+        }
+    };
+    for item in waiting {
+        if Instant::now() >= deadline {
+            return;
+        }
+        let Ok(event) = serde_json::from_str::<Event>(&item.event) else {
+            continue;
+        };
+        match sender.deliver(receiver, &event, deadline).await {
+            Delivered::Yes | Delivered::Refused(_) => {
+                let key = crate::index::ItemKey {
+                    pk: item.pk.clone(),
+                    sk: item.sk.clone(),
+                };
+                if let Err(err) = index.delete(&[key]).await {
+                    tracing::warn!(event = %event.id, error = %err, "delivered, but could not remove it from the waiting events");
+                }
+            }
+            Delivered::NotYet(_) => return,
+        }
+    }
+}
