@@ -1,23 +1,42 @@
 # masked-comms: the two commands are `make dev` (run it locally) and
-# `make test` (every check, as CI runs it). Both install what they need.
+# `make test` (every check, as CI runs it). Both check the machine first and
+# install the rest themselves.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 EMULATOR ?= http://127.0.0.1:4010
+PYTHON ?= python3
+# make test SKIP=browser: leave steps out on purpose (the last line says so).
+SKIP ?=
+# make dev TWILIO=real: real Twilio with the credentials in .env (see dev/run-local.py).
+TWILIO ?= emulator
 
-.PHONY: help dev test venv lint unit e2e contract browser deploy-checks load \
+.PHONY: help dev test venv python lint unit e2e contract browser deploy-checks load \
         bench bench-quick build params call close
 
 help:
 	@echo "make dev      run the whole product on http://127.0.0.1:9000 (emulator + sample config)"
-	@echo "make test     every test and check, as CI runs it"
+	@echo "make dev TWILIO=real   the same against real Twilio (.env credentials, a tunnel; see README)"
+	@echo "make test     every test and check, as CI runs it (SKIP=browser leaves the browser test out)"
 	@echo "make bench    benchmarks; writes BENCHMARKS.md"
 	@echo "make build    sam build (arm64 bootstraps)"
 	@echo "make params   write .env's configuration to SSM under PREFIX"
 	@echo "make call FROM=+1... TO=+1...   simulate an inbound call (with make dev running)"
 	@echo "make close SID=CH...            close a conversation as Twilio would"
 
-dev:
-	bash dev/run-local.sh
+# The launchers are Python >= 3.11 (tomllib); say so plainly when it is not there.
+python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	    echo "make: Python >= 3.11 is needed as '$(PYTHON)' (found: $$($(PYTHON) --version 2>&1 || echo none))"; \
+	    echo "      Debian/Ubuntu: apt-get install python3 python3-venv    macOS: brew install python@3.12"; \
+	    exit 1; }
+
+dev: python
+	@$(PYTHON) dev/prereqs.py dev
+	@bash dev/bootstrap-venv.sh dev
+	@TWILIO='$(TWILIO)' $(PYTHON) dev/run-local.py
+
+test: python
+	@$(PYTHON) dev/make-test.py --skip '$(SKIP)'
 
 call:
 	@cargo run -q --bin twilio-emulator -- call --from '$(FROM)' --to '$(TO)' --emulator $(EMULATOR)
@@ -26,14 +45,14 @@ close:
 	@cargo run -q --bin twilio-emulator -- close --sid '$(SID)' --emulator $(EMULATOR)
 
 venv:
-	bash dev/bootstrap-venv.sh
+	bash dev/bootstrap-venv.sh test
 
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	python3 dev/tools/feature-drift.py
+	$(PYTHON) dev/tools/feature-drift.py
 
-unit:
+unit: venv
 	cargo test --workspace
 
 e2e: venv
@@ -42,23 +61,23 @@ e2e: venv
 contract:
 	bash contract/run.sh
 
-browser: venv
+browser:
 	bash tests/browser/run.sh
 
 deploy-checks: venv
 	bash tests/deploy/check.sh
 
-bench-quick:
+bench-quick: venv
 	bash bench/run.sh --quick
 
+# The full benchmarks build arm64 zips: the build layer brings Zig.
 bench:
+	bash dev/bootstrap-venv.sh build
 	bash bench/run.sh
 
-build: venv
+build:
+	bash dev/bootstrap-venv.sh build
 	bash tests/deploy/build.sh
 
 params: venv
 	bash dev/params.sh
-
-test: lint unit e2e contract browser deploy-checks bench-quick
-	@echo "make test: all checks passed"

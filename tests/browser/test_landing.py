@@ -1,15 +1,14 @@
 """The operator's page (GET /) in a real headless Chromium, against the real
-stack: the landing-page and sessions functions under `cargo lambda watch`, and
-the Twilio emulator. tests/browser/run.sh starts all of that, and chromedriver,
-and passes their addresses in BROWSER_* variables.
+stack: the functions under `cargo lambda watch` and the Twilio emulator,
+driven over WebDriver (chromedriver). conftest.py starts all of that (the
+`site` fixture).
 
-    bash tests/browser/run.sh
+    bash tests/browser/run.sh                 # or: make browser
 """
 
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,18 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.command import Command
 from selenium.webdriver.support.ui import WebDriverWait
 
-if "BROWSER_BASE_URL" not in os.environ:
-    pytest.skip("run through tests/browser/run.sh, which starts the stack", allow_module_level=True)
-
-BASE = os.environ["BROWSER_BASE_URL"].rstrip("/")
-USERNAME = os.environ["BROWSER_USERNAME"]
-PASSWORD = os.environ["BROWSER_PASSWORD"]
-POOL = os.environ["BROWSER_POOL"].split(",")
-ARTIFACTS = Path(os.environ["BROWSER_ARTIFACTS"])
-# The page as a person opens it after the basic-auth prompt: Chromium answers
-# the 401 challenge with these credentials and keeps them for the origin, so
-# the page's own fetch() calls to /sessions carry them too.
-AUTHED = BASE.replace("://", f"://{quote(USERNAME, safe='')}:{quote(PASSWORD, safe='')}@", 1)
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
 FLAGS = [
     "--headless",
@@ -49,21 +37,28 @@ FLAGS = [
     "--password-store=basic",
     "--hide-scrollbars",
     "--force-device-scale-factor=1",
-    f"--user-data-dir={os.environ['BROWSER_PROFILE_DIR']}",
 ]
 DESKTOP = (1024, 1500)
 PHONE = (390, 844)
 
 
+def authed(site) -> str:
+    """The page as a person opens it after the basic-auth prompt: Chromium
+    answers the 401 challenge with these credentials and keeps them for the
+    origin, so the page's own fetch() calls to /sessions carry them too."""
+    credentials = f"{quote(site.username, safe='')}:{quote(site.password, safe='')}@"
+    return site.base.replace("://", f"://{credentials}", 1)
+
+
 @pytest.fixture(scope="module")
-def driver():
+def driver(site, tmp_path_factory):
     options = webdriver.ChromeOptions()
-    options.binary_location = os.environ["BROWSER_CHROMIUM"]
-    for flag in FLAGS:
+    options.binary_location = site.chromium
+    for flag in FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     connection = ChromiumRemoteConnection(
-        remote_server_addr=os.environ["BROWSER_DRIVER_URL"],
+        remote_server_addr=site.driver_url,
         vendor_prefix="goog",
         browser_name="chrome",
         ignore_proxy=True,
@@ -122,8 +117,8 @@ def full_page_screenshot(browser, path: Path):
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
-def open_page(browser):
-    browser.get(AUTHED + "/")
+def open_page(browser, site):
+    browser.get(authed(site) + "/")
     wait(browser, "the create form", lambda b: b.find_elements(By.ID, "create-form"))
 
 
@@ -137,11 +132,11 @@ def fill(browser, element_id, value):
     field.send_keys(value)
 
 
-def test_page_loads_with_its_script_and_style_under_the_csp(driver):
-    open_page(driver)
+def test_page_loads_with_its_script_and_style_under_the_csp(driver, site):
+    open_page(driver, site)
     assert driver.title == "masked-comms · sessions"
     shown = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#pool li")]
-    assert shown == sorted(POOL)
+    assert shown == sorted(site.pool)
     # The hashed inline style applied...
     radius = driver.execute_script(
         "return getComputedStyle(document.querySelector('.card')).borderTopLeftRadius"
@@ -159,10 +154,10 @@ def test_page_loads_with_its_script_and_style_under_the_csp(driver):
     assert_clean_console(driver)
 
 
-def test_prefills_the_form_from_the_address_bar(driver):
+def test_prefills_the_form_from_the_address_bar(driver, site):
     hostile = "<img src=x onerror=alert(1)>"
     driver.get(
-        AUTHED
+        authed(site)
         + "/?address=%2B14155550199&address=whatsapp%3A%2B447700900123&address=%2B14155550198"
         + "&friendlyName="
         + quote(hostile)
@@ -175,8 +170,8 @@ def test_prefills_the_form_from_the_address_bar(driver):
     assert_clean_console(driver)
 
 
-def test_creates_a_session_and_shows_each_participants_proxy(driver):
-    open_page(driver)
+def test_creates_a_session_and_shows_each_participants_proxy(driver, site):
+    open_page(driver, site)
     participants = ["+14155550101", "+14155550102"]
     fill(driver, "address-0", participants[0])
     fill(driver, "address-1", participants[1])
@@ -192,7 +187,7 @@ def test_creates_a_session_and_shows_each_participants_proxy(driver):
     cells = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in table_rows]
     assert [c[0] for c in cells] == participants
     for address, proxy, channel in cells:
-        assert proxy in POOL, (address, proxy)
+        assert proxy in site.pool, (address, proxy)
         assert channel == "sms"
     headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#create-result thead th")]
     assert headers == ["Participant", "Proxy number", "Channel"]
@@ -214,8 +209,8 @@ def test_creates_a_session_and_shows_each_participants_proxy(driver):
         driver.set_window_size(*DESKTOP)
 
 
-def test_shows_the_apis_error_next_to_the_field_it_names(driver):
-    open_page(driver)
+def test_shows_the_apis_error_next_to_the_field_it_names(driver, site):
+    open_page(driver, site)
     fill(driver, "address-0", "+14155550111")
     fill(driver, "address-1", "+1415")
     driver.find_element(By.ID, "create-submit").click()
@@ -227,9 +222,9 @@ def test_shows_the_apis_error_next_to_the_field_it_names(driver):
     )
     # What the API itself says about this body.
     api = requests.post(
-        f"{BASE}/sessions",
+        f"{site.base}/sessions",
         json={"addresses": ["+14155550111", "+1415"]},
-        auth=(USERNAME, PASSWORD),
+        auth=(site.username, site.password),
         timeout=60,
     )
     assert api.status_code == 400, api.text
@@ -256,13 +251,14 @@ def test_shows_the_apis_error_next_to_the_field_it_names(driver):
     assert_clean_console(driver)
 
 
-def test_looks_up_and_closes_a_session(driver):
+def test_looks_up_and_closes_a_session(driver, site):
+    # The API's own list, which the page's lookup shows.
     probe = requests.get(
-        f"{BASE}/sessions", params={"address": "+14155550101"}, auth=(USERNAME, PASSWORD), timeout=60
+        f"{site.base}/sessions", params={"address": "+14155550101"}, auth=(site.username, site.password), timeout=60
     )
-    if probe.status_code != 200 or "sessions" not in probe.json():
-        pytest.skip(f"GET /sessions?address= is not available yet ({probe.status_code})")
-    open_page(driver)
+    assert probe.status_code == 200, probe.text
+    assert "Ride 42" in [s["friendly_name"] for s in probe.json()["sessions"]]
+    open_page(driver, site)
     fill(driver, "lookup-address", "+14155550101")
     driver.find_element(By.ID, "lookup-submit").click()
     cards = wait(driver, "lookup results", lambda b: b.find_elements(By.CSS_SELECTOR, "#lookup-results .session"))

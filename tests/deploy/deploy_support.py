@@ -1,137 +1,41 @@
 """Helpers for the deployment checks (tests/deploy); fixtures are in conftest.py.
 
-A trimmed copy of the process handling in tests/e2e/conftest.py (kept separate
-so the two suites can change independently): every child runs in its own
-process group with its output in test-artifacts/deploy/<name>.log and is
-stopped at the end, also when a test fails or pytest is interrupted.
+Processes are started by tests/support/stack.py, as in every suite: each
+child in its own process group with its output in test-artifacts/deploy/
+<name>.log, stopped at the end, also when a test fails or pytest is
+interrupted. Facts about the project (functions, config keys, the watch
+router) come from tests/support/project.py.
 """
 
 from __future__ import annotations
 
-import atexit
-import ctypes
-import os
-import signal
-import socket
-import subprocess
-import time
-import tomllib
+import json
+import sys
 from pathlib import Path
 
-import pytest
-import requests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: `support`
+from support import project, settings, stack  # noqa: E402
+from support.stack import REPO, VENV_BIN, StackError, child_env, free_port, wait_until  # noqa: E402,F401
 
-REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "deploy"
-VENV_BIN = REPO / ".venv" / "bin"
 AWS_REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Every function binary (functions/*), and the configuration they require.
+BINARIES = [f.binary for f in project.functions()]
+REQUIRED_CONFIG_ENV = [k.env for k in settings.required_keys(BINARIES)]
 
 
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Our environment without AWS/Twilio/SSM settings (a developer's real
-    credentials never reach a child), .venv/bin first on PATH, plus extra."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "TWILIO_", "SSM_", "CARGO_LAMBDA_", "PARAMETER_PREFIX"))
-    }
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.update(extra or {})
-    return env
+def env_json() -> dict[str, str]:
+    """events/env.json's values (what `sam local invoke` gives the functions)."""
+    return json.loads((REPO / "events" / "env.json").read_text())["Parameters"]
 
 
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-class Child:
+class Child(stack.Child):
     """A child process in its own process group, output to ARTIFACTS/<name>.log."""
 
-    registry: list["Child"] = []
-
     def __init__(self, name: str, argv: list, env: dict[str, str]):
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.name = name
-        self.log_path = ARTIFACTS / f"{name}.log"
-        self._log = open(self.log_path, "wb")
-        self._log.write(f"$ {' '.join(map(str, argv))}\n".encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(
-            [str(a) for a in argv],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        Child.registry.append(self)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def describe(self, what: str) -> str:
-        state = "running" if self.alive() else f"exited with {self.proc.returncode}"
-        tail = "\n".join(self.log_text().splitlines()[-60:])
-        return f"{what}\n{self.name} is {state}; last lines of {self.log_path}:\n{tail}"
-
-    def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM the process group (watch stops the function it spawned in
-        its own group), then SIGKILL what is left after `grace` seconds."""
-        if self in Child.registry:
-            Child.registry.remove(self)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.proc.wait(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        self._log.close()
-
-
-def _stop_all() -> None:
-    for child in list(reversed(Child.registry)):
-        child.stop(grace=3)
-
-
-atexit.register(_stop_all)
-
-
-def wait_until(what: str, check, child: Child, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        if not child.alive():
-            pytest.fail(child.describe(f"{what}: process exited"))
-        try:
-            result = check()
-            if result:
-                return result
-        except requests.RequestException as e:
-            last_error = e
-        time.sleep(interval)
-    pytest.fail(child.describe(f"{what}: not ready after {timeout:.0f}s ({last_error})"))
+        super().__init__(name, argv, env, ARTIFACTS)
 
 
 def ssm_client(endpoint_url: str):
@@ -183,8 +87,7 @@ def as_list(value) -> list:
 
 
 def router_table() -> dict[str, str]:
-    cargo = tomllib.loads((REPO / "Cargo.toml").read_text())
-    return dict(cargo["workspace"]["metadata"]["lambda"]["watch"]["router"])
+    return project.router()
 
 
 def api_routes(template: dict) -> dict[tuple[str, str], str]:
