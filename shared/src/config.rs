@@ -214,6 +214,8 @@ impl Function {
         use key::*;
         match self {
             Function::Sessions => &[
+                // Its own origin, for refusing cross-site requests.
+                &PUBLIC_BASE_URL,
                 &WHATSAPP_POOL,
                 &INACTIVE_TIMER,
                 &CLOSED_TIMER,
@@ -750,8 +752,9 @@ pub enum ConfigSource {
     Values(RawConfig),
 }
 
-/// `GetParameters` takes at most this many names per request.
-const SSM_NAMES_PER_REQUEST: usize = 10;
+/// `GetParameters` takes at most this many names per request; more go in
+/// batches, all at once (one round trip).
+pub const SSM_NAMES_PER_REQUEST: usize = 10;
 
 impl ConfigSource {
     /// SSM when `SSM_PARAMETER_PREFIX` is set (and the AWS configuration

@@ -412,6 +412,7 @@ def test_every_route_is_throttled_and_the_operator_routes_more_strictly(template
     assert webhooks == {
         "POST /inbound-call",
         "POST /call-events",
+        "POST /inbound-message",
         "POST /proxypoc/inboundCall",
         "POST /conversation-events",
         "POST /conversations-post-event",

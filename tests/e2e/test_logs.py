@@ -43,20 +43,55 @@ def most_verbose_level_allowed() -> str:
     return min(allowed, key=order.index)
 
 
+EXTENSIONS = "/2020-01-01/extension"
+
+
 class RuntimeApi:
-    """Hands out one event, then collects the function's answer."""
+    """Hands out one event, then collects the function's answer. Plays the
+    Extensions API too, as Lambda does: an internal extension registers
+    during init and is handed the same INVOKE event."""
 
     def __init__(self, event: dict):
         self.event = json.dumps(event).encode()
         self.answers: list[tuple[str, bytes]] = []
         self.handed_out = False
+        self.registered: list[str] = []
+        self.extension_invokes = 0
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):  # quiet
                 pass
 
+            def send_json(self, status: int, body: dict, headers: dict[str, str] | None = None):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_GET(self):
+                if self.path == f"{EXTENSIONS}/event/next":
+                    if api.extension_invokes:
+                        # One event only, as for the runtime.
+                        time.sleep(30)
+                        self.send_error(500)
+                        return
+                    # The INVOKE reaches the extension once the runtime has it.
+                    while not api.handed_out:
+                        time.sleep(0.05)
+                    api.extension_invokes += 1
+                    self.send_json(200, {
+                        "eventType": "INVOKE",
+                        "deadlineMs": int(time.time() * 1000) + 60_000,
+                        "requestId": "req-trace-1",
+                        "invokedFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:sessions",
+                        "tracing": {"type": "X-Amzn-Trace-Id", "value": "Root=1-00000000-000000000000000000000000"},
+                    })
+                    return
                 if self.path != f"{RUNTIME}/invocation/next":
                     self.send_error(404)
                     return
@@ -81,6 +116,17 @@ class RuntimeApi:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if self.path == f"{EXTENSIONS}/register":
+                    api.registered.append(self.headers.get("Lambda-Extension-Name", ""))
+                    self.send_json(
+                        200,
+                        {"functionName": "sessions", "functionVersion": "$LATEST", "handler": "bootstrap"},
+                        {"Lambda-Extension-Identifier": "ext-1"},
+                    )
+                    return
+                if self.path.startswith(EXTENSIONS):
+                    self.send_error(404)
+                    return
                 api.answers.append((self.path, body))
                 self.send_response(202)
                 self.send_header("Content-Length", "0")
@@ -177,6 +223,9 @@ def test_the_real_binary_at_the_most_verbose_level_logs_no_number_or_credential(
     log = log.decode(errors="replace")
 
     assert path.endswith("/response"), (path, body)
+    # Registered during init like any internal extension, and handed the invoke.
+    assert api.registered == ["masked-comms-after-answer"], api.registered
+    assert api.extension_invokes == 1
     answer = json.loads(body)
     assert answer["statusCode"] == 201, answer
     lines = log.splitlines()

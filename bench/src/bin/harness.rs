@@ -688,11 +688,17 @@ impl Function {
         }
     }
 
+    /// GetParameters batches at init, sent together (one round trip).
     fn ssm_requests_at_init(self) -> usize {
-        match self {
-            Function::Hello => 0,
-            _ => 1,
-        }
+        use masked_comms::config::{Function as Product, SSM_NAMES_PER_REQUEST};
+        let product = match self {
+            Function::Hello => return 0,
+            Function::Sessions => Product::Sessions,
+            Function::InboundCall => Product::InboundCall,
+            Function::ConversationEvents => Product::ConversationEvents,
+            Function::LandingPage => Product::LandingPage,
+        };
+        product.keys().count().div_ceil(SSM_NAMES_PER_REQUEST)
     }
 }
 

@@ -209,8 +209,12 @@ async fn connect(
     // and where its recording is, when the session records.
     let tracking = (sessions.index().is_some() || config.events.is_some() || session.record)
         .then(|| call_events::tracking(&call.base_url, &session.sid, session.record));
-    if let Some(plan) = &plan {
-        if let Some(start) = call_start(&session.sid, call, plan, session.record) {
+    // The call log (index) and call.started (events); neither, no work.
+    if sessions.index().is_some() || config.events.is_some() {
+        if let Some(start) = plan
+            .as_ref()
+            .and_then(|plan| call_start(&session.sid, call, plan, session.record))
+        {
             sessions.deferred().push(Job::CallStarted(start));
         }
     }
