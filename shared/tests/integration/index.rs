@@ -2,8 +2,8 @@
 //! a session keeps it in step, lookups are key reads, and Twilio stays the
 //! judge when the index is behind.
 
+use masked_comms::metrics::Recorder;
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,9 +104,9 @@ async fn close_behind_our_back(h: &Harness, sid: &str) {
         account_sid: h.emulator.account_sid().into(),
         auth_token: Secret::new(h.emulator.auth_token()),
     };
-    let count = AtomicUsize::new(0);
+    let metrics = Recorder::default();
     let http = TwilioHttp::new(settings(&h.emulator.base_url())).unwrap();
-    http.session(&credentials, Duration::from_secs(5), &count)
+    http.session(&credentials, Duration::from_secs(5), &metrics)
         .update_conversation(
             sid,
             &ConversationParams {
