@@ -2,7 +2,6 @@
 //! a session keeps it in step, lookups are key reads, and Twilio stays the
 //! judge when the index is behind.
 
-use masked_comms::metrics::Recorder;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +9,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use masked_comms::config::{Secret, TwilioCredentials};
 use masked_comms::handlers::{conversation_events, inbound_call, landing, sessions};
+use masked_comms::metrics::Recorder;
 use masked_comms::twilio::{ConversationParams, TwilioHttp};
 use serde_json::{json, Value};
 use twilio_emulator::{sequential_round_trips, ConversationSeed, ConversationState, Operation};

@@ -19,6 +19,7 @@ mod index;
 mod landing;
 mod lifecycle;
 mod logs;
+mod metrics;
 mod out_of_session;
 mod participants;
 mod properties;
