@@ -96,6 +96,14 @@ async fn create(h: &Harness, addresses: &[&str]) -> (u16, Value) {
     (response.status().as_u16(), body_json(&response))
 }
 
+async fn close(h: &Harness, sid: &str) -> u16 {
+    let path = format!("/sessions/{sid}");
+    let auth = basic(USERNAME, PASSWORD);
+    let response =
+        sessions::handle(&h.state, request("DELETE", &path, None, "", Some(&auth))).await;
+    response.status().as_u16()
+}
+
 async fn call(h: &Harness, from: &str, to: &str) -> String {
     let req = signed_form(
         h.emulator.auth_token(),
@@ -276,19 +284,7 @@ async fn closing_through_the_api_or_after_twilio_closed_counts_one_close_each() 
     let (_, second) = create(&h, &[C, STRANGER]).await;
     documents(&h);
 
-    let sid = first["sid"].as_str().unwrap();
-    let closed = sessions::handle(
-        &h.state,
-        request(
-            "DELETE",
-            &format!("/sessions/{sid}"),
-            None,
-            "",
-            Some(&basic(USERNAME, PASSWORD)),
-        ),
-    )
-    .await;
-    assert_eq!(closed.status(), 204);
+    assert_eq!(close(&h, first["sid"].as_str().unwrap()).await, 204);
     let document = only_document(&h);
     assert_eq!(document["Function"], "sessions");
     assert_eq!(value(&document, "SessionsClosed"), 1);
@@ -396,17 +392,7 @@ async fn no_document_holds_a_number_or_a_sid() {
     call(&h, A, &proxy).await;
     call(&h, STRANGER, &proxy).await;
     create(&h, &[A, "not a number"]).await;
-    sessions::handle(
-        &h.state,
-        request(
-            "DELETE",
-            &format!("/sessions/{sid}"),
-            None,
-            "",
-            Some(&basic(USERNAME, PASSWORD)),
-        ),
-    )
-    .await;
+    close(&h, &sid).await;
     let lines = h.state.metrics.take();
     assert_eq!(lines.len(), 5, "one document per request");
     let text = lines.join("\n");
