@@ -9,6 +9,7 @@ use crate::deferred::Deferred;
 use crate::fanout::FanOutLedger;
 use crate::http::Invocation;
 use crate::index::{SessionIndex, TABLE_VARIABLE};
+use crate::metrics::Sink;
 use crate::session::Sessions;
 use crate::twilio::{Twilio, TwilioHttp, TwilioSettings};
 
@@ -35,6 +36,9 @@ pub struct AppState {
     /// long it may take ([`crate::deferred::AFTER_RESPONSE_BUDGET`]).
     pub deferred: Deferred,
     pub after_answer_budget: Duration,
+    /// Where each invocation's metrics document goes: stdout in Lambda,
+    /// nowhere unless a test asks ([`Sink::memory`]).
+    pub metrics: Sink,
 }
 
 impl AppState {
@@ -51,6 +55,7 @@ impl AppState {
             ),
             deferred: Deferred::default(),
             after_answer_budget: crate::deferred::AFTER_RESPONSE_BUDGET,
+            metrics: Sink::Discard,
         }
     }
 
@@ -82,10 +87,11 @@ impl AppState {
         let _ = config.current().await;
         let mut state = AppState::new(config, twilio.await??);
         state.index = aws.as_ref().and_then(SessionIndex::from_env);
+        state.metrics = Sink::Stdout;
         Ok(state)
     }
 
-    /// A Twilio client for one invocation, counting into its log line.
+    /// A Twilio client for one invocation, counting into its metrics.
     pub fn twilio_for<'a>(
         &'a self,
         config: &'a Config,
@@ -93,7 +99,7 @@ impl AppState {
     ) -> Result<Twilio<'a>, crate::config::ConfigError> {
         Ok(self
             .twilio
-            .session(config.twilio()?, self.budget, invocation.twilio_requests()))
+            .session(config.twilio()?, self.budget, invocation.metrics()))
     }
 
     /// The session service for one invocation.
@@ -107,6 +113,6 @@ impl AppState {
             .index
             .as_ref()
             .map(|index| index.for_invocation(invocation.index_requests()));
-        Sessions::new(twilio, index, config, &self.deferred)
+        Sessions::new(twilio, index, config, &self.deferred, invocation.metrics())
     }
 }

@@ -193,6 +193,17 @@ pub enum Function {
 }
 
 impl Function {
+    /// The binary's name (`functions/<binary>`); `${AWS::StackName}-<binary>`
+    /// is its name in Lambda.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Function::Sessions => "sessions",
+            Function::InboundCall => "inbound-call",
+            Function::ConversationEvents => "conversation-events",
+            Function::LandingPage => "landing-page",
+        }
+    }
+
     /// The keys that must be present.
     pub fn required(self) -> &'static [&'static Key] {
         use key::*;
@@ -1062,6 +1073,24 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn each_function_is_named_after_its_binary_directory() {
+        let functions = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+        for function in [
+            Function::Sessions,
+            Function::InboundCall,
+            Function::ConversationEvents,
+            Function::LandingPage,
+        ] {
+            let manifest = functions.join(function.binary()).join("Cargo.toml");
+            let text = std::fs::read_to_string(&manifest).expect("the function's Cargo.toml");
+            assert!(
+                text.contains(&format!("name = \"{}\"", function.binary())),
+                "{manifest:?}"
+            );
+        }
     }
 
     #[test]

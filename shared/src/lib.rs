@@ -15,6 +15,7 @@ pub mod http;
 pub mod index;
 pub mod lambda;
 pub mod logging;
+pub mod metrics;
 pub mod out_of_session;
 pub mod privacy;
 pub mod session;

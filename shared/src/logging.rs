@@ -1,6 +1,11 @@
 //! Structured logs: JSON when Lambda asks for it (`AWS_LAMBDA_LOG_FORMAT=JSON`),
 //! one line per request (see [`crate::http::serve`]). Phone numbers go through
 //! [`crate::privacy`].
+//!
+//! Beside each request's line the wrapper writes its metrics document
+//! ([`crate::metrics`]) to stdout, a line of its own and not a tracing event:
+//! CloudWatch reads metrics only from a line that is one JSON object with
+//! `_aws` at its top, which an event's flat fields cannot hold.
 
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;

@@ -388,6 +388,8 @@ def test_resource_types(template):
         "AWS::IAM::Role",
         "AWS::Logs::LogGroup",
         "AWS::DynamoDB::Table",
+        "AWS::CloudWatch::Dashboard",
+        "AWS::CloudWatch::Alarm",
     }
 
 
@@ -565,6 +567,7 @@ def test_parameters(template):
     assert set(params["LogLevel"]["AllowedValues"]) == {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"}
     assert 30 in params["LogRetentionDays"]["AllowedValues"]
     assert params["ConfigSource"]["Default"] == "ssm"
+    assert params["AlarmTopicArn"]["Default"] == "", "alarms need no topic to deploy"
 
 
 def test_deployed_environment_reads_ssm_and_holds_no_configuration(template):
@@ -597,7 +600,224 @@ def test_outputs(template):
         if path:
             assert any(p == path for _, p in HANDLED_ROUTES), f"{key} points at a served path"
     refs = {k: ref(v["Value"]) for k, v in template["Outputs"].items() if not sub(v["Value"])}
-    assert refs == {"ParameterPrefix": "ParameterPrefix", "SessionIndexTableName": "SessionIndexTable"}
+    assert refs == {
+        "ParameterPrefix": "ParameterPrefix",
+        "SessionIndexTableName": "SessionIndexTable",
+        "DashboardName": "Dashboard",
+    }
+
+
+# ---------------------------------------------------------------- metrics: dashboard and alarms
+#
+# The functions' own metrics are read from shared/src/metrics.rs (through
+# tests/support/project.py), so a metric renamed or dropped in the code
+# fails here, not silently on an empty graph or an alarm that never fires.
+
+# What AWS publishes for this stack's resources, by namespace: the metric
+# names the dashboard and alarms may use, and the one dimension naming the
+# resource (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html,
+# https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html).
+AWS_METRICS = {
+    "AWS/ApiGateway": ({"Count", "4xx", "5xx", "Latency", "IntegrationLatency", "DataProcessed"}, "ApiId"),
+    "AWS/Lambda": ({"Errors", "Throttles", "Duration", "Invocations", "ConcurrentExecutions"}, "FunctionName"),
+}
+CLOUDWATCH_ALARM = "AWS::CloudWatch::Alarm"
+
+
+def alarms(template: dict) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == CLOUDWATCH_ALARM}
+
+
+def dashboard_body(template: dict) -> dict:
+    """The dashboard's JSON, its ${...} made checkable: `ref:<LogicalId>` for
+    a resource's Ref, `arn:<LogicalId>` for an alarm's ARN; anything else
+    it substitutes is an error."""
+    text = sub(template["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+    assert text, "DashboardBody is one !Sub"
+    resources = template["Resources"]
+
+    def placeholder(match: re.Match) -> str:
+        name = match.group(1)
+        if name == "AWS::Region":
+            return "REGION"
+        if name.endswith(".Arn"):
+            assert resources[name[: -len(".Arn")]]["Type"] == CLOUDWATCH_ALARM, name
+            return f"arn:{name[: -len('.Arn')]}"
+        assert name in resources, f"the dashboard substitutes {name!r}"
+        return f"ref:{name}"
+
+    return json.loads(re.sub(r"\$\{([^}]+)\}", placeholder, text))
+
+
+def metric_uses(template: dict) -> list[tuple[str, str, str, tuple[tuple[str, str], ...]]]:
+    """(where, namespace, metric name, ((dimension, value), ...)) for every
+    metric graphed on the dashboard or watched by an alarm. Also checks that
+    each widget's and alarm's math names only ids it defines."""
+    uses = []
+    for widget in dashboard_body(template)["widgets"]:
+        if widget["type"] != "metric":
+            continue
+        props = widget["properties"]
+        where = props["title"]
+        ids, hidden, expressions = set(), set(), []
+        for row in props["metrics"]:
+            assert isinstance(row, list) and row, f"{where}: {row!r}"
+            if len(row) == 1 and isinstance(row[0], dict) and "expression" in row[0]:
+                expressions.append(row[0]["expression"])
+                ids.add(row[0]["id"])
+                continue
+            options = row[-1] if isinstance(row[-1], dict) else {}
+            fields = row[:-1] if options else row
+            assert all(isinstance(f, str) for f in fields), f"{where}: {row!r}"
+            assert "." not in fields and "..." not in fields, f"{where}: spell every row out: {row!r}"
+            namespace, name, *pairs = fields
+            assert len(pairs) % 2 == 0, f"{where}: {row!r}"
+            uses.append((where, namespace, name, tuple(zip(pairs[::2], pairs[1::2]))))
+            if "id" in options:
+                assert options["id"] not in ids, f"{where}: id {options['id']} twice"
+                ids.add(options["id"])
+                if options.get("visible") is False:
+                    hidden.add(options["id"])
+        assert_math_is_closed(where, expressions, ids, hidden)
+    for name, alarm in alarms(template).items():
+        queries = alarm["Properties"]["Metrics"]
+        ids = {q["Id"] for q in queries}
+        assert len(ids) == len(queries), name
+        returned = [q for q in queries if q.get("ReturnData", True)]
+        assert len(returned) == 1 and "Expression" in returned[0], f"{name}: one expression is the alarm's series"
+        expressions = [q["Expression"] for q in queries if "Expression" in q]
+        stats = [q for q in queries if "MetricStat" in q]
+        assert_math_is_closed(name, expressions, ids, {q["Id"] for q in stats})
+        for query in stats:
+            stat = query["MetricStat"]
+            assert (stat["Period"], stat["Stat"]) == (300, "Sum"), f"{name}.{query['Id']}"
+            metric = stat["Metric"]
+            dimensions = tuple((d["Name"], f"ref:{ref(d['Value'])}") for d in metric["Dimensions"])
+            uses.append((name, metric["Namespace"], metric["MetricName"], dimensions))
+    return uses
+
+
+def assert_math_is_closed(where: str, expressions: list[str], ids: set[str], hidden: set[str]):
+    """Expressions name only ids defined beside them, and every hidden metric
+    is used by one (a hidden metric nothing sums is a graph line lost)."""
+    named = {token for e in expressions for token in re.findall(r"\b[a-z]\w*\b", e)}
+    assert named <= ids, f"{where}: expressions name {sorted(named - ids)}, which nothing defines"
+    assert hidden <= named, f"{where}: {sorted(hidden - named)} hidden and used by no expression"
+
+
+def test_the_dashboard_and_alarms_name_only_metrics_the_functions_emit(template):
+    catalogue = project.metrics()
+    resources = template["Resources"]
+    function_ids = set(functions(template))
+    uses = metric_uses(template)
+    assert len(uses) > 50, "the dashboard and alarms were read"
+    for where, namespace, name, dimensions in uses:
+        keys = tuple(k for k, _ in dimensions)
+        values = dict(dimensions)
+        assert len(set(keys)) == len(keys), f"{where}: {name} names a dimension twice"
+        if namespace == catalogue.namespace:
+            metric = catalogue.metric(name)
+            assert sorted(keys) == sorted(metric.dimensions), f"{where}: {name} is emitted with {metric.dimensions}"
+            # The code names its function by Lambda's name for it: the Ref.
+            assert values["Function"].removeprefix("ref:") in function_ids, f"{where}: {name} {values}"
+            if "Outcome" in values:
+                assert values["Outcome"] in catalogue.outcomes, f"{where}: {values['Outcome']} is no call outcome"
+        else:
+            assert namespace in AWS_METRICS, f"{where}: namespace {namespace}"
+            names, dimension = AWS_METRICS[namespace]
+            assert name in names, f"{where}: {namespace} has no {name}"
+            assert keys == (dimension,), f"{where}: {namespace} {name} by {keys}"
+            target = values[dimension].removeprefix("ref:")
+            expected = "AWS::Serverless::HttpApi" if dimension == "ApiId" else SERVERLESS_FUNCTION
+            assert resources[target]["Type"] == expected, f"{where}: {name} of {target}"
+
+
+def test_the_dashboard_shows_every_metric_and_call_outcome_the_functions_emit(template):
+    catalogue = project.metrics()
+    graphed = [(name, dict(dims)) for where, ns, name, dims in metric_uses(template)
+               if ns == catalogue.namespace and where in {w["properties"].get("title") for w in dashboard_body(template)["widgets"]}]
+    assert {name for name, _ in graphed} == {m.name for m in catalogue.metrics}
+    assert {dims["Outcome"] for name, dims in graphed if name == "Calls"} == set(catalogue.outcomes)
+    # Every function's own request metrics, and Lambda's view of each.
+    for metric in ("Latency", "Errors4xx", "Errors5xx"):
+        assert {dims["Function"] for name, dims in graphed if name == metric} == {f"ref:{f}" for f in functions(template)}
+
+
+def test_the_function_dimension_is_each_functions_lambda_name(template):
+    # The code takes AWS_LAMBDA_FUNCTION_NAME, which Lambda sets to FunctionName.
+    for name, fn in functions(template).items():
+        assert sub(fn["Properties"]["FunctionName"]) == f"${{AWS::StackName}}-{binary_of(fn)}", name
+    rust = (REPO / "shared" / "src" / "metrics.rs").read_text()
+    assert 'std::env::var("AWS_LAMBDA_FUNCTION_NAME")' in rust
+
+
+# The alarms the issue asks for, by what each watches.
+EXPECTED_ALARMS = {
+    "ApiErrorRateAlarm": ("AWS/ApiGateway", {"5xx", "Count"}),
+    "PoolExhaustedAlarm": ("MaskedComms", {"PoolExhausted"}),
+    "UnauthorizedAlarm": ("MaskedComms", {"Unauthorized"}),
+    "TwilioErrorsAlarm": ("MaskedComms", {"TwilioErrors"}),
+    "LambdaThrottlesAlarm": ("AWS/Lambda", {"Throttles"}),
+}
+
+
+def test_the_alarms_watch_what_the_issue_asks_for(template):
+    found = alarms(template)
+    assert set(found) == set(EXPECTED_ALARMS)
+    names = [sub(a["Properties"]["AlarmName"]) for a in found.values()]
+    assert len(set(names)) == len(names) and all(n.startswith("${AWS::StackName}-") for n in names), names
+    for name, alarm in found.items():
+        props = alarm["Properties"]
+        namespace, watched = EXPECTED_ALARMS[name]
+        stats = [q["MetricStat"]["Metric"] for q in props["Metrics"] if "MetricStat" in q]
+        assert {m["Namespace"] for m in stats} == {namespace}, name
+        assert {m["MetricName"] for m in stats} == watched, name
+        assert props["TreatMissingData"] == "notBreaching", f"{name}: no data is no trouble"
+        assert props["EvaluationPeriods"] >= props.get("DatapointsToAlarm", 1) >= 1, name
+    pool = found["PoolExhaustedAlarm"]["Properties"]
+    assert (pool["ComparisonOperator"], pool["Threshold"], pool["EvaluationPeriods"]) == (
+        "GreaterThanOrEqualToThreshold", 1, 1,
+    ), "any exhaustion in five minutes"
+    rate = found["ApiErrorRateAlarm"]["Properties"]
+    assert {ref(d["Value"]) for q in rate["Metrics"] if "MetricStat" in q for d in q["MetricStat"]["Metric"]["Dimensions"]} == {"HttpApi"}
+    throttled = {ref(q["MetricStat"]["Metric"]["Dimensions"][0]["Value"])
+                 for q in found["LambdaThrottlesAlarm"]["Properties"]["Metrics"] if "MetricStat" in q}
+    assert throttled == set(functions(template)), "every function's throttles"
+
+
+def test_the_dashboard_shows_every_alarm(template):
+    (widget,) = [w for w in dashboard_body(template)["widgets"] if w["type"] == "alarm"]
+    shown = widget["properties"]["alarms"]
+    assert sorted(shown) == sorted(f"arn:{name}" for name in alarms(template))
+
+
+def test_alarms_notify_the_topic_parameter_only_when_it_is_set(template):
+    assert template["Conditions"]["HasAlarmTopic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
+    conditional = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    for name, alarm in alarms(template).items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == props["OKActions"] == conditional, name
+        assert props.get("ActionsEnabled", True) is True, name
+
+
+@pytest.mark.parametrize("topic", ["", "arn:aws:sns:eu-west-1:123456789012:masked-comms-alarms"])
+def test_resolved_alarm_actions_follow_the_topic_parameter(template, topic):
+    doc = resolved(template, {"ParameterPrefix": "/masked-comms/test", "AlarmTopicArn": topic})
+    for name in alarms(template):
+        props = doc["Resources"][name]["Properties"]
+        for actions in ("AlarmActions", "OKActions"):
+            if topic:
+                assert props[actions] == [topic], name
+            else:
+                assert actions not in props, f"{name}: no actions without a topic"
+
+
+def test_the_topic_parameter_takes_only_an_sns_topic_arn(template):
+    pattern = template["Parameters"]["AlarmTopicArn"]["AllowedPattern"]
+    for good in ["", "arn:aws:sns:us-east-1:123456789012:alarms", "arn:aws-us-gov:sns:us-gov-west-1:123456789012:a_b-c"]:
+        assert re.fullmatch(pattern, good), good
+    for bad in ["alarms", "arn:aws:sqs:us-east-1:123456789012:q", "arn:aws:sns:us-east-1:1234:alarms"]:
+        assert not re.fullmatch(pattern, bad), bad
 
 
 # ---------------------------------------------------------------- sam local invoke

@@ -240,3 +240,19 @@ def test_the_real_binary_at_the_most_verbose_level_logs_no_number_or_credential(
     for secret in [A, B, A[2:], B[2:], ssm_params.password, login, ssm_params.auth_token, *proxies]:
         assert secret not in log, f"the log holds {secret[:3]}…:\n{log}"
     assert not re.search(r"\+1\d{10}", log), log
+    # The invocation's metrics: one Embedded Metric Format line on stdout,
+    # named after the function as Lambda names it.
+    documents = [d for d in map(json_or_none, lines) if isinstance(d, dict) and "_aws" in d]
+    assert len(documents) == 1, log
+    (document,) = documents
+    assert document["Function"] == "sessions"
+    assert document["SessionsCreated"] == 1
+    assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "MaskedComms"
+    assert "requestId" not in document, "the stand-in's request id is no UUID"
+
+
+def json_or_none(line: str):
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None

@@ -7,6 +7,9 @@
     functions()            each functions/* binary with its `Function` variant and
                            the keys it reads (Function::required / optional)
     function_keys(binary)  (required, optional) for one binary
+    metrics()              the CloudWatch metrics the functions emit (namespace,
+                           each metric's name, unit and dimension keys, the
+                           call outcomes), from shared/src/metrics.rs
 
 Usage from any suite under tests/ (with tests/ on sys.path):
 
@@ -32,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
 CARGO_TOML = REPO / "Cargo.toml"
 CONFIG_RS = REPO / "shared" / "src" / "config.rs"
+METRICS_RS = REPO / "shared" / "src" / "metrics.rs"
 
 
 class ProjectFactError(Exception):
@@ -391,3 +395,117 @@ def function_keys(binary: str) -> tuple[tuple[ConfigKey, ...], tuple[ConfigKey, 
     """(required, optional) configuration keys the binary reads."""
     f = function(binary)
     return f.required, f.optional
+
+
+# ---------------------------------------------------------------- shared/src/metrics.rs
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # e.g. SessionsCreated
+    unit: str  # as CloudWatch spells it, e.g. Count
+    dimensions: tuple[str, ...]  # dimension keys, e.g. ("Function", "Outcome")
+
+
+@dataclass(frozen=True)
+class MetricsCatalogue:
+    namespace: str
+    metrics: tuple[Metric, ...]
+    outcomes: tuple[str, ...]  # the values of the Outcome dimension (CallOutcome::name)
+
+    def metric(self, name: str) -> Metric:
+        for metric in self.metrics:
+            if metric.name == name:
+                return metric
+        raise ProjectFactError(f"metrics.rs: no metric {name!r} (have {[m.name for m in self.metrics]})")
+
+
+_STR_CONST = re.compile(r'pub\s+const\s+([A-Z][A-Z0-9_]*)\s*:\s*&\s*(?:\'static\s+)?str\s*=\s*"([^"]*)"\s*;')
+_METRIC_CONST = re.compile(r"pub\s+const\s+([A-Z][A-Z0-9_]*)\s*:\s*Metric\s*=\s*Metric\s*\{(?P<body>[^{}]*)\}\s*;")
+_METRICS_ALL = re.compile(r"pub\s+const\s+ALL\s*:\s*\[\s*&\s*Metric\s*;\s*(\d+)\s*\]\s*=\s*\[(?P<body>[^\]]*)\]\s*;")
+
+
+def _name_arms(text: str, enum: str, fn: str) -> dict[str, str]:
+    """`Enum::Variant => "text",` arms of `fn <fn>(self)`'s `match self` in `impl <enum>`."""
+    impl = _block(text, rf"impl\s+{enum}\b", f"metrics.rs: `impl {enum}`")
+    body = _block(impl, rf"pub\s+(?:const\s+)?fn\s+{fn}\s*\(\s*self\s*\)[^{{]*", f"metrics.rs: {enum}::{fn}()")
+    arms = _block(body, r"match\s+self", f"metrics.rs: {enum}::{fn}(): match self")
+    arm = re.compile(rf'{enum}::(\w+)\s*=>\s*"([^"]+)"\s*,?')
+    leftover = arm.sub("", arms)
+    if leftover.strip():
+        raise ProjectFactError(f"metrics.rs: {enum}::{fn}(): arms not understood: {leftover.strip()[:120]!r}")
+    found: dict[str, str] = {}
+    for variant, name in arm.findall(arms):
+        if variant in found:
+            raise ProjectFactError(f"metrics.rs: {enum}::{fn}(): {variant} matched twice")
+        found[variant] = name
+    if not found:
+        raise ProjectFactError(f"metrics.rs: {enum}::{fn}(): no arms")
+    return found
+
+
+def _variants(text: str, enum: str) -> tuple[str, ...]:
+    body = _block(text, rf"pub\s+enum\s+{enum}\b", f"metrics.rs: `pub enum {enum}`")
+    variants = tuple(re.findall(r"^\s*([A-Z]\w*)\s*,?\s*$", body, flags=re.M))
+    if not variants or re.sub(r"[\s,]|[A-Z]\w*", "", body):
+        raise ProjectFactError(f"metrics.rs: `pub enum {enum}` variants not understood: {body.strip()[:120]!r}")
+    return variants
+
+
+def parse_metrics_source(text: str) -> MetricsCatalogue:
+    """The namespace, every `pub const X: Metric = Metric { .. };` listed in
+    `ALL`, and the call outcomes' names. Strict: a metric declared but not
+    listed, a dimension or unit that is no constant or variant, a name used
+    twice, or an outcome without a name is an error, never a quiet gap."""
+    text = _strip_comments(text)
+    strings = dict(_STR_CONST.findall(text))
+    if "NAMESPACE" not in strings:
+        raise ProjectFactError("metrics.rs: `pub const NAMESPACE: &str = \"...\";` not found")
+    units = _name_arms(text, "Unit", "as_str")
+    unit_variants = _variants(text, "Unit")
+    if sorted(units) != sorted(unit_variants):
+        raise ProjectFactError(f"metrics.rs: Unit::as_str() names {sorted(units)}, the enum has {sorted(unit_variants)}")
+
+    declared: dict[str, Metric] = {}
+    for m in _METRIC_CONST.finditer(text):
+        const, body = m.group(1), m.group("body")
+        name = _field(body, "name", r'"([^"]+)"', const)
+        unit = _field(body, "unit", r"Unit::(\w+)", const)
+        dims = _field(body, "dimensions", r"&\s*\[([^\]]*)\]", const)
+        if unit not in units:
+            raise ProjectFactError(f"metrics.rs: {const}: Unit::{unit} is not a Unit variant")
+        keys = []
+        for ref in (d.strip() for d in dims.split(",") if d.strip()):
+            if ref not in strings:
+                raise ProjectFactError(f"metrics.rs: {const}: dimension {ref} is not a `pub const {ref}: &str`")
+            keys.append(strings[ref])
+        declared[const] = Metric(name, units[unit], tuple(keys))
+    if not declared:
+        raise ProjectFactError("metrics.rs: no `pub const NAME: Metric = Metric { .. };`")
+    count = len(re.findall(r"pub\s+const\s+\w+\s*:\s*Metric\b", text))
+    if count != len(declared):
+        raise ProjectFactError(f"metrics.rs: {count} Metric constants declared, {len(declared)} understood")
+    listed_match = _METRICS_ALL.search(text)
+    if not listed_match:
+        raise ProjectFactError("metrics.rs: `pub const ALL: [&Metric; N]` not found")
+    listed = re.findall(r"&\s*([A-Z][A-Z0-9_]*)", listed_match.group("body"))
+    if int(listed_match.group(1)) != len(listed) or sorted(listed) != sorted(declared):
+        raise ProjectFactError(f"metrics.rs: ALL lists {listed}, the file declares {list(declared)}")
+    names = [declared[c].name for c in listed]
+    if len(set(names)) != len(names):
+        raise ProjectFactError(f"metrics.rs: a metric name is used twice: {names}")
+
+    outcomes = _name_arms(text, "CallOutcome", "name")
+    variants = _variants(text, "CallOutcome")
+    if sorted(outcomes) != sorted(variants):
+        raise ProjectFactError(f"metrics.rs: CallOutcome::name() names {sorted(outcomes)}, the enum has {sorted(variants)}")
+    values = [outcomes[v] for v in variants]
+    if len(set(values)) != len(values):
+        raise ProjectFactError(f"metrics.rs: two call outcomes share a name: {values}")
+    return MetricsCatalogue(strings["NAMESPACE"], tuple(declared[c] for c in listed), tuple(values))
+
+
+@functools.cache
+def metrics() -> MetricsCatalogue:
+    """The metrics the functions emit (shared/src/metrics.rs)."""
+    return parse_metrics_source(METRICS_RS.read_text())

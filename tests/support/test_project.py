@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from support import project
-from support.project import ProjectFactError, parse_config_source, routes_in
+from support.project import ProjectFactError, parse_config_source, parse_metrics_source, routes_in
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_RS = (REPO / "shared" / "src" / "config.rs").read_text()
+METRICS_RS = (REPO / "shared" / "src" / "metrics.rs").read_text()
 
 
 def dev_params_keys() -> list[tuple[str, str, str]]:
@@ -262,3 +263,105 @@ def test_a_template_without_routes_is_an_error():
     del function["Metadata"]
     with pytest.raises(ProjectFactError, match="Binary"):
         routes_in({"Resources": {"F": function}})
+
+
+# ---------------------------------------------------------------- metrics.rs
+
+
+def test_the_real_metrics_source_parses_into_what_the_issue_asks_for():
+    catalogue = project.metrics()
+    assert catalogue.namespace == "MaskedComms"
+    names = [m.name for m in catalogue.metrics]
+    assert len(names) == len(re.findall(r"pub const \w+: Metric = Metric \{", METRICS_RS)) == 14
+    for asked in ["SessionsCreated", "SessionsClosed", "PoolExhausted", "BindingFallbacks", "Calls",
+                  "TwilioLatency", "TwilioErrors", "IndexHits", "IndexMisses", "Latency", "Errors4xx",
+                  "Errors5xx", "Unauthorized"]:
+        assert asked in names
+    assert catalogue.metric("Calls").dimensions == ("Function", "Outcome")
+    assert {m.dimensions for m in catalogue.metrics if m.name != "Calls"} == {("Function",)}
+    assert catalogue.metric("TwilioLatency").unit == catalogue.metric("Latency").unit == "Milliseconds"
+    assert set(catalogue.outcomes) == {"Connected", "Conference", "OutOfSession", "MessageOnly",
+                                       "NobodyDialable", "Apology", "Forwarded", "Rejected"}
+    with pytest.raises(ProjectFactError, match="no metric"):
+        catalogue.metric("Nope")
+
+
+METRICS_SAMPLE = """
+pub const NAMESPACE: &str = "Sample";
+pub const FUNCTION: &str = "Function";
+pub const OUTCOME: &str = "Outcome";
+
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// Per request.
+pub const LATENCY: Metric = Metric {
+    name: "Latency",
+    unit: Unit::Milliseconds, // a comment { with a brace
+    dimensions: &[FUNCTION],
+};
+// pub const OLD: Metric = Metric { name: "Old", unit: Unit::Count, dimensions: &[] };
+pub const CALLS: Metric = Metric { name: "Calls", unit: Unit::Count, dimensions: &[FUNCTION, OUTCOME] };
+
+pub const ALL: [&Metric; 2] = [&LATENCY, &CALLS];
+
+pub enum CallOutcome {
+    /// Put through.
+    Connected,
+    Apology,
+}
+
+impl CallOutcome {
+    pub const fn name(self) -> &'static str {
+        match self {
+            CallOutcome::Connected => "Connected",
+            CallOutcome::Apology => "Apology",
+        }
+    }
+}
+"""
+
+
+def test_the_metrics_sample_parses_without_its_comments():
+    parsed = parse_metrics_source(METRICS_SAMPLE)
+    assert parsed.namespace == "Sample"
+    assert parsed.metrics == (
+        project.Metric("Latency", "Milliseconds", ("Function",)),
+        project.Metric("Calls", "Count", ("Function", "Outcome")),
+    )
+    assert parsed.outcomes == ("Connected", "Apology")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('pub const NAMESPACE: &str = "Sample";', "", "NAMESPACE"),
+        ("[&Metric; 2]", "[&Metric; 3]", "ALL"),
+        ("[&LATENCY, &CALLS]", "[&LATENCY]", "ALL"),
+        ('name: "Calls"', 'name: "Latency"', "twice"),
+        ('"Calls", unit: Unit::Count,', '"Calls", unit: Unit::Bytes,', "Bytes"),
+        ("dimensions: &[FUNCTION, OUTCOME]", "dimensions: &[FUNCTION, ROUTE]", "ROUTE"),
+        ('name: "Calls", ', "", "CALLS"),
+        ("pub const CALLS: Metric = Metric {", "pub const CALLS: Metric = Metric::new {", "understood"),
+        ('CallOutcome::Apology => "Apology",', "", "CallOutcome::name"),
+        ('CallOutcome::Apology => "Apology",', 'CallOutcome::Apology => "Connected",', "share a name"),
+        ('CallOutcome::Apology => "Apology",', '_ => "Apology",', "not understood"),
+        ('Unit::Milliseconds => "Milliseconds",', "", "Unit::as_str"),
+        ("    Apology,\n}", "    Apology(u8),\n}", "variants not understood"),
+    ],
+)
+def test_a_broken_metrics_source_names_what_is_wrong(old, new, message):
+    assert METRICS_SAMPLE.count(old) >= 1, "the case must apply to the sample"
+    with pytest.raises(ProjectFactError, match=message):
+        parse_metrics_source(METRICS_SAMPLE.replace(old, new, 1))

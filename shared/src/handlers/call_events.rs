@@ -8,6 +8,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
+use crate::config::Function;
 use crate::deferred::call_data;
 use crate::domain::sid::{Sid, SidKind};
 use crate::events::{Event, EventType};
@@ -28,15 +29,21 @@ pub fn tracking(base_url: &str, session: &str, record: bool) -> Tracking {
 }
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    serve(req, PATH, async |req, invocation| {
-        let status = answer(state, &req, invocation).await;
-        if status == StatusCode::OK {
-            // The action's answer is what the caller's leg does next.
-            response::twiml(render(&[Verb::Hangup]))
-        } else {
-            response::text(status, status.canonical_reason().unwrap_or_default())
-        }
-    })
+    serve(
+        req,
+        &state.metrics,
+        Function::InboundCall,
+        PATH,
+        async |req, invocation| {
+            let status = answer(state, &req, invocation).await;
+            if status == StatusCode::OK {
+                // The action's answer is what the caller's leg does next.
+                response::twiml(render(&[Verb::Hangup]))
+            } else {
+                response::text(status, status.canonical_reason().unwrap_or_default())
+            }
+        },
+    )
     .await
 }
 

@@ -12,22 +12,28 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
-use crate::config::ClosedConversations;
+use crate::config::{ClosedConversations, Function};
 use crate::domain::sid::{Sid, SidKind};
 use crate::http::webhook::{verified_params, WebhookParams};
 use crate::http::{response, serve, Invocation};
 use crate::twilio::ConversationState;
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    serve(req, "/conversation-events", async |req, invocation| {
-        match answer(state, &req, invocation).await {
-            // A pre-event's 200 must be empty (or JSON that changes the message).
-            Answer::Proceed => response::empty(StatusCode::OK),
-            Answer::Status(status) => {
-                response::text(status, status.canonical_reason().unwrap_or_default())
+    serve(
+        req,
+        &state.metrics,
+        Function::ConversationEvents,
+        "/conversation-events",
+        async |req, invocation| {
+            match answer(state, &req, invocation).await {
+                // A pre-event's 200 must be empty (or JSON that changes the message).
+                Answer::Proceed => response::empty(StatusCode::OK),
+                Answer::Status(status) => {
+                    response::text(status, status.canonical_reason().unwrap_or_default())
+                }
             }
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -85,7 +91,7 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Ans
     invocation.set_session(sid);
     let twilio = state
         .twilio
-        .session(credentials, state.budget, invocation.twilio_requests());
+        .session(credentials, state.budget, invocation.metrics());
     let sessions = state.sessions(&twilio, &config, invocation);
     if adds_message {
         return match sessions.takes_messages(sid).await {

@@ -11,7 +11,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
-use crate::config::{CallSettings, Config};
+use crate::config::{CallSettings, Config, Function};
 use crate::deferred::{CallStart, Job};
 use crate::domain::out_of_session::Disposition;
 use crate::domain::roster::RosterEntry;
@@ -21,6 +21,7 @@ use crate::fanout::FanOutLedger;
 use crate::handlers::{call_events, inbound_message};
 use crate::http::webhook::{verified_params, WebhookError};
 use crate::http::{origin, response, serve, Invocation};
+use crate::metrics::CallOutcome;
 use crate::out_of_session::{call_knock, decide};
 use crate::privacy::Redacted;
 use crate::session::lookup::CallSession;
@@ -46,9 +47,13 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         inbound_message::PATH => return inbound_message::handle(state, req).await,
         _ => {}
     }
-    serve(req, "/inbound-call", async |req, invocation| {
-        answer(state, &req, invocation).await
-    })
+    serve(
+        req,
+        &state.metrics,
+        Function::InboundCall,
+        "/inbound-call",
+        async |req, invocation| answer(state, &req, invocation).await,
+    )
     .await
 }
 
@@ -56,12 +61,17 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
     if req.method() != Method::POST {
         return response::text(StatusCode::METHOD_NOT_ALLOWED, "POST only");
     }
+    let calls = invocation.metrics();
     let config = match state.config.current().await {
         Ok(config) => config,
         // The store logged why; the caller hears an apology, not an error.
-        Err(_) => return twiml(&apology(&CallSettings::default())),
+        Err(_) => {
+            calls.call_answered(CallOutcome::Apology);
+            return twiml(&apology(&CallSettings::default()));
+        }
     };
     let Ok(credentials) = config.twilio() else {
+        calls.call_answered(CallOutcome::Apology);
         return twiml(&apology(&config.call));
     };
     let params = match verified_params(req, credentials, config.public_base_url.as_ref()) {
@@ -78,6 +88,7 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
             .get("CallSid")
             .filter(|sid| Sid::parse(sid, SidKind::Call).is_some()),
     ) else {
+        calls.call_answered(CallOutcome::OutOfSession);
         return twiml(&out_of_session(&config.call, None));
     };
     let call = InboundCall {
@@ -89,17 +100,23 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
 
     let twilio = state
         .twilio
-        .session(credentials, state.budget, invocation.twilio_requests());
+        .session(credentials, state.budget, invocation.metrics());
     let sessions = state.sessions(&twilio, &config, invocation);
     let verbs = match route(&sessions, &config, &call, &state.fanout).await {
-        Ok(Routed { verbs, session }) => {
+        Ok(Routed {
+            verbs,
+            session,
+            outcome,
+        }) => {
             if let Some(sid) = session {
                 invocation.set_session(&sid);
             }
+            calls.call_answered(outcome);
             verbs
         }
         Err(err) => {
             tracing::error!(caller = %Redacted(caller), error = %err, "could not route a call");
+            calls.call_answered(CallOutcome::Apology);
             apology(&config.call)
         }
     };
@@ -117,6 +134,7 @@ struct InboundCall<'a> {
 struct Routed {
     verbs: Vec<Verb>,
     session: Option<String>,
+    outcome: CallOutcome,
 }
 
 async fn route(
@@ -127,10 +145,14 @@ async fn route(
 ) -> Result<Routed, SessionError> {
     match sessions.for_call(call.caller, call.proxy).await? {
         Some(session) => connect(sessions, config, call, fanout, session).await,
-        None => Ok(Routed {
-            verbs: out_of_session_call(sessions, config, call, fanout).await?,
-            session: None,
-        }),
+        None => {
+            let (verbs, outcome) = out_of_session_call(sessions, config, call, fanout).await?;
+            Ok(Routed {
+                verbs,
+                session: None,
+                outcome,
+            })
+        }
     }
 }
 
@@ -141,30 +163,41 @@ async fn out_of_session_call(
     config: &Config,
     call: &InboundCall<'_>,
     fanout: &FanOutLedger,
-) -> Result<Vec<Verb>, SessionError> {
+) -> Result<(Vec<Verb>, CallOutcome), SessionError> {
     let knock = call_knock(call.caller, call.proxy, call.call_sid);
+    let refused = || {
+        (
+            out_of_session(&config.call, None),
+            CallOutcome::OutOfSession,
+        )
+    };
     Ok(match decide(config, sessions.deferred(), &knock).await {
-        Disposition::Message(text) => out_of_session(&config.call, text.as_deref()),
+        Disposition::Message(text) => (
+            out_of_session(&config.call, text.as_deref()),
+            CallOutcome::OutOfSession,
+        ),
         // The fallback sees the pool number, never the caller's.
-        Disposition::Forward(number) => vec![Verb::DialNumber {
-            caller_id: call.proxy.to_owned(),
-            number: number.to_string(),
-            tracking: None,
-        }],
-        Disposition::Reject => vec![Verb::Reject],
+        Disposition::Forward(number) => (
+            vec![Verb::DialNumber {
+                caller_id: call.proxy.to_owned(),
+                number: number.to_string(),
+                tracking: None,
+            }],
+            CallOutcome::Forwarded,
+        ),
+        Disposition::Reject => (vec![Verb::Reject], CallOutcome::Rejected),
         Disposition::CreateSession(body) => match sessions.open_for(&knock, body).await {
             // Twilio is the judge: the call goes through as any call in a session.
             Ok(_) => match sessions.for_call(call.caller, call.proxy).await? {
                 Some(session) => {
-                    Box::pin(connect(sessions, config, call, fanout, session))
-                        .await?
-                        .verbs
+                    let routed = Box::pin(connect(sessions, config, call, fanout, session)).await?;
+                    (routed.verbs, routed.outcome)
                 }
-                None => out_of_session(&config.call, None),
+                None => refused(),
             },
             Err(err) => {
                 tracing::warn!(caller = %Redacted(call.caller), error = %err, "could not make the session the out-of-session callback asked for");
-                out_of_session(&config.call, None)
+                refused()
             }
         },
     })
@@ -190,6 +223,7 @@ async fn connect(
         return Ok(Routed {
             verbs: vec![say(text, &config.call), Verb::Hangup],
             session: Some(session.sid),
+            outcome: CallOutcome::MessageOnly,
         });
     }
     let plan = match session
@@ -218,16 +252,25 @@ async fn connect(
             sessions.deferred().push(Job::CallStarted(start));
         }
     }
-    let verbs = match plan {
-        None => out_of_session(&config.call, None),
-        Some(CallPlan::NobodyDialable) => vec![say(NOBODY_DIALABLE, &config.call), Verb::Hangup],
-        Some(CallPlan::Connect { callee }) => with_announcement(
-            &config.call,
-            Verb::DialNumber {
-                caller_id: callee.proxy,
-                number: callee.address,
-                tracking,
-            },
+    let (verbs, outcome) = match plan {
+        None => (
+            out_of_session(&config.call, None),
+            CallOutcome::OutOfSession,
+        ),
+        Some(CallPlan::NobodyDialable) => (
+            vec![say(NOBODY_DIALABLE, &config.call), Verb::Hangup],
+            CallOutcome::NobodyDialable,
+        ),
+        Some(CallPlan::Connect { callee }) => (
+            with_announcement(
+                &config.call,
+                Verb::DialNumber {
+                    caller_id: callee.proxy,
+                    number: callee.address,
+                    tracking,
+                },
+            ),
+            CallOutcome::Connected,
         ),
         Some(CallPlan::Conference { room, callees }) => {
             if first_fan_out(sessions, fanout, call.call_sid).await {
@@ -236,19 +279,23 @@ async fn connect(
                 // A replay: the others were rung for this call already.
                 tracing::warn!(session = %session.sid, "inbound call replayed; not ringing the others again");
             }
-            with_announcement(
-                &config.call,
-                Verb::DialConference {
-                    room,
-                    end_on_exit: true,
-                    tracking,
-                },
+            (
+                with_announcement(
+                    &config.call,
+                    Verb::DialConference {
+                        room,
+                        end_on_exit: true,
+                        tracking,
+                    },
+                ),
+                CallOutcome::Conference,
             )
         }
     };
     Ok(Routed {
         verbs,
         session: Some(session.sid),
+        outcome,
     })
 }
 

@@ -13,7 +13,7 @@ use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
-use crate::config::Config;
+use crate::config::{Config, Function};
 use crate::domain::address::{split_channel, Channel};
 use crate::domain::capabilities::Capability;
 use crate::domain::out_of_session::{Disposition, Knock};
@@ -33,9 +33,13 @@ pub const REPLY_AT_MOST_EVERY: Duration = Duration::from_secs(60 * 60);
 const DEFAULT_OUT_OF_SESSION_TEXT: &str = "This number is not connected to an active conversation.";
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    serve(req, PATH, async |req, invocation| {
-        answer(state, &req, invocation).await
-    })
+    serve(
+        req,
+        &state.metrics,
+        Function::InboundCall,
+        PATH,
+        async |req, invocation| answer(state, &req, invocation).await,
+    )
     .await
 }
 
@@ -71,7 +75,7 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Res
     let body = params.get("Body").unwrap_or_default();
     let twilio = state
         .twilio
-        .session(credentials, state.budget, invocation.twilio_requests());
+        .session(credentials, state.budget, invocation.metrics());
     let sessions = state.sessions(&twilio, &config, invocation);
     let text = Text {
         from,

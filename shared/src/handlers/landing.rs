@@ -17,6 +17,7 @@ use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
+use crate::config::Function;
 use crate::http::{auth, response, serve, ApiError, Invocation};
 use crate::session::lookup::pool_usage;
 use page::{PageView, Prefill, SCRIPT, STYLE};
@@ -47,11 +48,17 @@ pub fn content_security_policy() -> &'static str {
 
 /// Handles one request to the page's function.
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    serve(req, "/", async |req, invocation| {
-        route(state, &req, invocation)
-            .await
-            .unwrap_or_else(ApiError::into_response)
-    })
+    serve(
+        req,
+        &state.metrics,
+        Function::LandingPage,
+        "/",
+        async |req, invocation| {
+            route(state, &req, invocation)
+                .await
+                .unwrap_or_else(ApiError::into_response)
+        },
+    )
     .await
 }
 

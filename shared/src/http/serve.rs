@@ -1,23 +1,28 @@
 //! The one wrapper every function's requests go through: it times the
 //! request, carries the Lambda request id, adds the headers every answer
-//! needs, and ends with the request's one log line.
+//! needs, and ends with the request's one log line and its one metrics
+//! document ([`crate::metrics`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use lambda_http::http::{header, HeaderValue};
+use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
-/// What a request did, for its log line. Handlers fill it in as they go.
+use crate::config::Function;
+use crate::metrics::{self, Answered, Count, Recorder, Sink};
+
+/// What a request did, for its log line and metrics. Handlers fill it in
+/// as they go.
 #[derive(Debug)]
 pub struct Invocation {
     request_id: String,
     started: Instant,
     route: Mutex<&'static str>,
     session: Mutex<Option<String>>,
-    twilio_requests: AtomicUsize,
     index_requests: AtomicUsize,
+    metrics: Recorder,
 }
 
 impl Invocation {
@@ -27,8 +32,8 @@ impl Invocation {
             started: Instant::now(),
             route: Mutex::new(route),
             session: Mutex::new(None),
-            twilio_requests: AtomicUsize::new(0),
             index_requests: AtomicUsize::new(0),
+            metrics: Recorder::default(),
         }
     }
 
@@ -51,9 +56,10 @@ impl Invocation {
         *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(sid.to_owned());
     }
 
-    /// Counts Twilio requests, retries included; the Twilio client adds to it.
-    pub fn twilio_requests(&self) -> &AtomicUsize {
-        &self.twilio_requests
+    /// The request's metrics; the Twilio client (requests, retries
+    /// included), the session service and the handlers count into it.
+    pub fn metrics(&self) -> &Recorder {
+        &self.metrics
     }
 
     /// Counts session index requests; the index adds to it.
@@ -61,7 +67,19 @@ impl Invocation {
         &self.index_requests
     }
 
-    fn finish(&self, status: u16) {
+    /// The request's metrics document, then its log line.
+    fn finish(&self, status: StatusCode, function: Function, sink: &Sink) {
+        let latency = self.started.elapsed();
+        if status == StatusCode::UNAUTHORIZED {
+            // Every 401 is the operator's basic auth refusing a request.
+            self.metrics.count(Count::Unauthorized);
+        }
+        sink.write(self.metrics.document(&Answered {
+            function: metrics::function_name(function.binary()),
+            request_id: &self.request_id,
+            status: status.as_u16(),
+            latency,
+        }));
         let route = *self.route.lock().unwrap_or_else(|e| e.into_inner());
         let session = self
             .session
@@ -71,9 +89,9 @@ impl Invocation {
         tracing::info!(
             request_id = %self.request_id,
             route,
-            status,
-            duration_ms = self.started.elapsed().as_millis() as u64,
-            twilio_requests = self.twilio_requests.load(Ordering::Relaxed),
+            status = status.as_u16(),
+            duration_ms = latency.as_millis() as u64,
+            twilio_requests = self.metrics.twilio_requests(),
             index_requests = self.index_requests.load(Ordering::Relaxed),
             session = session.as_deref(),
             "request"
@@ -81,9 +99,12 @@ impl Invocation {
     }
 }
 
-/// Runs one request through `handler` and logs how it ended.
+/// Runs one request of `function` through `handler`, logs how it ended and
+/// writes its metrics to `sink`.
 pub async fn serve(
     req: Request,
+    sink: &Sink,
+    function: Function,
     route: &'static str,
     handler: impl AsyncFnOnce(Request, &Invocation) -> Response<Body>,
 ) -> Response<Body> {
@@ -98,6 +119,6 @@ pub async fn serve(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    invocation.finish(response.status().as_u16());
+    invocation.finish(response.status(), function, sink);
     response
 }

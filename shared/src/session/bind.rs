@@ -13,6 +13,7 @@ use crate::domain::address::{Address, PhoneNumber};
 use crate::domain::geo::Location;
 use crate::domain::pool::{candidates, Candidates, ProxyHistory};
 use crate::index::{AddressEntries, Binding, Index};
+use crate::metrics::Count;
 use crate::privacy::Redacted;
 use crate::twilio::{code, Participant, ParticipantConversation, TwilioError};
 
@@ -388,7 +389,10 @@ impl<'a> Sessions<'a> {
                     tracing::debug!(address = %Redacted(&address), "proxy taken meanwhile; trying the next candidate");
                     taken.push(proxy);
                     match rest.as_mut().and_then(Iterator::next) {
-                        Some(next) => number = next.clone(),
+                        Some(next) => {
+                            self.metrics.count(Count::BindingFallbacks);
+                            number = next.clone();
+                        }
                         None => return Err(SessionError::PoolExhausted { address }),
                     }
                 }
@@ -411,6 +415,13 @@ impl<'a> Sessions<'a> {
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    /// Counts a create or add the pool could not serve.
+    pub(crate) fn count_refusal(&self, err: &SessionError) {
+        if matches!(err, SessionError::PoolExhausted { .. }) {
+            self.metrics.count(Count::PoolExhausted);
         }
     }
 

@@ -9,6 +9,7 @@ use crate::deferred::Job;
 use crate::domain::roster::SessionRecord;
 use crate::events::EventType;
 use crate::index::Binding;
+use crate::metrics::Count;
 use crate::twilio::{code, Conversation, ConversationParams, ConversationState};
 
 /// What a closed session's cleanup did.
@@ -56,12 +57,15 @@ impl Sessions<'_> {
         )
         .await;
         match closed {
-            Ok(_) => self.emit(
-                EventType::SessionClosed,
-                sid,
-                Some("closed"),
-                serde_json::json!({ "reason": "api" }),
-            ),
+            Ok(_) => {
+                self.metrics.count(Count::SessionsClosed);
+                self.emit(
+                    EventType::SessionClosed,
+                    sid,
+                    Some("closed"),
+                    serde_json::json!({ "reason": "api" }),
+                )
+            }
             // Closed is final, so closing twice is the same as closing once.
             Err(e) if e.is_code(code::CONVERSATION_CLOSED) => {}
             Err(e) if e.is_not_found() => return Err(SessionError::NotFound),
@@ -103,6 +107,9 @@ impl Sessions<'_> {
         if conversation.state != ConversationState::Closed {
             return Ok(Cleanup::LeftAlone);
         }
+        // Closes through our API fire no webhook (REST changes do not,
+        // without X-Twilio-Webhook-Enabled), so this counts the others once.
+        self.metrics.count(Count::SessionsClosed);
         // The same id as the API's own close event: a receiver sees one close.
         self.emit(
             EventType::SessionClosed,

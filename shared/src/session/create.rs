@@ -23,6 +23,7 @@ use crate::domain::roster::{RosterEntry, SessionRecord};
 use crate::domain::session::NewSession;
 use crate::events::EventType;
 use crate::index::{Binding, IndexedParticipant, SessionItem};
+use crate::metrics::Count;
 use crate::twilio::{code, Conversation, ConversationParams, Participant, TwilioError};
 
 /// Twilio allows about 30 participant writes per second per conversation.
@@ -175,6 +176,7 @@ impl Sessions<'_> {
 
         match outcome {
             Ok(session) => {
+                self.metrics.count(Count::SessionsCreated);
                 self.emit(
                     EventType::SessionCreated,
                     &sid,
@@ -184,6 +186,7 @@ impl Sessions<'_> {
                 Ok(Created::New(session))
             }
             Err(err) => {
+                self.count_refusal(&err);
                 if created_here {
                     self.roll_back(&sid, &indexed.created, &planned_bindings)
                         .await;

@@ -14,6 +14,7 @@ use crate::domain::address::split_channel;
 use crate::domain::capabilities::Capabilities;
 use crate::domain::roster::{user_attributes, RosterEntry, SessionRecord};
 use crate::index::{Binding, Index};
+use crate::metrics::Count;
 use crate::twilio::{Conversation, ConversationState, ParticipantConversation, TwilioError};
 
 /// The session a call belongs to, as Twilio says it is now.
@@ -173,7 +174,10 @@ impl Sessions<'_> {
             let indexed = index.sessions_on(caller, proxy).await?;
             for binding in &indexed {
                 match self.confirmed(binding).await? {
-                    Some(found) => return Ok(Some(found)),
+                    Some(found) => {
+                        self.metrics.count(Count::IndexHits);
+                        return Ok(Some(found));
+                    }
                     None => {
                         let sid = &binding.sid;
                         tracing::warn!(session = %sid, "the index named a session Twilio has closed; removing its entries");
@@ -181,6 +185,8 @@ impl Sessions<'_> {
                     }
                 }
             }
+            // Nothing (or only stale entries): Twilio is paged after all.
+            self.metrics.count(Count::IndexMisses);
         }
         self.for_call_from_twilio(caller, proxy).await
     }

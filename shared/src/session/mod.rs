@@ -31,6 +31,7 @@ use crate::domain::roster::SessionRecord;
 use crate::domain::session::InvalidField;
 use crate::events::{Event, EventType};
 use crate::index::{Index, IndexError};
+use crate::metrics::Recorder;
 use crate::twilio::{Conversation, Participant, Twilio, TwilioError};
 
 pub use create::{CreateRequest, Created, CREATE_MAY_RUN_FOR, ROLLBACK_BUDGET};
@@ -104,6 +105,8 @@ pub struct Sessions<'a> {
     config: &'a Config,
     /// Where events and other work for after the answer go.
     deferred: &'a Deferred,
+    /// The invocation's metrics: sessions made and closed, exhaustion, ...
+    metrics: &'a Recorder,
 }
 
 impl<'a> Sessions<'a> {
@@ -112,12 +115,14 @@ impl<'a> Sessions<'a> {
         index: Option<Index<'a>>,
         config: &'a Config,
         deferred: &'a Deferred,
+        metrics: &'a Recorder,
     ) -> Self {
         Sessions {
             twilio,
             index,
             config,
             deferred,
+            metrics,
         }
     }
 
@@ -147,6 +152,10 @@ impl<'a> Sessions<'a> {
 
     pub fn deferred(&self) -> &Deferred {
         self.deferred
+    }
+
+    pub fn metrics(&self) -> &Recorder {
+        self.metrics
     }
 }
 

@@ -94,6 +94,9 @@ impl Sessions<'_> {
         }
         .await;
         self.unlock(sid).await;
+        if let Err(err) = &outcome {
+            self.count_refusal(err);
+        }
         outcome
     }
 

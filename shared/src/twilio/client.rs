@@ -1,6 +1,5 @@
 //! The HTTP side of the Twilio adapter: auth, timeouts, retries, paging.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ use serde::de::DeserializeOwned;
 use super::error::{TwilioError, TwilioErrorBody};
 use crate::config::TwilioCredentials;
 use crate::domain::sid::is_sid_shaped;
+use crate::metrics::{Count, Recorder};
 
 /// Where Twilio is and how patiently to talk to it. Built once per process.
 #[derive(Debug, Clone)]
@@ -115,18 +115,19 @@ impl TwilioHttp {
     }
 
     /// A client for one invocation: its credentials, its deadline, and the
-    /// counter its requests add to (the invocation's, for the log line).
+    /// invocation's metrics, which count its requests, their latency and
+    /// failures.
     pub fn session<'a>(
         &'a self,
         credentials: &'a TwilioCredentials,
         budget: Duration,
-        requests: &'a AtomicUsize,
+        metrics: &'a Recorder,
     ) -> Twilio<'a> {
         Twilio {
             http: self,
             credentials,
             deadline: Mutex::new(Instant::now() + budget),
-            requests,
+            metrics,
         }
     }
 }
@@ -149,7 +150,7 @@ pub struct Twilio<'a> {
     http: &'a TwilioHttp,
     credentials: &'a TwilioCredentials,
     deadline: Mutex<Instant>,
-    requests: &'a AtomicUsize,
+    metrics: &'a Recorder,
 }
 
 /// Why one attempt failed, and whether another may help.
@@ -177,7 +178,7 @@ impl<'a> Twilio<'a> {
 
     /// Twilio requests made so far, retries included.
     pub fn request_count(&self) -> usize {
-        self.requests.load(Ordering::Relaxed)
+        self.metrics.twilio_requests()
     }
 
     /// Gives this client more time, e.g. to roll back after a failure.
@@ -313,9 +314,12 @@ impl<'a> Twilio<'a> {
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(body);
         }
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.metrics.twilio_request();
         let started = Instant::now();
-        let response = request.send().await.map_err(classify_transport)?;
+        let response = request.send().await.map_err(|e| {
+            self.metrics.count(Count::TwilioErrors);
+            classify_transport(e)
+        })?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -323,7 +327,14 @@ impl<'a> Twilio<'a> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response.bytes().await.map_err(classify_transport)?;
+        let body = response.bytes().await.map_err(|e| {
+            self.metrics.count(Count::TwilioErrors);
+            classify_transport(e)
+        })?;
+        self.metrics.twilio_answered(started.elapsed());
+        if let Some(fact) = health(status) {
+            self.metrics.count(fact);
+        }
         tracing::debug!(
             method = %method,
             path = %loggable_path(url),
@@ -346,6 +357,18 @@ impl<'a> Twilio<'a> {
             code: error.code,
             message: error.message,
         }))
+    }
+}
+
+/// What an answer says of Twilio's health, for the metrics: throttled, or
+/// failing (5xx, or our credentials refused, which fails every request
+/// until fixed). Other refusals answer the question asked.
+fn health(status: StatusCode) -> Option<Count> {
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => Some(Count::TwilioThrottled),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Some(Count::TwilioErrors),
+        s if s.is_server_error() => Some(Count::TwilioErrors),
+        _ => None,
     }
 }
 
@@ -453,6 +476,25 @@ mod tests {
         let err = parse::<u32>(br#""+14155550101""#).unwrap_err().to_string();
         assert!(!err.contains("4155550101"), "{err}");
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn only_throttling_server_errors_and_refused_credentials_count_against_twilio() {
+        assert_eq!(
+            health(StatusCode::TOO_MANY_REQUESTS),
+            Some(Count::TwilioThrottled)
+        );
+        for failing in [401, 403, 500, 502, 503] {
+            let status = StatusCode::from_u16(failing).unwrap();
+            assert_eq!(health(status), Some(Count::TwilioErrors), "{failing}");
+        }
+        for answer in [200, 201, 204, 400, 404, 409] {
+            assert_eq!(
+                health(StatusCode::from_u16(answer).unwrap()),
+                None,
+                "{answer}"
+            );
+        }
     }
 
     #[test]

@@ -396,7 +396,7 @@ struct Contract {
     http: TwilioHttp,
     credentials: TwilioCredentials,
     /// What the client counts its requests into.
-    requests: std::sync::atomic::AtomicUsize,
+    requests: masked_comms::metrics::Recorder,
 }
 
 impl Contract {

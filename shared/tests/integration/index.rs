@@ -3,13 +3,13 @@
 //! judge when the index is behind.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use masked_comms::config::{Secret, TwilioCredentials};
 use masked_comms::handlers::{conversation_events, inbound_call, landing, sessions};
+use masked_comms::metrics::Recorder;
 use masked_comms::twilio::{ConversationParams, TwilioHttp};
 use serde_json::{json, Value};
 use twilio_emulator::{sequential_round_trips, ConversationSeed, ConversationState, Operation};
@@ -162,9 +162,9 @@ async fn close_behind_our_back(h: &Harness, sid: &str) {
         account_sid: h.emulator.account_sid().into(),
         auth_token: Secret::new(h.emulator.auth_token()),
     };
-    let count = AtomicUsize::new(0);
+    let metrics = Recorder::default();
     let http = TwilioHttp::new(settings(&h.emulator.base_url())).unwrap();
-    http.session(&credentials, Duration::from_secs(5), &count)
+    http.session(&credentials, Duration::from_secs(5), &metrics)
         .update_conversation(
             sid,
             &ConversationParams {
@@ -574,7 +574,7 @@ async fn sticky_history_keeps_at_most_two_entries_per_number() {
         // A new second, so each session has its own creation date.
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
-    let count = AtomicUsize::new(0);
+    let count = std::sync::atomic::AtomicUsize::new(0);
     let entries = h.index().for_invocation(&count).address(A).await.unwrap();
     assert_eq!(entries.used, [POOL[0]]);
     assert!(entries.bound.is_empty());

@@ -12,6 +12,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use masked_comms::config::{ConfigSource, ConfigStore, Function, RawConfig, TwilioCredentials};
 use masked_comms::handlers::{conversation_events, inbound_call, landing, sessions};
+use masked_comms::metrics::Recorder;
 use masked_comms::twilio::TwilioHttp;
 use masked_comms::AppState;
 use serde_json::{json, Value};
@@ -319,8 +320,8 @@ async fn the_twilio_client_follows_no_redirect() {
         account_sid: "AC0123456789abcdef0123456789abcdef".into(),
         auth_token: masked_comms::config::Secret::new("token"),
     };
-    let count = AtomicUsize::new(0);
-    let twilio = http.session(&credentials, Duration::from_secs(5), &count);
+    let metrics = Recorder::default();
+    let twilio = http.session(&credentials, Duration::from_secs(5), &metrics);
     let result = twilio
         .fetch_conversation("CH0123456789abcdef0123456789abcdef")
         .await;
@@ -444,13 +445,13 @@ async fn a_retry_finishing_an_abandoned_session_keeps_its_own_bindings() {
     let half = h.emulator.conversations();
     assert_eq!(half.len(), 1);
     // Its add for A did happen after all (the answer was what got lost).
-    let count = AtomicUsize::new(0);
+    let metrics = Recorder::default();
     let credentials = TwilioCredentials {
         account_sid: h.emulator.account_sid().into(),
         auth_token: masked_comms::config::Secret::new(h.emulator.auth_token()),
     };
     let http = TwilioHttp::new(settings(&h.emulator.base_url())).unwrap();
-    http.session(&credentials, Duration::from_secs(5), &count)
+    http.session(&credentials, Duration::from_secs(5), &metrics)
         .add_participant(&half[0].sid, A, POOL[0])
         .await
         .unwrap();

@@ -51,7 +51,9 @@ impl Harness {
             .parse()
             .expect("test config is valid");
         let twilio = TwilioHttp::new(settings(&emulator.base_url())).expect("client builds");
-        let state = AppState::new(ConfigStore::fixed(config), twilio);
+        let mut state = AppState::new(ConfigStore::fixed(config), twilio);
+        // Each invocation's metrics document, for tests to read (metrics.rs).
+        state.metrics = masked_comms::metrics::Sink::memory();
         Harness { emulator, state }
     }
 

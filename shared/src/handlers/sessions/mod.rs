@@ -13,7 +13,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
-use crate::config::Config;
+use crate::config::{Config, Function};
 use crate::domain::address::Address;
 use crate::domain::session::{validate_participant, NewSession, SessionRequest, UpdateRequest};
 use crate::domain::sid::{Sid, SidKind};
@@ -36,11 +36,17 @@ const MAX_PAGE_SIZE: usize = 50;
 
 /// Handles one request to the session API.
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    serve(req, "/sessions", async |req, invocation| {
-        route(state, &req, invocation)
-            .await
-            .unwrap_or_else(ApiError::into_response)
-    })
+    serve(
+        req,
+        &state.metrics,
+        Function::Sessions,
+        "/sessions",
+        async |req, invocation| {
+            route(state, &req, invocation)
+                .await
+                .unwrap_or_else(ApiError::into_response)
+        },
+    )
     .await
 }
 
