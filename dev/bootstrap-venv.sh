@@ -4,7 +4,8 @@
 #
 #   bash dev/bootstrap-venv.sh dev     make dev:   cargo-lambda (dev/requirements-dev.txt)
 #   bash dev/bootstrap-venv.sh test    make test:  + moto, boto3, twilio, pytest, requests,
-#                                                  selenium, aws-sam-cli, cfn-lint
+#                                                  selenium, aws-sam-cli, cfn-lint,
+#                                                  openapi-spec-validator, openapi-core
 #                                                  (dev/requirements-test.txt); the default
 #   bash dev/bootstrap-venv.sh build   make build, make bench: + ziglang, the cross-linker
 #                                                  of `cargo lambda build` (dev/requirements-build.txt)
