@@ -185,6 +185,23 @@ def test_a_form_creates_a_session_and_a_key_makes_a_retry_safe(api, fresh_addres
     assert error_of(other)["code"] == "idempotency_conflict"
 
 
+def test_a_taken_unique_name_and_an_exhausted_pool_are_conflicts(api, ssm_params, fresh_address):
+    name = {"uniqueName": f"e2e-{fresh_address()}"}
+    assert api("POST", "/sessions", json={"addresses": [fresh_address()], **name}).status_code == 201
+    taken = api("POST", "/sessions", json={"addresses": [fresh_address()], **name})
+    assert taken.status_code == 409
+    assert error_of(taken)["code"] == "unique_name_taken"
+
+    # Each session holds one of the pool's numbers for `busy`: after one
+    # session per number there is none left for a next one.
+    busy = fresh_address()
+    for _ in ssm_params.number_pool:
+        assert api("POST", "/sessions", json={"addresses": [busy, fresh_address()]}).status_code == 201
+    exhausted = api("POST", "/sessions", json={"addresses": [busy, fresh_address()]})
+    assert exhausted.status_code == 409
+    assert error_of(exhausted) | {"message": ""} == {"code": "pool_exhausted", "address": busy, "message": ""}
+
+
 def test_participants_are_added_and_removed(api, create_session, fresh_address):
     sid = create_session(2)["sid"]
     newcomer = fresh_address()
