@@ -6,7 +6,8 @@
 #                                                  moto and boto3 for the local SSM and
 #                                                  session index (dev/requirements-local.txt)
 #   bash dev/bootstrap-venv.sh test    make test:  + twilio, pytest, requests, selenium,
-#                                                  aws-sam-cli, cfn-lint
+#                                                  aws-sam-cli, cfn-lint,
+#                                                  openapi-spec-validator, openapi-core
 #                                                  (dev/requirements-test.txt); the default
 #   bash dev/bootstrap-venv.sh build   make build, make bench: + ziglang, the cross-linker
 #                                                  of `cargo lambda build` (dev/requirements-build.txt)

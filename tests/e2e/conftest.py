@@ -13,6 +13,14 @@
                   emulator's voice and events webhooks pointed at it
     emulator_webhooks  (per test) points the emulator's webhooks at the watch
                   again (a test may have reset the emulator)
+    api_spec      openapi.yaml as a checker (support/api_spec.py)
+    checked_answers  (autouse, whole run) every answer a test gets from the
+                  functions through `requests` is checked against openapi.yaml
+                  before the test sees it: one the document does not describe
+                  fails that test (support.api_spec.SpecMismatch)
+    checked_webhook_answers  (autouse, per test using the emulator) the same
+                  for the answers the functions gave the emulator's webhooks
+                  (the emulator records them), after the test
 
 Run with the repo's venv (the children get .venv/bin first on PATH, so
 moto_server and `cargo lambda` are found whatever the caller's PATH):
@@ -52,7 +60,7 @@ import pytest
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: `support`
-from support import project, settings, stack  # noqa: E402
+from support import api_spec as spec_checker, project, settings, stack  # noqa: E402
 from support.pytest_stack import *  # noqa: E402,F401,F403  (SIGTERM and StackError hooks)
 from support.stack import REPO, TARGET_DIR, free_port  # noqa: E402,F401  (test modules import these)
 
@@ -222,6 +230,62 @@ def lambda_watch(suite_stack, moto, emulator, ssm_params, watch_port):
 def emulator_webhooks(lambda_watch, emulator) -> dict[str, str]:
     """The emulator's webhook targets, (re)pointed at the watch for this test."""
     return stack.point_emulator_webhooks(emulator, lambda_watch)
+
+
+# --------------------------------------------------------------------------
+# every answer of ours, checked against openapi.yaml
+
+
+@pytest.fixture(scope="session")
+def api_spec() -> spec_checker.ApiSpec:
+    return spec_checker.ApiSpec()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checked_answers(api_spec, watch_port):
+    """The answers of the functions (at the watch's address) that the tests
+    got so far, each checked against openapi.yaml as it arrived. Answers of
+    the emulator (Twilio's API and its control endpoints) are not ours and
+    are not checked."""
+    with spec_checker.checking_requests(api_spec, f"http://127.0.0.1:{watch_port}") as checked:
+        yield checked
+
+
+def _webhook_deliveries(emulator: str) -> list[dict]:
+    response = requests.get(f"{emulator}/_emulator/webhooks", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["deliveries"]
+
+
+@pytest.fixture(scope="session")
+def _webhook_record() -> dict[str, list]:
+    """The emulator's webhook deliveries as last read (and checked)."""
+    return {"seen": []}
+
+
+@pytest.fixture(autouse=True)
+def checked_webhook_answers(request, api_spec, watch_port, _webhook_record):
+    """After each test that used the emulator: the answers our webhooks gave
+    it since the last such test (calls placed, conversations closed...; one
+    the emulator sent after a test ended is checked after the next),
+    checked against openapi.yaml. A mismatch is an error of that test."""
+    yield
+    if "emulator" not in request.fixturenames:
+        return
+    emulator = request.getfixturevalue("emulator")
+    response = requests.get(f"{emulator}/_emulator/webhooks", timeout=10)
+    assert response.status_code == 200, response.text
+    seen, now = _webhook_record["seen"], response.json()["deliveries"]
+    # A test that reset the emulator cleared its record: all of it is new.
+    new = now[len(seen) :] if now[: len(seen)] == seen else now
+    _webhook_record["seen"] = now
+    ours = f"http://127.0.0.1:{watch_port}/"
+    for delivery in new:
+        answered = delivery["outcome"].get("Ok")
+        if answered is None or not delivery["url"].startswith(ours):
+            continue
+        form = [tuple(pair) for pair in delivery["params"]] if delivery["method"] == "POST" else []
+        api_spec.check_answer(delivery["method"], delivery["url"], spec_checker.answer_of(answered), form)
 
 
 # --------------------------------------------------------------------------

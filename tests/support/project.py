@@ -10,6 +10,8 @@
     metrics()              the CloudWatch metrics the functions emit (namespace,
                            each metric's name, unit and dimension keys, the
                            call outcomes), from shared/src/metrics.rs
+    error_codes()          every `code` an API error answer can carry
+                           (ApiError in shared/src/http/error.rs)
 
 Usage from any suite under tests/ (with tests/ on sys.path):
 
@@ -36,6 +38,8 @@ TEMPLATE = REPO / "template.yaml"
 CARGO_TOML = REPO / "Cargo.toml"
 CONFIG_RS = REPO / "shared" / "src" / "config.rs"
 METRICS_RS = REPO / "shared" / "src" / "metrics.rs"
+SHARED_SRC = REPO / "shared" / "src"
+ERROR_RS = SHARED_SRC / "http" / "error.rs"
 
 
 class ProjectFactError(Exception):
@@ -212,8 +216,17 @@ def _block(text: str, opener: str, what: str) -> str:
     match = re.search(opener + r"\s*\{", text)
     if not match:
         raise ProjectFactError(f"{what} not found (pattern {opener!r})")
-    depth, i = 1, match.end()
-    start = i
+    return _braced(text, match.end(), what)
+
+
+def _blocks(text: str, opener: str, what: str) -> list[str]:
+    """Like _block, for every match of `opener`."""
+    return [_braced(text, m.end(), what) for m in re.finditer(opener + r"\s*\{", text)]
+
+
+def _braced(text: str, start: int, what: str) -> str:
+    """The text from `start` (just after a `{`) to its matching `}`."""
+    depth, i = 1, start
     while i < len(text):
         c = text[i]
         if c == '"':
@@ -509,3 +522,60 @@ def parse_metrics_source(text: str) -> MetricsCatalogue:
 def metrics() -> MetricsCatalogue:
     """The metrics the functions emit (shared/src/metrics.rs)."""
     return parse_metrics_source(METRICS_RS.read_text())
+# ---------------------------------------------------------------- shared/src/http/error.rs
+
+# One arm of ApiError::code()'s `match self`: patterns => "literal" or a
+# binding of the pattern (`ApiError::Conflict { code, .. } => code`).
+_CODE_ARM = re.compile(
+    r"(?P<pats>(?:ApiError|Self)::\w+\s*(?:\{[^{}]*\}|\([^()]*\))?"
+    r"(?:\s*\|\s*(?:ApiError|Self)::\w+\s*(?:\{[^{}]*\}|\([^()]*\))?)*)"
+    r"\s*=>\s*(?P<value>\"[^\"]*\"|[a-z_]\w*)\s*,?"
+)
+
+
+def parse_error_codes(error_rs: str, sources: dict[str, str]) -> tuple[str, ...]:
+    """Every code ApiError::code() (in `error_rs`) can return: the string
+    literals its arms return, and for an arm that returns a field of the
+    variant (`Conflict { code, .. } => code`), the literal `code: "..."` of
+    every construction of that variant in `sources` (name -> Rust text)."""
+    text = _strip_comments(error_rs)
+    code_fn = _block(text, r"pub\s+fn\s+code\s*\(\s*&\s*self\s*\)[^{]*", "error.rs: ApiError::code()")
+    arms = _block(code_fn, r"match\s+self", "error.rs: ApiError::code(): match self")
+    leftover = _CODE_ARM.sub("", arms).strip()
+    if leftover:
+        raise ProjectFactError(f"error.rs: ApiError::code(): arms not understood: {leftover[:120]!r}")
+    codes: list[str] = []
+    from_fields: list[str] = []  # variants whose code is given where they are built
+    for arm in _CODE_ARM.finditer(arms):
+        value = arm.group("value")
+        if value.startswith('"'):
+            codes.append(value.strip('"'))
+            continue
+        for variant, fields in re.findall(r"::(\w+)\s*(\{[^{}]*\}|\([^()]*\))?", arm.group("pats")):
+            if not re.search(rf"\b{value}\b", fields):
+                raise ProjectFactError(f"error.rs: ApiError::code() returns `{value}`, which ApiError::{variant} does not bind")
+            from_fields.append(variant)
+    for variant in from_fields:
+        built = 0
+        for name, source in sources.items():
+            for fields in _blocks(_strip_comments(source), rf"\b(?:ApiError|Self)::{variant}", f"{name}: ApiError::{variant}"):
+                if re.search(r"\.\.\s*$", fields):
+                    continue  # a pattern (`ApiError::Conflict { .. }`), not a construction
+                literal = re.search(r"\bcode\s*:\s*\"([^\"]+)\"", fields)
+                if not literal:
+                    raise ProjectFactError(f"{name}: ApiError::{variant} built without a literal `code: \"...\"`: {fields.strip()[:120]!r}")
+                codes.append(literal.group(1))
+                built += 1
+        if not built:
+            raise ProjectFactError(f"ApiError::{variant} is never built, so its codes are unknown")
+    if not codes:
+        raise ProjectFactError("error.rs: ApiError::code() returns no codes")
+    return tuple(dict.fromkeys(codes))
+
+
+@functools.cache
+def error_codes() -> tuple[str, ...]:
+    """Every `code` an error answer of the session API or the operator page
+    can carry, in the order shared/src/http/error.rs names them."""
+    sources = {str(path.relative_to(REPO)): path.read_text() for path in sorted(SHARED_SRC.rglob("*.rs"))}
+    return parse_error_codes(ERROR_RS.read_text(), sources)

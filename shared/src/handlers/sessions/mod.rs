@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use futures_util::future::try_join;
+use futures_util::future::join;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use rand::RngCore;
@@ -324,10 +324,15 @@ fn fingerprint(session: &NewSession) -> String {
 }
 
 async fn read(sessions: &Sessions<'_>, sid: &str) -> Result<Response<Body>, SessionError> {
-    let (conversation, participants) = try_join(sessions.fetch_session(sid), async {
-        Ok(sessions.twilio().participants(sid).await?)
-    })
-    .await?;
+    // Both at once; the conversation's answer decides first, so a session
+    // that does not exist is 404 whichever request Twilio answered first.
+    let (conversation, participants) = join(
+        sessions.fetch_session(sid),
+        sessions.twilio().participants(sid),
+    )
+    .await;
+    let conversation = conversation?;
+    let participants = participants?;
     Ok(response::json(
         StatusCode::OK,
         &Session::new(conversation, participants),
