@@ -36,6 +36,9 @@ const MESSAGE_ONLY: &str =
 const NOBODY_DIALABLE: &str =
     "The other participants in this conversation cannot take calls. Please send a message instead.";
 
+/// Where Twilio sends a pool number's calls (`make twilio-setup` points them here).
+pub const PATH: &str = "/inbound-call";
+
 /// The inbound-call function's requests, all Twilio's webhooks for pool
 /// numbers: calls (`/inbound-call`, and the seed app's
 /// `/proxypoc/inboundCall`), how they went (`/call-events`), and texts no
@@ -46,7 +49,7 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         inbound_message::PATH => return inbound_message::handle(state, req).await,
         _ => {}
     }
-    serve(req, "/inbound-call", async |req, invocation| {
+    serve(req, PATH, async |req, invocation| {
         answer(state, &req, invocation).await
     })
     .await
