@@ -119,6 +119,7 @@ pub async fn wire(
     let current = read_current(twilio, &wiring.pool).await?;
     let plan = Plan::new(&current, &wiring.base_url.targets(), wiring.choices);
     say(out, &report::plan(&plan));
+    say(out, "");
     if plan.is_refused() {
         say(out, &report::refusals(&plan, twilio.account_sid()));
         return Err(SetupError::Refused);
