@@ -188,8 +188,8 @@ mod tests {
     #[test]
     fn the_flag_wins_but_must_agree_with_public_base_url() {
         let public = url::Url::parse("https://masked.example.com/").unwrap();
-        let stack = Some("https://abc123.execute-api.eu-west-1.amazonaws.com");
-        let chosen = |flag, public| BaseUrl::choose(flag, public, stack);
+        let stack = "https://abc123.execute-api.eu-west-1.amazonaws.com";
+        let chosen = |flag, public| BaseUrl::choose(flag, public, Some(stack));
 
         let (url, source) = chosen(None, Some(&public)).unwrap();
         assert_eq!(
@@ -197,14 +197,11 @@ mod tests {
             ("https://masked.example.com", BaseUrlSource::PublicBaseUrl)
         );
         let (url, source) = chosen(None, None).unwrap();
-        assert_eq!(
-            (url.as_str(), source),
-            (stack.unwrap(), BaseUrlSource::Stack)
-        );
+        assert_eq!((url.as_str(), source), (stack, BaseUrlSource::Stack));
         let (_, source) = chosen(Some("https://masked.example.com"), Some(&public)).unwrap();
         assert_eq!(source, BaseUrlSource::Flag);
         assert!(matches!(
-            chosen(stack, Some(&public)),
+            chosen(Some(stack), Some(&public)),
             Err(BaseUrlError::NotPublicBaseUrl { .. })
         ));
         assert_eq!(
