@@ -79,8 +79,12 @@ def stack_outputs(config_env: str) -> dict[str, str]:
     subprocess.run(["bash", str(REPO / "dev" / "bootstrap-venv.sh"), "test"], check=True,
                    stdout=subprocess.DEVNULL)
     print(f"twilio-setup: reading the outputs of stack {name} (sam list stack-outputs)", file=sys.stderr)
-    done = subprocess.run([str(SAM), "list", "stack-outputs", "--stack-name", name, "--output", "json"],
-                          capture_output=True, text=True)
+    argv = [str(SAM), "list", "stack-outputs", "--stack-name", name, "--output", "json"]
+    # The SAM CLI's boto3 knows AWS_DEFAULT_REGION; the tool's SDK also AWS_REGION.
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        argv += ["--region", region]
+    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
     if done.returncode != 0:
         raise Refused(f"sam could not read stack {name}'s outputs: {done.stderr.strip()[-500:]}")
     try:

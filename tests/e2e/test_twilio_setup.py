@@ -10,7 +10,7 @@ Needs no `cargo lambda watch`: only moto, SSM and the emulator.
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
 
 import pytest
@@ -151,3 +151,39 @@ def test_refusals_and_errors_exit_non_zero_and_change_nothing(moto, account, ssm
     assert usage.returncode == 2
     assert "unknown option --dryrun" in usage.stderr
     assert writes(emulator) == before
+
+
+def test_without_base_url_or_prefix_the_deployed_stacks_outputs_are_used(moto, account, ssm_params, ssm_override):
+    """The stack samconfig.toml names, as `sam list stack-outputs` reads it (from moto)."""
+    import boto3
+
+    cloudformation = boto3.client("cloudformation", endpoint_url=moto, region_name=AWS["AWS_REGION"],
+                                  aws_access_key_id="testing", aws_secret_access_key="testing")
+    stack_url = "https://abc123.execute-api.us-east-1.amazonaws.com"
+    cloudformation.create_stack(StackName="masked-comms-dev", TemplateBody=json.dumps({
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"ApiBaseUrl": {"Value": stack_url}, "ParameterPrefix": {"Value": ssm_params.prefix}},
+    }))
+    try:
+        env = tool_env(moto, account, {})
+        done = subprocess.run(["make", "--no-print-directory", "-n", "twilio-setup"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "reading the outputs of stack masked-comms-dev" in done.stderr, done.stderr
+        assert f"configuration from SSM parameters under {ssm_params.prefix}" in done.stdout, done.stdout
+        # The functions check signatures against public-base-url: it wins over the stack's URL.
+        assert f"Base URL {ssm_params.public_base_url} (from the configured public-base-url)" in done.stdout
+
+        with ssm_override({"public-base-url": None}):
+            moving = subprocess.run(["make", "--no-print-directory", "-n", "twilio-setup"], cwd=REPO, env=env,
+                                    capture_output=True, text=True, timeout=600)
+            done = subprocess.run(["make", "--no-print-directory", "-n", "twilio-setup", "ARGS=--replace-webhooks"],
+                                  cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        # The webhooks point at the earlier base URL: moving them is the operator's call.
+        assert moving.returncode != 0
+        assert "(another deployment of masked-comms, by its path)" in moving.stdout, moving.stdout
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"Base URL {stack_url} (from the stack's ApiBaseUrl output)" in done.stdout, done.stdout
+        assert f"{stack_url}/inbound-call" in done.stdout
+    finally:
+        cloudformation.delete_stack(StackName="masked-comms-dev")

@@ -116,11 +116,19 @@ pub fn refusals(plan: &Plan, account_sid: &str) -> String {
                  account, or take it out of the pool configuration",
                 redact(number)
             ),
-            Refusal::ForeignWebhook { setting, url } => format!(
-                "{setting} is another app's ({url}). Another app on this account would stop \
-                 getting its Conversations events: use a separate account or subaccount, or \
-                 pass --replace-webhooks"
-            ),
+            Refusal::ForeignWebhook { setting, url } => {
+                let earlier = url.ends_with(crate::handlers::conversation_events::PATH);
+                format!(
+                    "{setting} points elsewhere: {url} ({}). Whatever is there would stop \
+                     getting the account's Conversations events: pass --replace-webhooks if it \
+                     is yours to replace, or give this stack its own account or subaccount",
+                    if earlier {
+                        "another deployment of masked-comms, by its path"
+                    } else {
+                        "another app"
+                    }
+                )
+            }
             Refusal::FlexTarget => "the account's Conversations events go to Flex (Target=flex). \
                                     Pass --replace-webhooks to send them to this stack instead"
                 .into(),

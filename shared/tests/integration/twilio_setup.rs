@@ -310,9 +310,9 @@ async fn another_apps_webhook_is_refused_unless_replacing_and_then_shown_to_rest
     let (_, writes) = account.take_requests();
     assert!(writes.is_empty(), "{writes:?}");
     assert!(
-        refused
-            .output
-            .contains(&format!("PostWebhookUrl is another app's ({OTHER_APP})")),
+        refused.output.contains(&format!(
+            "PostWebhookUrl points elsewhere: {OTHER_APP} (another app)"
+        )),
         "{}",
         refused.output
     );
