@@ -235,34 +235,29 @@ fn is_post(method: Option<&str>) -> bool {
 }
 
 fn plan_number(number: &str, found: &IncomingPhoneNumber, targets: &Targets) -> NumberPlan {
-    let mut changes = Vec::new();
-    let mut want = |setting, current: &Option<String>, wanted: &str, same: bool| {
-        if !same {
-            changes.push(Change {
-                setting,
-                from: current.clone(),
-                to: Some(wanted.to_owned()),
-            });
-        }
-    };
-    let voice_url = found.voice_url.as_deref() == Some(targets.voice_url.as_str());
-    want(
-        Setting::VoiceUrl,
-        &found.voice_url,
-        &targets.voice_url,
-        voice_url,
-    );
-    let voice_method = is_post(found.voice_method.as_deref());
-    want(
-        Setting::VoiceMethod,
-        &found.voice_method,
-        METHOD,
-        voice_method,
-    );
-    let sms_url = found.sms_url.as_deref() == Some(targets.sms_url.as_str());
-    want(Setting::SmsUrl, &found.sms_url, &targets.sms_url, sms_url);
-    let sms_method = is_post(found.sms_method.as_deref());
-    want(Setting::SmsMethod, &found.sms_method, METHOD, sms_method);
+    let settings = [
+        (
+            Setting::VoiceUrl,
+            &found.voice_url,
+            targets.voice_url.as_str(),
+        ),
+        (Setting::VoiceMethod, &found.voice_method, METHOD),
+        (Setting::SmsUrl, &found.sms_url, targets.sms_url.as_str()),
+        (Setting::SmsMethod, &found.sms_method, METHOD),
+    ];
+    let changes = settings
+        .into_iter()
+        .filter(|(setting, now, wanted)| match setting {
+            // Twilio takes a method in any case.
+            Setting::VoiceMethod | Setting::SmsMethod => !is_post(now.as_deref()),
+            _ => now.as_deref() != Some(*wanted),
+        })
+        .map(|(setting, now, wanted)| Change {
+            setting,
+            from: now.clone(),
+            to: Some(wanted.to_owned()),
+        })
+        .collect();
 
     let overrides = [
         found
@@ -310,18 +305,17 @@ fn plan_webhooks(
                 url: url.clone(),
             });
         }
-        match &foreign_pre {
-            Some(url) if want_pre => refusals.push(Refusal::ForeignWebhook {
+        let other_method = current.method.clone().filter(|m| !is_post(Some(m)));
+        match (&foreign_pre, other_method) {
+            (Some(url), _) if want_pre => refusals.push(Refusal::ForeignWebhook {
                 setting: Setting::PreWebhookUrl,
                 url: url.clone(),
             }),
-            // Kept beside ours: it must not be moved to another method.
-            Some(url) if current.method.is_some() && !is_post(current.method.as_deref()) => {
-                refusals.push(Refusal::SharedMethod {
-                    url: url.clone(),
-                    method: current.method.clone().unwrap_or_default(),
-                })
-            }
+            // Kept beside ours, it must not be moved to another method.
+            (Some(url), Some(method)) => refusals.push(Refusal::SharedMethod {
+                url: url.clone(),
+                method,
+            }),
             _ => {}
         }
         if flex {
