@@ -2,9 +2,11 @@
 # Create/refresh the repo-local Python virtualenv (.venv) with the pinned
 # tooling one command needs, in layers:
 #
-#   bash dev/bootstrap-venv.sh dev     make dev:   cargo-lambda (dev/requirements-dev.txt)
-#   bash dev/bootstrap-venv.sh test    make test:  + moto, boto3, twilio, pytest, requests,
-#                                                  selenium, aws-sam-cli, cfn-lint
+#   bash dev/bootstrap-venv.sh dev     make dev:   cargo-lambda (dev/requirements-dev.txt),
+#                                                  moto and boto3 for the local SSM and
+#                                                  session index (dev/requirements-local.txt)
+#   bash dev/bootstrap-venv.sh test    make test:  + twilio, pytest, requests, selenium,
+#                                                  aws-sam-cli, cfn-lint
 #                                                  (dev/requirements-test.txt); the default
 #   bash dev/bootstrap-venv.sh build   make build, make bench: + ziglang, the cross-linker
 #                                                  of `cargo lambda build` (dev/requirements-build.txt)
@@ -41,9 +43,9 @@ PY="${PYTHON:-python3}"
 PROFILE="${1:-test}"
 
 case "$PROFILE" in
-    dev) LAYERS=(dev) ;;
-    test) LAYERS=(dev test) ;;
-    build) LAYERS=(dev test build) ;;
+    dev) LAYERS=(dev local) ;;
+    test) LAYERS=(dev local test) ;;
+    build) LAYERS=(dev local test build) ;;
     *)
         echo "usage: $0 [dev|test|build]" >&2
         exit 2

@@ -6,7 +6,8 @@ Twilio accounts.
     make dev TWILIO=real        # real Twilio: credentials, pool and operator login from .env,
                                 # PUBLIC_BASE_URL = your tunnel's https URL
 
-Starts (with tests/support/stack.py, like the test suites) the Twilio emulator
+Starts (with tests/support/stack.py, like the test suites) the Twilio emulator,
+moto's server with the session index table (as template.yaml declares it),
 and `cargo lambda watch` on 127.0.0.1:PORT with every function at its real path
 (the router in the root Cargo.toml), configured from the environment, each
 function built and warmed up before the instructions are printed. Watch
@@ -133,6 +134,9 @@ def main() -> int:
     started = time.monotonic()
     run = stack.Stack("dev", log_dir=RUN_DIR)
     try:
+        # The session index, as the stack deploys it, in moto's DynamoDB.
+        _, moto = run.moto()
+        values.update({**stack.LOCAL_AWS, "AWS_ENDPOINT_URL": moto, **run.session_index(moto)})
         if mode == "emulator":
             run.cargo_build(["twilio-emulator"] + [f.binary for f in project.functions()])
             run.emulator(
@@ -177,6 +181,7 @@ def instructions(mode, port, emulator_port, values, taken, origin, elapsed) -> s
       make call FROM=+14155550101 TO=<their proxy number>
   Close a session as Twilio would (fires the conversation-events webhook):
       make close SID=CH...
+  Sessions are indexed in a local DynamoDB (moto), as deployed; it starts empty each run.
   Logs: .dev-run/lambda-watch.log, .dev-run/twilio-emulator.log.  Ctrl-C stops everything."""
     else:
         base = values["PUBLIC_BASE_URL"]

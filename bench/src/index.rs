@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use masked_comms::domain::roster::{RosterEntry, SessionRecord};
-use masked_comms::index::items::{BindingItem, UsedItem};
+use masked_comms::index::items::{history_entry, holdings_item, BindingItem, PairItem};
 use masked_comms::index::{Binding, IndexedParticipant, SessionItem};
 use masked_comms::session::lookup::Summary;
 use masked_comms::twilio::ConversationState;
@@ -64,14 +64,14 @@ pub fn session_attributes(roster: &[(String, String)]) -> String {
     SessionRecord::new("seeded", Some(roster)).merged_into(&Map::new())
 }
 
-/// Every index item of one open session, as the session service writes them
-/// at create: per participant its binding and its proxy history entry
-/// (`put_binding` writes both), and the session item with its summary.
+/// The index items of one open session, as the session service writes them
+/// at create: per participant its binding and its pair's item, and the
+/// session item with its summary. (Each address's holdings item gathers
+/// every session's: [`holdings_items`].)
 pub fn session_items(
     sid: &str,
     created: &str,
     roster: &[(String, String)],
-    now: u64,
 ) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
     let mut items = Vec::with_capacity(2 * roster.len() + 1);
     for (address, proxy) in roster {
@@ -81,12 +81,7 @@ pub fn session_items(
             sid: sid.to_owned(),
         };
         items.push(encode(&BindingItem::new(&binding, created, None))?);
-        items.push(encode(&UsedItem::new(
-            address,
-            proxy,
-            now,
-            Some(now + masked_comms::index::HISTORY_KEPT_FOR.as_secs()),
-        ))?);
+        items.push(encode(&PairItem::new(&binding, None))?);
     }
     let summary = Summary {
         sid: sid.to_owned(),
@@ -123,6 +118,32 @@ pub fn session_items(
     );
     items.push(encode(&session)?);
     Ok(items)
+}
+
+/// Each address's holdings item for these sessions' rosters (all created
+/// at `created`): the proxies it holds, and the history entry of each.
+pub fn holdings_items<'r>(
+    rosters: impl IntoIterator<Item = &'r [(String, String)]>,
+    created: &str,
+    now: u64,
+) -> Vec<HashMap<String, AttributeValue>> {
+    let mut held: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for roster in rosters {
+        for (address, proxy) in roster {
+            held.entry(address).or_default().push(proxy.clone());
+        }
+    }
+    held.into_iter()
+        .map(|(address, proxies)| {
+            let used = proxies.iter().map(|p| history_entry(p, created)).collect();
+            holdings_item(
+                address,
+                proxies,
+                used,
+                now + masked_comms::index::HISTORY_KEPT_FOR.as_secs(),
+            )
+        })
+        .collect()
 }
 
 fn encode(item: &impl serde::Serialize) -> Result<HashMap<String, AttributeValue>, String> {
@@ -206,12 +227,12 @@ mod tests {
     }
 
     #[test]
-    fn a_session_has_a_binding_and_a_history_entry_per_participant_and_its_item() {
+    fn a_session_has_a_binding_and_a_pair_item_per_participant_and_its_item() {
         let roster = vec![
             ("+14152000000".to_owned(), "+15005550000".to_owned()),
             ("+14152000001".to_owned(), "+15005550000".to_owned()),
         ];
-        let items = session_items("CH1", "2026-01-01T00:00:00Z", &roster, 1).unwrap();
+        let items = session_items("CH1", "2026-01-01T00:00:00Z", &roster).unwrap();
         let keys: Vec<(String, String)> = items
             .iter()
             .map(|i| {
@@ -225,9 +246,9 @@ mod tests {
             keys,
             [
                 ("ADDR#+14152000000", "PROXY#+15005550000#CH1"),
-                ("ADDR#+14152000000", "USED#+15005550000"),
+                ("PAIR#+14152000000#+15005550000", "CH1"),
                 ("ADDR#+14152000001", "PROXY#+15005550000#CH1"),
-                ("ADDR#+14152000001", "USED#+15005550000"),
+                ("PAIR#+14152000001#+15005550000", "CH1"),
                 ("SESSION#CH1", "SESSION"),
             ]
             .map(|(pk, sk)| (pk.to_owned(), sk.to_owned()))
@@ -235,5 +256,18 @@ mod tests {
         let summary: Summary =
             serde_json::from_str(items[4]["summary"].as_s().unwrap()).expect("a summary");
         assert_eq!(summary.participants.len(), 2);
+    }
+
+    #[test]
+    fn holdings_gather_every_session_of_an_address() {
+        let first = [("+14152000000".to_owned(), "+15005550000".to_owned())];
+        let second = [("+14152000000".to_owned(), "+15005550001".to_owned())];
+        let items = holdings_items([&first[..], &second[..]], "2026-01-01T00:00:00Z", 1);
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            items[0]["bound"].as_ss().unwrap(),
+            &["+15005550000".to_owned(), "+15005550001".to_owned()]
+        );
+        assert_eq!(items[0]["used"].as_ss().unwrap().len(), 2);
     }
 }

@@ -1,20 +1,24 @@
 //! The Lambda wiring every function shares: logs, the state built once per
-//! execution environment, the HTTP runtime loop, and an internal extension
-//! that runs the work queued for after each answer ([`crate::deferred`])
-//! before Lambda freezes the environment.
+//! execution environment, the HTTP runtime loop, and the work queued for
+//! after each answer ([`crate::deferred`]).
 //!
-//! Lambda freezes an environment once both the runtime and every extension
-//! ask for their next event; the extension asks only when that work is done,
-//! so the caller has the answer and the work still finishes. Where there is
-//! no Extensions API (local stand-ins), the work runs beside the runtime.
+//! That work starts as soon as the handler has its answer, on a task beside
+//! the runtime. An internal extension keeps Lambda from freezing the
+//! environment before it is done: Lambda freezes once the runtime and every
+//! extension ask for their next event, and the extension asks only when the
+//! work of every invocation it was told of has finished. (Where there is no
+//! Extensions API, or one that tells extensions late, as local stand-ins do,
+//! the work still runs at once.)
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use lambda_extension::{Extension, LambdaEvent, NextEvent};
 use lambda_http::{service_fn, Body, Error, Request, Response};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
-use tokio::sync::Mutex;
+use tokio::sync::Notify;
 
 use crate::app::AppState;
 use crate::config::Function;
@@ -31,7 +35,9 @@ pub async fn run(function: Function) -> Result<(), Error> {
     // One per process, for the process's whole life.
     let state: &'static AppState = Box::leak(Box::new(AppState::from_env(function).await?));
     let (answered, answers) = unbounded_channel::<()>();
-    let after = after_each_answer(state, answers).await;
+    let finished: &'static Finished = Box::leak(Box::default());
+    tokio::spawn(work_after_answers(state, answers, finished));
+    let extension = register_extension(finished).await;
     let runtime = lambda_http::run(service_fn(move |req| {
         let answered = Answered(answered.clone());
         async move {
@@ -40,7 +46,7 @@ pub async fn run(function: Function) -> Result<(), Error> {
             Ok::<_, Error>(response)
         }
     }));
-    match after {
+    match extension {
         Some(extension) => {
             tokio::try_join!(runtime, extension)?;
             Ok(())
@@ -69,29 +75,63 @@ impl Drop for Answered {
     }
 }
 
-type AfterFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send>>;
+/// How many invocations' after-answer work has finished.
+#[derive(Default)]
+struct Finished {
+    count: AtomicU64,
+    changed: Notify,
+}
 
-/// The internal extension's run loop, registered now (during init, as
-/// Lambda requires); `None` when there is no Extensions API, in which case
-/// a task beside the runtime does the work.
-async fn after_each_answer(
-    state: &'static AppState,
-    answers: UnboundedReceiver<()>,
-) -> Option<AfterFuture> {
-    let answers = Arc::new(Mutex::new(answers));
-    let processor = {
-        let answers = answers.clone();
-        service_fn(move |event: LambdaEvent| {
-            let answers = answers.clone();
-            async move {
-                if let NextEvent::Invoke(_) = event.next {
-                    answers.lock().await.recv().await;
-                    state.run_deferred().await;
-                }
-                Ok::<(), Error>(())
+impl Finished {
+    async fn reach(&self, invocations: u64) {
+        loop {
+            let changed = self.changed.notified();
+            if self.count.load(Ordering::Acquire) >= invocations {
+                return;
             }
-        })
-    };
+            changed.await;
+        }
+    }
+}
+
+/// Runs each invocation's queued work as soon as it has its answer.
+async fn work_after_answers(
+    state: &'static AppState,
+    mut answers: UnboundedReceiver<()>,
+    finished: &'static Finished,
+) {
+    while answers.recv().await.is_some() {
+        // A panic in one invocation's work must not hold every later one.
+        if std::panic::AssertUnwindSafe(state.run_deferred())
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!("the work after an answer panicked; it was abandoned");
+        }
+        finished.count.fetch_add(1, Ordering::AcqRel);
+        finished.changed.notify_waiters();
+    }
+}
+
+type ExtensionFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send>>;
+
+/// The internal extension, registered now (during init, as Lambda
+/// requires): for each invocation it is told of, it waits until that many
+/// invocations' work has finished. `None` without an Extensions API.
+async fn register_extension(finished: &'static Finished) -> Option<ExtensionFuture> {
+    let told = Arc::new(AtomicU64::new(0));
+    let processor = service_fn(move |event: LambdaEvent| {
+        let told = told.clone();
+        async move {
+            if let NextEvent::Invoke(_) = event.next {
+                let invocations = told.fetch_add(1, Ordering::AcqRel) + 1;
+                finished.reach(invocations).await;
+            }
+            Ok::<(), Error>(())
+        }
+    });
     let registering = Extension::new()
         .with_extension_name("masked-comms-after-answer")
         .with_events(&["INVOKE"])
@@ -104,12 +144,7 @@ async fn after_each_answer(
                 Ok(Err(err)) => err.to_string(),
                 _ => "no answer".to_owned(),
             };
-            tracing::info!(%why, "no Extensions API: the work after each answer runs beside the runtime");
-            tokio::spawn(async move {
-                while answers.lock().await.recv().await.is_some() {
-                    state.run_deferred().await;
-                }
-            });
+            tracing::info!(%why, "no Extensions API: nothing holds the environment for the work after each answer");
             None
         }
     }

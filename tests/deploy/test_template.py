@@ -169,7 +169,8 @@ LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 SESSION_INDEX_ACTIONS = {
     "sessions": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "BatchWriteItem"},
     "inbound-call": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
-    "conversation-events": {"GetItem", "DeleteItem", "Query", "BatchWriteItem"},
+    # Forgetting a closed session updates its participants' holdings items.
+    "conversation-events": {"GetItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
     "landing-page": {"Query"},
 }
 QUERY_ONLY_ON = {"landing-page": {"index/by-proxy"}}  # the others: the table and each index

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -208,6 +209,8 @@ def lambda_watch(suite_stack, moto, emulator, ssm_params, watch_port):
         "TWILIO_API_URL": emulator,
         "CONFIG_TTL_SECONDS": "0",  # reload SSM on every request (ssm_override)
         "RUST_LOG": "info",
+        # The session index, as the stack deploys it (moto's DynamoDB).
+        **suite_stack.session_index(moto),
     }
     child, url = suite_stack.watch(watch_port, function_env, WATCHED_FUNCTIONS)
     stack.point_emulator_webhooks(emulator, url)
@@ -259,3 +262,19 @@ def create_session(lambda_watch, ssm_params):
         return body
 
     return create
+
+
+def settled_twilio_requests(emulator: str, quiet: float = 0.4, timeout: float = 15) -> list[dict]:
+    """The emulator's request log once nothing has been added to it for
+    `quiet` seconds: the work the functions do after an answer (the call log,
+    events) has finished too, so a count taken now is complete."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        response = requests.get(f"{emulator}/_emulator/requests", timeout=10)
+        assert response.status_code == 200, response.text
+        now = response.json()
+        if now == last or time.monotonic() > deadline:
+            return now
+        last = now
+        time.sleep(quiet)

@@ -23,6 +23,8 @@ import requests
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from conftest import settled_twilio_requests
+
 # --------------------------------------------------------------------------
 # helpers
 
@@ -52,9 +54,8 @@ def post_form(url: str, pairs, signature: str | None) -> requests.Response:
 
 
 def twilio_requests(emulator: str) -> list[dict]:
-    response = requests.get(f"{emulator}/_emulator/requests", timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
+    """Every Twilio request so far, the after-answer work included."""
+    return settled_twilio_requests(emulator)
 
 
 def new_requests(emulator: str, before: list[dict]) -> list[dict]:
@@ -364,24 +365,30 @@ def test_default_port_forms_match_the_oracle(
 # TwiML, end to end
 
 
-def expected_connect(callee: str, callee_proxy: str, say=None) -> VoiceResponse:
+def expected_connect(callee: str, callee_proxy: str, say=None, action=None) -> VoiceResponse:
     r = VoiceResponse()
     if say:
         r.say(say["text"], voice=say["voice"], language=say["language"])
-    d = Dial(caller_id=callee_proxy)
+    d = Dial(caller_id=callee_proxy, action=action)
     d.number(callee)
     r.append(d)
     return r
 
 
-def expected_conference(room: str, say=None) -> VoiceResponse:
+def expected_conference(room: str, say=None, action=None) -> VoiceResponse:
     r = VoiceResponse()
     if say:
         r.say(say["text"], voice=say["voice"], language=say["language"])
-    d = Dial()
+    d = Dial(action=action)
     d.conference(room, end_conference_on_exit=True)
     r.append(d)
     return r
+
+
+def call_log_action(public_base_url: str, session: dict) -> str:
+    """Where Twilio reports how a call of `session` ended: the call log
+    (the stack runs with the session index) asks for it."""
+    return f"{public_base_url}/call-events?session={session['sid']}"
 
 
 def last_call_sid(emulator: str) -> str:
@@ -418,24 +425,28 @@ def announcement(request, ssm_override):
 
 
 def test_one_to_one_twiml_matches_voice_response(
-    emulator, emulator_webhooks, create_session, announcement
+    emulator, emulator_webhooks, create_session, announcement, ssm_params
 ):
-    (a, a_proxy), (b, b_proxy) = bindings(create_session(2))
+    session = create_session(2)
+    (a, a_proxy), (b, b_proxy) = bindings(session)
 
     outcome = place_call(emulator, a, a_proxy)
 
-    assert_same_twiml(outcome["body"], expected_connect(b, b_proxy, announcement))
+    action = call_log_action(ssm_params.public_base_url, session)
+    assert_same_twiml(outcome["body"], expected_connect(b, b_proxy, announcement, action))
 
 
 def test_conference_twiml_matches_voice_response(
-    emulator, emulator_webhooks, create_session, announcement
+    emulator, emulator_webhooks, create_session, announcement, ssm_params
 ):
-    (a, a_proxy), *_ = bindings(create_session(3))
+    session = create_session(3)
+    (a, a_proxy), *_ = bindings(session)
 
     outcome = place_call(emulator, a, a_proxy)
 
     room = f"mc-{last_call_sid(emulator)}"
-    assert_same_twiml(outcome["body"], expected_conference(room, announcement))
+    action = call_log_action(ssm_params.public_base_url, session)
+    assert_same_twiml(outcome["body"], expected_conference(room, announcement, action))
 
 
 def test_out_of_session_twiml_matches_voice_response(
@@ -465,6 +476,7 @@ def test_structure_comparison_notices_differences():
         expected_connect("+14155550102", "+15005550003"),
         expected_conference("room"),
         expected_connect("+14155550102", "+15005550002", ANNOUNCEMENT),
+        expected_connect("+14155550102", "+15005550002", action="https://x.example/call-events"),
     ):
         with pytest.raises(AssertionError):
             assert_same_twiml(a.to_xml(), different)

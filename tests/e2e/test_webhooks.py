@@ -12,14 +12,15 @@ from urllib.parse import parse_qs, urlencode
 
 import requests
 
+from conftest import settled_twilio_requests
+
 # --------------------------------------------------------------------------
 # helpers
 
 
 def twilio_requests(emulator: str) -> list[dict]:
-    response = requests.get(f"{emulator}/_emulator/requests", timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
+    """Every Twilio request so far, the after-answer work included."""
+    return settled_twilio_requests(emulator)
 
 
 def new_requests(emulator: str, before: list[dict]) -> list[dict]:
@@ -102,7 +103,8 @@ def emulator_like_form(account_sid: str, caller: str, dialled: str) -> list[tupl
 def test_call_in_a_two_party_session_dials_the_other_party(
     emulator, emulator_webhooks, create_session
 ):
-    (a, a_proxy), (b, b_proxy) = bindings(create_session(2))
+    session = create_session(2)
+    (a, a_proxy), (b, b_proxy) = bindings(session)
     before = twilio_requests(emulator)
     calls_before = calls(emulator)
 
@@ -111,14 +113,20 @@ def test_call_in_a_two_party_session_dials_the_other_party(
     root = twiml(outcome)
     assert [child.tag for child in root] == ["Dial"], outcome["body"]
     dial = root[0]
-    assert dial.attrib == {"callerId": b_proxy}, outcome["body"]
+    assert dial.attrib["callerId"] == b_proxy, outcome["body"]
+    # The call log asks Twilio how the call ends.
+    assert dial.attrib["action"].endswith(f"/call-events?session={session['sid']}"), outcome["body"]
     assert [(n.tag, n.text) for n in dial] == [("Number", b)], outcome["body"]
 
     made = new_requests(emulator, before)
-    assert len(made) == 1, summary(made)
-    assert made[0]["operation"] == "ListParticipantConversations", summary(made)
-    assert made[0]["method"] == "GET", summary(made)
-    assert parse_qs(made[0]["query"])["Address"] == [a], summary(made)
+    # The index names the session and Twilio confirms it (one read, whatever
+    # the caller holds); after the answer the call log reads the
+    # participants' sids once.
+    assert [(r["operation"], r["method"]) for r in made] == [
+        ("FetchConversation", "GET"),
+        ("ListParticipants", "GET"),
+    ], summary(made)
+    assert all(session["sid"] in r["path"] for r in made), summary(made)
     assert calls(emulator) == calls_before, "a 1:1 call must not place outbound calls"
 
 
@@ -135,7 +143,7 @@ def test_call_in_a_group_rings_the_others_into_a_conference(
     room = f"mc-{call_sid}"
     root = twiml(outcome)
     assert [child.tag for child in root] == ["Dial"], outcome["body"]
-    assert root[0].attrib == {}, outcome["body"]
+    assert list(root[0].attrib) == ["action"], outcome["body"]
     assert [(c.tag, c.attrib, c.text) for c in root[0]] == [
         ("Conference", {"endConferenceOnExit": "true"}, room)
     ], outcome["body"]
@@ -155,7 +163,8 @@ def test_call_in_a_group_rings_the_others_into_a_conference(
     assert sorted(r["operation"] for r in made) == [
         "CreateCall",
         "CreateCall",
-        "ListParticipantConversations",
+        "FetchConversation",
+        "ListParticipants",
     ], summary(made)
 
 

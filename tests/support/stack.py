@@ -46,6 +46,15 @@ ARTIFACTS = REPO / "test-artifacts"
 # cargo runs in REPO, so a relative CARGO_TARGET_DIR is relative to it.
 TARGET_DIR = REPO / os.environ.get("CARGO_TARGET_DIR", "target")
 DEBUG_DIR = TARGET_DIR / "debug"
+# The session index's table name in local stacks (moto's DynamoDB).
+SESSION_INDEX_TABLE = "masked-comms-sessions"
+# What a function needs to reach moto as if it were AWS.
+LOCAL_AWS = {
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 # Lines in the watch log meaning a function will never answer: cargo-lambda
 # keeps an HTTP request waiting forever when the function does not compile.
@@ -407,15 +416,28 @@ class Stack:
     # -- the services
 
     def moto(self) -> tuple[Child, str]:
-        """moto_server on a free port (in-memory AWS, used for SSM)."""
+        """moto_server on a free port (in-memory AWS: SSM, DynamoDB)."""
         server = VENV_BIN / "moto_server"
         if not server.exists():
-            raise StackError(f"{server} is missing: run `bash dev/bootstrap-venv.sh test`")
+            raise StackError(f"{server} is missing: run `bash dev/bootstrap-venv.sh dev`")
         port = free_port()
         child = self.start("moto", [server, "-H", "127.0.0.1", "-p", port])
         url = f"http://127.0.0.1:{port}"
         wait_until("moto_server", lambda: http(f"{url}/moto-api/", timeout=2)[0] == 200, child, timeout=60)
         return child, url
+
+    def session_index(self, moto_url: str, table: str = SESSION_INDEX_TABLE) -> dict[str, str]:
+        """The session index table in moto's DynamoDB, made as template.yaml
+        declares it (dev/session_index.py); answers the functions' settings
+        for it (with AWS_ENDPOINT_URL pointing them at moto)."""
+        done = subprocess.run(
+            [VENV_BIN / "python", REPO / "dev" / "session_index.py", "create", "--endpoint", moto_url,
+             "--table", table],
+            cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=120,
+        )
+        if done.returncode != 0:
+            raise StackError(f"dev/session_index.py create {table} failed: {done.stderr.strip()[-2000:]}")
+        return {"SESSION_INDEX_TABLE": table}
 
     def emulator(
         self,

@@ -6,7 +6,8 @@
 //! | item | pk | sk |
 //! |---|---|---|
 //! | binding: an address holds a proxy in a session | `ADDR#{address}` | `PROXY#{proxy}#{sid}` |
-//! | proxy history of an address (sticky choice) | `ADDR#{address}` | `USED#{proxy}` |
+//! | the same binding, keyed for a call's lookup | `PAIR#{address}#{proxy}` | `{sid}` |
+//! | what an address holds and had: two string sets | `ADDR#{address}` | `HOLDINGS` |
 //! | session: what the list shows, which bindings it has | `SESSION#{sid}` | `SESSION` |
 //! | a group call's fan-out, claimed once | `CALL#{call sid}` | `FANOUT` |
 //! | a change of a session's roster in progress | `SESSION#{sid}` | `LOCK` |
@@ -21,6 +22,14 @@
 //! the binding's sort key means two sessions never write the same item, so
 //! a race between creates needs no condition: Twilio's pair rule decides,
 //! and the loser deletes its own item.
+//!
+//! Every read on a hot path is one small item or one tiny partition, however
+//! many sessions an address holds: a call queries its pair's partition (one
+//! item, two while the index is behind); a create reads the address's
+//! holdings item, whose `bound` set names the proxies it holds in open
+//! sessions and whose `used` set the proxies it had (`{proxy}@{date}`, for
+//! sticky choice). Sets change by DynamoDB's atomic `ADD`/`DELETE`, so
+//! concurrent creates for one address never overwrite each other.
 
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +59,23 @@ pub fn bindings_on(proxy: &str) -> String {
 }
 
 pub const BINDING_PREFIX: &str = "PROXY#";
-pub const USED_PREFIX: &str = "USED#";
+pub const HOLDINGS_SK: &str = "HOLDINGS";
+
+/// The partition of one (address, proxy) pair: a call's lookup.
+pub fn pair_pk(address: &str, proxy: &str) -> String {
+    format!("PAIR#{address}#{proxy}")
+}
+
+/// A `used` entry: the address had `proxy` in a session created at
+/// `created` (Twilio's ISO-8601 text, so entries sort by time as text).
+pub fn history_entry(proxy: &str, created: &str) -> String {
+    format!("{proxy}@{created}")
+}
+
+/// (proxy, created) of a `used` entry.
+pub fn read_history_entry(entry: &str) -> Option<(&str, &str)> {
+    entry.rsplit_once('@')
+}
 
 /// An address bound to a proxy in a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,30 +115,50 @@ impl BindingItem {
     }
 }
 
-/// A proxy the address had, and when it last had it (sticky choice).
+/// A binding in its pair's partition, for a call's lookup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UsedItem {
+pub struct PairItem {
     pub pk: String,
+    /// The session's sid.
     pub sk: String,
-    /// Unix seconds.
-    pub last_used: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
 }
 
-impl UsedItem {
-    pub fn new(address: &str, proxy: &str, last_used: u64, expires_at: Option<u64>) -> Self {
-        UsedItem {
-            pk: address_pk(address),
-            sk: format!("{USED_PREFIX}{proxy}"),
-            last_used,
+impl PairItem {
+    pub fn new(binding: &Binding, expires_at: Option<u64>) -> Self {
+        PairItem {
+            pk: pair_pk(&binding.address, &binding.proxy),
+            sk: binding.sid.clone(),
             expires_at,
         }
     }
+}
 
-    pub fn proxy(&self) -> Option<&str> {
-        self.sk.strip_prefix(USED_PREFIX)
+/// An address's holdings item as a whole (the session service changes it
+/// set element by set element; this writes one outright, for seeding).
+pub fn holdings_item(
+    address: &str,
+    bound: Vec<String>,
+    used: Vec<String>,
+    expires_at: u64,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut item = std::collections::HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(address_pk(address))),
+        ("sk".to_owned(), AttributeValue::S(HOLDINGS_SK.to_owned())),
+        (
+            "expires_at".to_owned(),
+            AttributeValue::N(expires_at.to_string()),
+        ),
+    ]);
+    // DynamoDB refuses empty sets: an empty one is left out.
+    for (name, values) in [("bound", bound), ("used", used)] {
+        if !values.is_empty() {
+            item.insert(name.to_owned(), AttributeValue::Ss(values));
+        }
     }
+    item
 }
 
 /// One binding, as the session service speaks of it.
@@ -245,11 +290,17 @@ impl ItemKey {
         }
     }
 
-    /// The history entry a binding wrote for its address and proxy.
-    pub fn of_use(binding: &Binding) -> Self {
+    pub fn of_pair(binding: &Binding) -> Self {
         ItemKey {
-            pk: address_pk(&binding.address),
-            sk: format!("{USED_PREFIX}{}", binding.proxy),
+            pk: pair_pk(&binding.address, &binding.proxy),
+            sk: binding.sid.clone(),
+        }
+    }
+
+    pub fn of_holdings(address: &str) -> Self {
+        ItemKey {
+            pk: address_pk(address),
+            sk: HOLDINGS_SK.to_owned(),
         }
     }
 
@@ -296,6 +347,33 @@ mod tests {
             !item.sk.starts_with(&bindings_on("whatsapp:+1500555000")),
             "no prefix match across numbers"
         );
+    }
+
+    #[test]
+    fn history_entries_read_back_and_sort_by_time() {
+        let entry = history_entry("whatsapp:+15005550001", "2026-12-02T10:00:00Z");
+        assert_eq!(
+            read_history_entry(&entry),
+            Some(("whatsapp:+15005550001", "2026-12-02T10:00:00Z"))
+        );
+        assert!(
+            history_entry("+1", "2026-01-02T00:00:00Z")
+                > history_entry("+1", "2025-12-31T23:59:59Z")
+        );
+        let binding = Binding {
+            address: "+14155550101".into(),
+            proxy: "+15005550001".into(),
+            sid: "CH1".into(),
+        };
+        let pair = PairItem::new(&binding, None);
+        assert_eq!(
+            ItemKey::of_pair(&binding),
+            ItemKey {
+                pk: pair.pk.clone(),
+                sk: pair.sk.clone()
+            }
+        );
+        assert_eq!(pair.pk, "PAIR#+14155550101#+15005550001");
     }
 
     #[test]

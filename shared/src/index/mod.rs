@@ -21,13 +21,29 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use items::{
-    address_pk, bindings_on, call_pk, session_pk, BindingItem, UsedItem, BINDING_PREFIX, FANOUT_SK,
-    LOCK_SK, USED_PREFIX,
+    address_pk, call_pk, history_entry, pair_pk, read_history_entry, session_pk, BindingItem,
+    PairItem, FANOUT_SK, LOCK_SK,
 };
 pub use items::{
     Binding, CallItem, CallParty, IndexedParticipant, ItemKey, OutboxItem, SessionItem,
 };
 use items::{CALL_PREFIX, OUTBOX_PK, REPLY_PREFIX, REPLY_SK, SESSION_SK};
+
+fn put_request(item: HashMap<String, AttributeValue>) -> WriteRequest {
+    WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .expect("a put names its item"),
+        )
+        .build()
+}
+
+/// A DynamoDB string set (never empty: callers only build one from values).
+fn string_set(values: impl IntoIterator<Item = String>) -> AttributeValue {
+    AttributeValue::Ss(values.into_iter().collect())
+}
 
 /// The environment variable naming the table; without it there is no index.
 pub const TABLE_VARIABLE: &str = "SESSION_INDEX_TABLE";
@@ -103,13 +119,47 @@ pub struct Index<'a> {
     requests: &'a AtomicUsize,
 }
 
-/// What the index holds for an address: its bindings, and the proxies it
-/// had in sessions now closed (kept only when closed conversations are).
+/// What the index holds for an address: the proxies it holds in open
+/// sessions, and those it had (newest first, one per proxy, within
+/// [`HISTORY_KEPT_FOR`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressEntries {
-    pub bindings: Vec<Binding>,
-    /// Proxy and when it was last used (unix seconds).
-    pub used: Vec<(String, u64)>,
+    pub bound: Vec<String>,
+    pub used: Vec<String>,
+    /// `used` entries that no longer count (older repeats of a proxy, or
+    /// expired): removed when the address is next written.
+    pub outdated: Vec<String>,
+}
+
+impl AddressEntries {
+    /// From the holdings item's two sets; `cutoff` is the oldest creation
+    /// date (ISO-8601) that still counts.
+    fn read(bound: Vec<String>, used: Vec<String>, cutoff: &str) -> Self {
+        let mut outdated = Vec::new();
+        let mut entries = Vec::with_capacity(used.len());
+        for raw in &used {
+            match read_history_entry(raw) {
+                Some((proxy, created)) => entries.push((proxy, created, raw)),
+                None => outdated.push(raw.clone()),
+            }
+        }
+        // Newest first: Twilio's dates compare as text.
+        entries.sort_by(|a, b| b.1.cmp(a.1));
+        let mut seen = std::collections::HashSet::new();
+        let mut kept = Vec::new();
+        for (proxy, created, raw) in entries {
+            if created >= cutoff && seen.insert(proxy) {
+                kept.push(proxy.to_owned());
+            } else {
+                outdated.push(raw.clone());
+            }
+        }
+        AddressEntries {
+            bound,
+            used: kept,
+            outdated,
+        }
+    }
 }
 
 /// A page of an address's sessions, newest first.
@@ -132,35 +182,35 @@ impl Index<'_> {
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Everything the index holds for `address`, all pages.
+    /// What `address` holds and had: one read of one item, however many
+    /// sessions it holds.
     pub async fn address(&self, address: &str) -> Result<AddressEntries, IndexError> {
-        let items = self
-            .query(
-                "pk = :pk",
-                &[(":pk", AttributeValue::S(address_pk(address)))],
-            )
-            .await?;
-        let mut entries = AddressEntries::default();
-        for item in items {
-            let sk = match item.get("sk") {
-                Some(AttributeValue::S(sk)) => sk.clone(),
-                _ => continue,
-            };
-            if sk.starts_with(BINDING_PREFIX) {
-                let binding: BindingItem = decode(item)?;
-                entries.bindings.extend(binding.binding());
-            } else if sk.starts_with(USED_PREFIX) {
-                let used: UsedItem = decode(item)?;
-                if let Some(proxy) = used.proxy() {
-                    entries.used.push((proxy.to_owned(), used.last_used));
-                }
-            }
-        }
-        Ok(entries)
+        self.count();
+        let answer = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key_attributes(&ItemKey::of_holdings(address))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        let mut item = answer.item.unwrap_or_default();
+        let mut set = |name: &str| match item.remove(name) {
+            Some(AttributeValue::Ss(values)) => values,
+            _ => Vec::new(),
+        };
+        let (bound, used) = (set("bound"), set("used"));
+        let cutoff = crate::domain::instant::iso8601(
+            crate::session::unix_now().saturating_sub(HISTORY_KEPT_FOR.as_secs()),
+        );
+        Ok(AddressEntries::read(bound, used, &cutoff))
     }
 
     /// The sessions in which `address` is bound to `proxy`: one, unless the
-    /// index is behind (a session closed without its entries removed).
+    /// index is behind (a session closed without its entries removed). A
+    /// query of the pair's own partition, however many sessions the address
+    /// holds.
     pub async fn sessions_on(
         &self,
         address: &str,
@@ -168,55 +218,225 @@ impl Index<'_> {
     ) -> Result<Vec<Binding>, IndexError> {
         let items = self
             .query(
-                "pk = :pk AND begins_with(sk, :sk)",
-                &[
-                    (":pk", AttributeValue::S(address_pk(address))),
-                    (":sk", AttributeValue::S(bindings_on(proxy))),
-                ],
+                "pk = :pk",
+                &[(":pk", AttributeValue::S(pair_pk(address, proxy)))],
             )
             .await?;
-        let mut found = Vec::with_capacity(items.len());
-        for item in items {
-            let binding: BindingItem = decode(item)?;
-            found.extend(binding.binding());
-        }
-        Ok(found)
+        Ok(items
+            .into_iter()
+            .filter_map(|item| match item.get("sk") {
+                Some(AttributeValue::S(sid)) => Some(Binding {
+                    address: address.to_owned(),
+                    proxy: proxy.to_owned(),
+                    sid: sid.clone(),
+                }),
+                _ => None,
+            })
+            .collect())
     }
 
-    /// Records a binding, and that its address had that proxy (kept for
-    /// [`HISTORY_KEPT_FOR`] so sticky choice can prefer or avoid it later),
-    /// in one request.
+    /// Records a binding: its item, its pair's item, and in the address's
+    /// holdings the proxy and a history entry (sticky choice reads it for
+    /// [`HISTORY_KEPT_FOR`]); `outdated` history entries go at the same time.
+    /// Two or three requests, all at once.
     pub async fn put_binding(
         &self,
         binding: &Binding,
         created: &str,
         expires_at: Option<u64>,
-        now: u64,
+        outdated: &[String],
     ) -> Result<(), IndexError> {
-        let used = UsedItem::new(
-            &binding.address,
-            &binding.proxy,
-            now,
-            Some(now + HISTORY_KEPT_FOR.as_secs()),
-        );
         let items = [
             encode(&BindingItem::new(binding, created, expires_at))?,
-            encode(&used)?,
+            encode(&PairItem::new(binding, expires_at))?,
         ];
-        let mut requests: Vec<WriteRequest> = items
-            .into_iter()
-            .map(|item| {
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(item))
-                            .build()
-                            .expect("a put names its item"),
-                    )
-                    .build()
-            })
+        let mut requests: Vec<WriteRequest> = items.into_iter().map(put_request).collect();
+        let holdings = self.update_holdings(
+            &binding.address,
+            "ADD bound :bound, used :used SET expires_at = :expires",
+            vec![
+                (":bound", string_set([binding.proxy.clone()])),
+                (
+                    ":used",
+                    string_set([history_entry(&binding.proxy, created)]),
+                ),
+                (
+                    ":expires",
+                    AttributeValue::N(
+                        (crate::session::unix_now() + HISTORY_KEPT_FOR.as_secs()).to_string(),
+                    ),
+                ),
+            ],
+        );
+        let prune = async {
+            if outdated.is_empty() {
+                return Ok(());
+            }
+            self.update_holdings(
+                &binding.address,
+                "DELETE used :old",
+                vec![(":old", string_set(outdated.iter().cloned()))],
+            )
+            .await
+        };
+        let (written, held, pruned) =
+            futures_util::future::join3(self.write(&mut requests), holdings, prune).await;
+        written.and(held).and(pruned)
+    }
+
+    /// Removes bindings: their items, their pairs' items, and their proxies
+    /// from each address's holdings, unless another session holds the
+    /// same pair (the winner of a race this binding lost: its pair item
+    /// says so). With `created` (a create that failed), the history entries
+    /// they wrote go too: those addresses never had those numbers after all.
+    pub async fn unbind(
+        &self,
+        bindings: &[Binding],
+        created: Option<&str>,
+    ) -> Result<(), IndexError> {
+        let keys: Vec<ItemKey> = bindings
+            .iter()
+            .flat_map(|b| [ItemKey::of_binding(b), ItemKey::of_pair(b)])
             .collect();
-        self.write(&mut requests).await
+        self.delete(&keys).await?;
+        let still_held = futures_util::future::try_join_all(
+            bindings
+                .iter()
+                .map(|b| self.sessions_on(&b.address, &b.proxy)),
+        )
+        .await?;
+        let mut by_address: HashMap<&str, (Vec<String>, Vec<String>)> = HashMap::new();
+        for (binding, holders) in bindings.iter().zip(still_held) {
+            let (bound, used) = by_address.entry(&binding.address).or_default();
+            if holders.is_empty() {
+                bound.push(binding.proxy.clone());
+            }
+            if let Some(created) = created {
+                used.push(history_entry(&binding.proxy, created));
+            }
+        }
+        // One update per address (a session has at most 50), all at once.
+        futures_util::future::try_join_all(
+            by_address
+                .into_iter()
+                .map(|(address, (bound, used))| self.remove_from_holdings(address, bound, used)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Notes in `address`'s holdings that it holds `proxies` (Twilio said
+    /// so where the index did not).
+    pub async fn hold(&self, address: &str, proxies: &[String]) -> Result<(), IndexError> {
+        if proxies.is_empty() {
+            return Ok(());
+        }
+        self.update_holdings(
+            address,
+            "ADD bound :bound",
+            vec![(":bound", string_set(proxies.iter().cloned()))],
+        )
+        .await
+    }
+
+    /// Removes `proxies` from `address`'s holdings: no open session holds
+    /// them (their sessions' items were already gone).
+    pub async fn release(&self, address: &str, proxies: &[String]) -> Result<(), IndexError> {
+        if proxies.is_empty() {
+            return Ok(());
+        }
+        self.update_holdings(
+            address,
+            "DELETE bound :bound",
+            vec![(":bound", string_set(proxies.iter().cloned()))],
+        )
+        .await
+    }
+
+    /// Takes proxies (and history entries) out of an address's holdings.
+    /// When history goes too (a failed create), an item left with neither
+    /// goes, so an address that never had a session leaves nothing behind;
+    /// otherwise the item's TTL ends it with its history.
+    async fn remove_from_holdings(
+        &self,
+        address: &str,
+        bound: Vec<String>,
+        used: Vec<String>,
+    ) -> Result<(), IndexError> {
+        match (bound.is_empty(), used.is_empty()) {
+            (true, true) => return Ok(()),
+            (false, true) => {
+                return self
+                    .update_holdings(
+                        address,
+                        "DELETE bound :bound",
+                        vec![(":bound", string_set(bound))],
+                    )
+                    .await
+            }
+            (true, false) => {
+                self.update_holdings(
+                    address,
+                    "DELETE used :used",
+                    vec![(":used", string_set(used))],
+                )
+                .await?
+            }
+            (false, false) => {
+                self.update_holdings(
+                    address,
+                    "DELETE bound :bound, used :used",
+                    vec![(":bound", string_set(bound)), (":used", string_set(used))],
+                )
+                .await?
+            }
+        }
+        self.count();
+        let deleted = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(key_attributes(&ItemKey::of_holdings(address))))
+            // A create may have added to it meanwhile.
+            .condition_expression("attribute_not_exists(bound) AND attribute_not_exists(used)")
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(IndexError::from_sdk(err)),
+        }
+    }
+
+    /// One atomic change of an address's holdings item (made if absent).
+    async fn update_holdings(
+        &self,
+        address: &str,
+        expression: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<(), IndexError> {
+        self.count();
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key_attributes(&ItemKey::of_holdings(address))))
+            .update_expression(expression)
+            .set_expression_attribute_values(Some(
+                values
+                    .into_iter()
+                    .map(|(name, value)| (name.to_owned(), value))
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        Ok(())
     }
 
     pub async fn put_session(&self, session: &SessionItem) -> Result<(), IndexError> {
@@ -286,7 +506,7 @@ impl Index<'_> {
         let under = self
             .query("pk = :pk", &[(":pk", AttributeValue::S(session_pk(sid)))])
             .await?;
-        let mut keys = Vec::with_capacity(under.len() + bindings.len());
+        let mut keys = Vec::with_capacity(under.len());
         let mut every_binding = bindings.to_vec();
         let mut recordings = Vec::new();
         for item in under {
@@ -304,10 +524,11 @@ impl Index<'_> {
             }
             keys.push(key);
         }
-        keys.extend(every_binding.iter().map(ItemKey::of_binding));
-        keys.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
-        keys.dedup();
-        self.delete(&keys).await?;
+        every_binding.sort_by(|a, b| (&a.address, &a.proxy).cmp(&(&b.address, &b.proxy)));
+        every_binding.dedup();
+        let (deleted, unbound) =
+            futures_util::future::join(self.delete(&keys), self.unbind(&every_binding, None)).await;
+        deleted.and(unbound)?;
         Ok(recordings)
     }
 
@@ -765,5 +986,32 @@ mod tests {
         for foreign in ["", "!!", "e30", "bzQw"] {
             assert!(!cursor_belongs_to(foreign, "+14155550101"), "{foreign}");
         }
+    }
+
+    #[test]
+    fn history_reads_newest_first_once_per_proxy_and_marks_the_rest_outdated() {
+        let entries = AddressEntries::read(
+            vec!["+15005550009".into()],
+            vec![
+                history_entry("+15005550001", "2026-11-01T00:00:00Z"),
+                history_entry("+15005550002", "2026-11-20T00:00:00Z"),
+                history_entry("+15005550001", "2026-11-25T00:00:00Z"),
+                history_entry("+15005550003", "2026-09-01T00:00:00Z"),
+                "not an entry".into(),
+            ],
+            "2026-11-02T00:00:00Z",
+        );
+        assert_eq!(entries.bound, ["+15005550009"]);
+        assert_eq!(entries.used, ["+15005550001", "+15005550002"]);
+        let mut outdated = entries.outdated.clone();
+        outdated.sort();
+        assert_eq!(
+            outdated,
+            [
+                history_entry("+15005550001", "2026-11-01T00:00:00Z"),
+                history_entry("+15005550003", "2026-09-01T00:00:00Z"),
+                "not an entry".to_owned(),
+            ]
+        );
     }
 }

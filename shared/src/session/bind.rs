@@ -5,25 +5,39 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use futures_util::future::{join, join_all, try_join_all};
+use futures_util::future::{join, try_join_all};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use super::{unix_now, SessionError, Sessions};
+use super::{SessionError, Sessions};
 use crate::domain::address::{Address, PhoneNumber};
 use crate::domain::geo::Location;
 use crate::domain::pool::{candidates, Candidates, ProxyHistory};
-use crate::index::Binding;
+use crate::index::{AddressEntries, Binding, Index};
 use crate::privacy::Redacted;
 use crate::twilio::{code, Participant, ParticipantConversation, TwilioError};
 
 /// How often a participant add whose answer was lost is tried again.
 const LOST_ANSWER_RETRIES: usize = 2;
+/// Index reads and Twilio fetches in flight at once when checking an
+/// exhausted address's bindings.
+const STALE_CHECKS_AT_ONCE: usize = 16;
 
-/// What an address holds: bindings in open sessions (never offered to it
+/// What an address holds: proxies in open sessions (never offered to it
 /// again) and the proxies it had before, most recent first.
 #[derive(Debug, Clone, Default)]
 pub struct Holdings {
-    pub bound: Vec<Binding>,
+    pub bound: Vec<Held>,
     pub earlier: Vec<String>,
+    /// History entries to remove at the next write (see [`AddressEntries`]).
+    pub outdated: Vec<String>,
+}
+
+/// A proxy an address holds, and in which session when the source says
+/// (Twilio does; the index's holdings item names proxies only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub proxy: String,
+    pub sid: Option<String>,
 }
 
 impl Holdings {
@@ -34,14 +48,14 @@ impl Holdings {
             bound: self
                 .bound
                 .iter()
-                .filter(|b| b.sid != this_session)
+                .filter(|b| b.sid.as_deref() != Some(this_session))
                 .map(|b| b.proxy.as_str())
                 .collect(),
             earlier: self.earlier.iter().map(String::as_str).collect(),
         }
     }
 
-    fn from_twilio(address: &str, conversations: &[ParticipantConversation]) -> Self {
+    fn from_twilio(conversations: &[ParticipantConversation]) -> Self {
         let mut closed: Vec<&ParticipantConversation> = conversations
             .iter()
             .filter(|c| !c.conversation_state.holds_bindings())
@@ -56,10 +70,9 @@ impl Holdings {
                 .iter()
                 .filter(|c| c.conversation_state.holds_bindings())
                 .filter_map(|c| {
-                    Some(Binding {
-                        address: address.to_owned(),
+                    Some(Held {
                         proxy: c.proxy_address()?.to_owned(),
-                        sid: c.conversation_sid.clone(),
+                        sid: Some(c.conversation_sid.clone()),
                     })
                 })
                 .collect(),
@@ -67,6 +80,19 @@ impl Holdings {
                 .iter()
                 .filter_map(|c| c.proxy_address().map(str::to_owned))
                 .collect(),
+            outdated: Vec::new(),
+        }
+    }
+
+    fn from_index(entries: AddressEntries) -> Self {
+        Holdings {
+            bound: entries
+                .bound
+                .into_iter()
+                .map(|proxy| Held { proxy, sid: None })
+                .collect(),
+            earlier: entries.used,
+            outdated: entries.outdated,
         }
     }
 }
@@ -78,6 +104,8 @@ pub struct Plan<'p> {
     /// The numbers to try when the first is taken meanwhile; none for a
     /// pinned participant.
     pub rest: Option<Candidates<'p>>,
+    /// History entries of the participant's to remove with this write.
+    pub outdated: Vec<String>,
 }
 
 impl Plan<'_> {
@@ -104,19 +132,10 @@ impl<'a> Sessions<'a> {
     async fn holdings_of(&self, address: &Address) -> Result<Holdings, SessionError> {
         let address = address.to_string();
         match &self.index {
-            Some(index) => {
-                let mut entries = index.address(&address).await?;
-                entries
-                    .used
-                    .sort_by_key(|(_, last_used)| std::cmp::Reverse(*last_used));
-                Ok(Holdings {
-                    bound: entries.bindings,
-                    earlier: entries.used.into_iter().map(|(proxy, _)| proxy).collect(),
-                })
-            }
+            Some(index) => Ok(Holdings::from_index(index.address(&address).await?)),
             None => {
                 let conversations = self.twilio.participant_conversations(&address).await?;
-                Ok(Holdings::from_twilio(&address, &conversations))
+                Ok(Holdings::from_twilio(&conversations))
             }
         }
     }
@@ -140,7 +159,7 @@ impl<'a> Sessions<'a> {
             if holdings
                 .bound
                 .iter()
-                .any(|b| b.proxy == proxy && b.sid != this_session)
+                .any(|b| b.proxy == proxy && b.sid.as_deref() != Some(this_session))
             {
                 return Err(SessionError::PoolExhausted {
                     address: participant.to_string(),
@@ -150,15 +169,19 @@ impl<'a> Sessions<'a> {
                 participant,
                 first: number.clone(),
                 rest: None,
+                outdated: holdings.outdated.clone(),
             });
         }
         if let Some(plan) = self.choose(participant, holdings, this_session)? {
             return Ok(plan);
         }
         if self.index.is_some() && !holdings.bound.is_empty() {
-            let stale = self.stale_sessions(&holdings.bound, this_session).await?;
+            let address = participant.to_string();
+            let stale = self
+                .stale_proxies(&address, &holdings.bound, this_session)
+                .await?;
             if !stale.is_empty() {
-                holdings.bound.retain(|b| !stale.contains(&b.sid));
+                holdings.bound.retain(|b| !stale.contains(&b.proxy));
                 if let Some(plan) = self.choose(participant, holdings, this_session)? {
                     return Ok(plan);
                 }
@@ -187,41 +210,86 @@ impl<'a> Sessions<'a> {
             participant,
             first: first.clone(),
             rest: Some(rest),
+            outdated: holdings.outdated.clone(),
         }))
     }
 
-    /// The sessions among `bound` that Twilio says are gone or closed; their
-    /// index entries are removed on the way.
-    async fn stale_sessions(
+    /// The proxies among `bound` that no open session holds any more, as
+    /// Twilio says; their index entries are removed on the way. (Only when
+    /// the index says the pool is exhausted for an address: it may be
+    /// behind, after a lost close webhook.)
+    async fn stale_proxies(
         &self,
-        bound: &[Binding],
+        address: &str,
+        bound: &[Held],
         this_session: &str,
     ) -> Result<HashSet<String>, SessionError> {
-        let sids: HashSet<&str> = bound
+        let Some(index) = &self.index else {
+            return Ok(HashSet::new());
+        };
+        // Which sessions hold each proxy: the pair's items say.
+        let lookups: Vec<_> = bound
             .iter()
-            .map(|b| b.sid.as_str())
+            .map(|held| sessions_holding(index, address, held))
+            .collect();
+        let located: Vec<(String, Vec<String>)> = stream::iter(lookups)
+            .buffer_unordered(STALE_CHECKS_AT_ONCE)
+            .try_collect()
+            .await?;
+        let sids: HashSet<&str> = located
+            .iter()
+            .flat_map(|(_, sids)| sids.iter().map(String::as_str))
             .filter(|sid| *sid != this_session)
             .collect();
-        let checks = join_all(sids.iter().map(|sid| async move {
-            match self.twilio.fetch_conversation(sid).await {
-                Ok(conversation) => Ok((sid, !conversation.state.holds_bindings())),
-                Err(e) if e.is_not_found() => Ok((sid, true)),
-                Err(e) => Err(e),
-            }
-        }))
-        .await;
-        let mut stale = HashSet::new();
-        for check in checks {
-            let (sid, gone) = check?;
-            if gone {
-                let of_session: Vec<Binding> =
-                    bound.iter().filter(|b| b.sid == *sid).cloned().collect();
-                tracing::warn!(session = %sid, "the index held a closed session; removing its entries");
-                self.forget(sid, &of_session).await?;
-                stale.insert(sid.to_string());
-            }
+        let checks: Vec<_> = sids.into_iter().map(|sid| self.is_gone(sid)).collect();
+        let gone: HashSet<&str> = stream::iter(checks)
+            .buffer_unordered(STALE_CHECKS_AT_ONCE)
+            .try_collect::<Vec<(&str, bool)>>()
+            .await?
+            .into_iter()
+            .filter_map(|(sid, gone)| gone.then_some(sid))
+            .collect();
+        for sid in &gone {
+            let of_session: Vec<Binding> = located
+                .iter()
+                .filter(|(_, sids)| sids.iter().any(|s| s == sid))
+                .map(|(proxy, _)| Binding {
+                    address: address.to_owned(),
+                    proxy: proxy.clone(),
+                    sid: (*sid).to_owned(),
+                })
+                .collect();
+            tracing::warn!(session = %sid, "the index held a closed session; removing its entries");
+            self.forget(sid, &of_session).await?;
+        }
+        // A proxy is free again when every session said to hold it is gone
+        // (or none is: a holdings entry without its pair's items).
+        let stale: HashSet<String> = located
+            .iter()
+            .filter(|(_, sids)| {
+                sids.iter()
+                    .all(|s| s != this_session && gone.contains(s.as_str()))
+            })
+            .map(|(proxy, _)| proxy.clone())
+            .collect();
+        let unaccounted: Vec<String> = located
+            .iter()
+            .filter(|(_, sids)| sids.is_empty())
+            .map(|(proxy, _)| proxy.clone())
+            .collect();
+        if !unaccounted.is_empty() {
+            index.release(address, &unaccounted).await?;
         }
         Ok(stale)
+    }
+
+    /// Whether Twilio says session `sid` is closed or gone.
+    async fn is_gone<'s>(&self, sid: &'s str) -> Result<(&'s str, bool), TwilioError> {
+        match self.twilio.fetch_conversation(sid).await {
+            Ok(conversation) => Ok((sid, !conversation.state.holds_bindings())),
+            Err(e) if e.is_not_found() => Ok((sid, true)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Adds the participant to conversation `sid` on their planned number,
@@ -246,13 +314,29 @@ impl<'a> Sessions<'a> {
             match &self.index {
                 Some(index) => {
                     index
-                        .put_binding(&planned, &indexed.created, indexed.expires_at, unix_now())
+                        .put_binding(
+                            &planned,
+                            &indexed.created,
+                            indexed.expires_at,
+                            &plan.outdated,
+                        )
                         .await
                 }
                 None => Ok(()),
             }
         };
-        let (added, recorded) = join(self.add_with_fallback(&indexed.sid, plan), record).await;
+        let mut taken = Vec::new();
+        let (added, recorded) = join(
+            self.add_with_fallback(
+                &indexed.sid,
+                &mut plan.rest,
+                plan.participant,
+                plan.first.clone(),
+                &mut taken,
+            ),
+            record,
+        )
+        .await;
         let added = added?;
         recorded?;
         let actual = added
@@ -267,33 +351,43 @@ impl<'a> Sessions<'a> {
                     proxy: actual,
                     ..planned.clone()
                 };
-                index
-                    .put_binding(&moved, &indexed.created, indexed.expires_at, unix_now())
-                    .await?;
-                index
-                    .delete(&[crate::index::ItemKey::of_binding(&planned)])
-                    .await?;
+                let (put, unbound) = join(
+                    index.put_binding(&moved, &indexed.created, indexed.expires_at, &[]),
+                    index.unbind(std::slice::from_ref(&planned), Some(&indexed.created)),
+                )
+                .await;
+                put?;
+                unbound?;
+                // Twilio said the address holds these elsewhere: the index
+                // was behind, and learns it here.
+                index.hold(&planned.address, &taken).await?;
             }
         }
         Ok(added)
     }
 
+    /// Adds `participant` on `number`, or on the next candidate of `rest`
+    /// while Twilio says the pair is in use elsewhere (50416); those
+    /// proxies are noted in `taken`.
     async fn add_with_fallback(
         &self,
         sid: &str,
-        plan: &mut Plan<'_>,
+        rest: &mut Option<Candidates<'_>>,
+        participant: &Address,
+        mut number: PhoneNumber,
+        taken: &mut Vec<String>,
     ) -> Result<Participant, SessionError> {
-        let address = plan.participant.to_string();
+        let address = participant.to_string();
         let mut lost = 0;
-        let mut number = plan.first.clone();
         loop {
-            let proxy = plan.participant.proxy_on(&number);
+            let proxy = participant.proxy_on(&number);
             match self.twilio.add_participant(sid, &address, &proxy).await {
                 Ok(added) => return Ok(added),
                 Err(e) if e.is_code(code::BINDING_IN_USE) || e.is_code(code::BINDINGS_IN_USE) => {
                     // Another session took this pair since we looked: the next.
                     tracing::debug!(address = %Redacted(&address), "proxy taken meanwhile; trying the next candidate");
-                    match plan.rest.as_mut().and_then(Iterator::next) {
+                    taken.push(proxy);
+                    match rest.as_mut().and_then(Iterator::next) {
                         Some(next) => number = next.clone(),
                         None => return Err(SessionError::PoolExhausted { address }),
                     }
@@ -341,4 +435,23 @@ pub(crate) fn bound_as(participant: &Participant, address: &str, proxy: Option<&
         b.address.as_deref() == Some(address)
             && proxy.is_none_or(|proxy| b.proxy_address.as_deref() == Some(proxy))
     })
+}
+
+/// The sessions that hold `held`'s proxy for `address`: the one Twilio
+/// named, or those its pair's index items name.
+async fn sessions_holding(
+    index: &Index<'_>,
+    address: &str,
+    held: &Held,
+) -> Result<(String, Vec<String>), SessionError> {
+    let sids = match &held.sid {
+        Some(sid) => vec![sid.clone()],
+        None => index
+            .sessions_on(address, &held.proxy)
+            .await?
+            .into_iter()
+            .map(|b| b.sid)
+            .collect(),
+    };
+    Ok((held.proxy.clone(), sids))
 }

@@ -22,7 +22,7 @@ use super::{expires_at, is_session, Session, SessionError, Sessions};
 use crate::domain::roster::{RosterEntry, SessionRecord};
 use crate::domain::session::NewSession;
 use crate::events::EventType;
-use crate::index::{Binding, IndexedParticipant, ItemKey, SessionItem};
+use crate::index::{Binding, IndexedParticipant, SessionItem};
 use crate::twilio::{code, Conversation, ConversationParams, Participant, TwilioError};
 
 /// Twilio allows about 30 participant writes per second per conversation.
@@ -185,7 +185,8 @@ impl Sessions<'_> {
             }
             Err(err) => {
                 if created_here {
-                    self.roll_back(&sid, &planned_bindings).await;
+                    self.roll_back(&sid, &indexed.created, &planned_bindings)
+                        .await;
                 } else {
                     tracing::warn!(session = %sid, error = %err, "could not finish a session an earlier request began; left as it is");
                 }
@@ -259,7 +260,7 @@ impl Sessions<'_> {
                     // It may exist: find and remove it so it holds nothing.
                     if let Ok(existing) = self.twilio.fetch_conversation(unique_name).await {
                         if is_from(&existing, &request.id) {
-                            self.roll_back(&existing.sid, &[]).await;
+                            self.roll_back(&existing.sid, "", &[]).await;
                         }
                     }
                     return Err(TwilioError::Unavailable(reason).into());
@@ -290,15 +291,13 @@ impl Sessions<'_> {
     /// Deletes a conversation this request created and its index entries,
     /// so it holds no pool numbers. The history entries its bindings wrote
     /// go too: those addresses never had those numbers after all.
-    pub(crate) async fn roll_back(&self, sid: &str, bindings: &[Binding]) {
+    pub(crate) async fn roll_back(&self, sid: &str, created: &str, bindings: &[Binding]) {
         self.twilio.extend_deadline(ROLLBACK_BUDGET);
         let forget = async {
             self.forget(sid, bindings).await?;
             match &self.index {
-                Some(index) => {
-                    let uses: Vec<ItemKey> = bindings.iter().map(ItemKey::of_use).collect();
-                    Ok(index.delete(&uses).await?)
-                }
+                // The history entries they wrote go too.
+                Some(index) => Ok(index.unbind(bindings, Some(created)).await?),
                 None => Ok::<(), SessionError>(()),
             }
         };

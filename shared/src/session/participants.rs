@@ -14,7 +14,7 @@ use crate::domain::address::Address;
 use crate::domain::roster::{user_attributes, RosterEntry, SessionRecord};
 use crate::domain::session::MAX_PARTICIPANTS;
 use crate::events::EventType;
-use crate::index::{Binding, IndexedParticipant, ItemKey, SessionItem};
+use crate::index::{Binding, IndexedParticipant, SessionItem};
 use crate::twilio::{Conversation, ConversationParams, Participant};
 
 /// How long one change of a roster may hold the session's lock: a request's
@@ -143,7 +143,7 @@ impl Sessions<'_> {
                             proxy: proxy.clone(),
                             sid: sid.to_owned(),
                         };
-                        Ok(index.delete(&[ItemKey::of_binding(&gone)]).await?)
+                        Ok(index.unbind(&[gone], None).await?)
                     }
                     None => Ok::<(), SessionError>(()),
                 }

@@ -66,7 +66,6 @@ impl Sessions<'_> {
                 let retimed = async {
                     match (&self.index, update.timers.closed.is_some()) {
                         (Some(index), true) => {
-                            let now = super::unix_now();
                             let indexed = &indexed;
                             try_join_all(roster.iter().map(|entry| {
                                 let binding = Binding {
@@ -80,7 +79,7 @@ impl Sessions<'_> {
                                             &binding,
                                             &indexed.created,
                                             indexed.expires_at,
-                                            now,
+                                            &[],
                                         )
                                         .await
                                 }

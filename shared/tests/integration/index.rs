@@ -82,6 +82,64 @@ async fn indexed_bindings(h: &Harness) -> BTreeSet<(String, String, String)> {
         .collect()
 }
 
+/// What the index says each address holds, from the two other places it
+/// keeps it: the pairs' items (calls read them) and the holdings items'
+/// `bound` sets (creates read them), as (address, proxy).
+async fn indexed_pairs_and_holdings(
+    h: &Harness,
+) -> (BTreeSet<(String, String)>, BTreeSet<(String, String)>) {
+    let pairs = items(h)
+        .await
+        .into_iter()
+        .filter_map(|(pk, _)| {
+            let rest = pk.strip_prefix("PAIR#")?;
+            let (address, proxy) = rest.split_once('#')?;
+            Some((address.to_owned(), proxy.to_owned()))
+        })
+        .collect();
+    let client = dynamodb_client(moto_url());
+    let scan = client
+        .scan()
+        .table_name(h.index().table())
+        .filter_expression("sk = :h")
+        .expression_attribute_values(
+            ":h",
+            aws_sdk_dynamodb::types::AttributeValue::S("HOLDINGS".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut holdings = BTreeSet::new();
+    for item in scan.items.unwrap_or_default() {
+        let address = item["pk"]
+            .as_s()
+            .unwrap()
+            .strip_prefix("ADDR#")
+            .unwrap()
+            .to_owned();
+        if let Some(bound) = item.get("bound") {
+            for proxy in bound.as_ss().unwrap() {
+                holdings.insert((address.clone(), proxy.clone()));
+            }
+        }
+    }
+    (pairs, holdings)
+}
+
+/// The index and Twilio agree on every binding, in all three places the
+/// index keeps them.
+async fn assert_index_agrees_with_twilio(h: &Harness) {
+    let twilio = twilio_bindings(h);
+    assert_eq!(indexed_bindings(h).await, twilio);
+    let pairs: BTreeSet<(String, String)> = twilio
+        .iter()
+        .map(|(a, p, _)| (a.clone(), p.clone()))
+        .collect();
+    let (indexed_pairs, holdings) = indexed_pairs_and_holdings(h).await;
+    assert_eq!(indexed_pairs, pairs, "the pairs' items");
+    assert_eq!(holdings, pairs, "the holdings items");
+}
+
 /// What Twilio (the emulator) holds: (address, proxy, sid) of every
 /// participant of every non-closed conversation.
 fn twilio_bindings(h: &Harness) -> BTreeSet<(String, String, String)> {
@@ -140,15 +198,18 @@ async fn a_create_writes_its_index_entries_in_the_same_two_waves() {
         [
             "BatchWriteItem",
             "BatchWriteItem",
+            "GetItem",
+            "GetItem",
             "PutItem",
-            "Query",
-            "Query"
+            "UpdateItem",
+            "UpdateItem",
         ],
-        "one query per participant; each binding with its history; the session item"
+        "one read per participant (their holdings); each binding with its pair's item, \
+         and its holdings updated; the session item"
     );
 
     let sid = body["sid"].as_str().unwrap();
-    assert_eq!(indexed_bindings(&h).await, twilio_bindings(&h));
+    assert_index_agrees_with_twilio(&h).await;
     assert!(items(&h)
         .await
         .contains(&(format!("SESSION#{sid}"), "SESSION".into())));
@@ -233,7 +294,7 @@ async fn racing_creates_on_a_small_pool_agree_with_twilio_afterwards() {
     let created = statuses.iter().filter(|s| **s == 201).count();
     let exhausted = statuses.iter().filter(|s| **s == 409).count();
     assert_eq!((created, exhausted), (20, 10), "{statuses:?}");
-    assert_eq!(indexed_bindings(&h).await, twilio_bindings(&h));
+    assert_index_agrees_with_twilio(&h).await;
     assert_eq!(
         h.emulator.conversations().len(),
         20,
@@ -254,7 +315,7 @@ async fn after_a_lost_close_webhook_the_capacity_comes_back_at_the_next_exhausti
     let (status, body) = create(&h, &[A]).await;
     assert_eq!(status, 201, "the stale entry was found and removed: {body}");
     assert_eq!(proxy_of(&body, A), proxy_of(&first, A), "the freed number");
-    assert_eq!(indexed_bindings(&h).await, twilio_bindings(&h));
+    assert_index_agrees_with_twilio(&h).await;
 }
 
 #[tokio::test]
@@ -465,4 +526,79 @@ async fn sticky_choice_works_from_the_index_history() {
         let (_, second) = create(&h, &[A]).await;
         assert_eq!(proxy_of(&second, A) == had, expect_same, "sticky={setting}");
     }
+}
+
+#[tokio::test]
+async fn a_busy_participant_creates_and_calls_with_one_index_read_each() {
+    let pool: Vec<String> = (1..=40).map(|i| format!("+1500555{i:04}")).collect();
+    let pool: Vec<&str> = pool.iter().map(String::as_str).collect();
+    let (h, index) = Harness::with_index(&pool, &[]).await;
+    let mut last = Value::Null;
+    for i in 0..30 {
+        let other = format!("+1415777{i:04}");
+        let (status, body) = create(&h, &[A, &other]).await;
+        assert_eq!(status, 201, "{body}");
+        last = body;
+    }
+    index.clear();
+    let (status, body) = create(&h, &[A, B]).await;
+    assert_eq!(status, 201, "{body}");
+    let reads: Vec<String> = index
+        .operations()
+        .into_iter()
+        .filter(|op| op == "GetItem" || op == "Query")
+        .collect();
+    assert_eq!(
+        reads,
+        ["GetItem", "GetItem"],
+        "one holdings item per participant"
+    );
+
+    index.clear();
+    let twiml = call(&h, A, &proxy_of(&last, A)).await;
+    assert!(twiml.contains("<Dial"), "{twiml}");
+    assert_eq!(index.operations(), ["Query"], "the pair's partition");
+    assert_index_agrees_with_twilio(&h).await;
+}
+
+#[tokio::test]
+async fn sticky_history_keeps_at_most_two_entries_per_number() {
+    let (h, _index) = Harness::with_index(&POOL[..1], &[]).await;
+    for _ in 0..4 {
+        let (status, session) = create(&h, &[A]).await;
+        assert_eq!(status, 201, "{session}");
+        let sid = session["sid"].as_str().unwrap();
+        let closed =
+            sessions::handle(&h.state, operator("DELETE", &format!("/sessions/{sid}"))).await;
+        assert_eq!(closed.status(), 204);
+        // A new second, so each session has its own creation date.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let count = AtomicUsize::new(0);
+    let entries = h.index().for_invocation(&count).address(A).await.unwrap();
+    assert_eq!(entries.used, [POOL[0]]);
+    assert!(entries.bound.is_empty());
+    let client = dynamodb_client(moto_url());
+    let item = client
+        .get_item()
+        .table_name(h.index().table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ADDR#{A}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("HOLDINGS".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let used = item["used"].as_ss().unwrap();
+    assert!(
+        used.len() <= 2,
+        "older entries are pruned: {} left",
+        used.len()
+    );
 }

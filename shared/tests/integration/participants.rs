@@ -229,17 +229,10 @@ async fn an_added_participant_loses_a_race_for_a_number_and_gets_the_next() {
     let rival = create(&h, json!({"addresses": [C, B]})).await;
     let taken = proxy_of(&rival, C);
     // The index does not know of the rival (as if it were mid-create).
-    let item = (
-        format!("ADDR#{C}"),
-        format!("PROXY#{taken}#{}", rival["sid"].as_str().unwrap()),
-    );
-    let client = dynamodb_client(moto_url());
-    client
-        .delete_item()
-        .table_name(h.index().table())
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(item.0))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(item.1))
-        .send()
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    h.index()
+        .for_invocation(&count)
+        .release(C, std::slice::from_ref(&taken))
         .await
         .unwrap();
 
@@ -260,6 +253,10 @@ async fn an_added_participant_loses_a_race_for_a_number_and_gets_the_next() {
         .count();
     assert_eq!(lost, 1, "Twilio's pair rule decided");
     assert_eq!(roster_of(&h, sid), twilio_participants(&h, sid));
+    // The index learnt what Twilio said: C holds the rival's number too.
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    let held = h.index().for_invocation(&count).address(C).await.unwrap();
+    assert!(held.bound.contains(&taken), "{:?}", held.bound);
 }
 
 #[tokio::test]
