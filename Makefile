@@ -11,7 +11,7 @@ SKIP ?=
 TWILIO ?= emulator
 
 .PHONY: help dev test venv python lint unit e2e contract browser deploy-checks load \
-        bench bench-quick build params call close
+        bench bench-quick build params twilio-setup call close
 
 help:
 	@echo "make dev      run the whole product on http://127.0.0.1:9000 (emulator + sample config)"
@@ -20,6 +20,8 @@ help:
 	@echo "make bench    benchmarks; writes BENCHMARKS.md"
 	@echo "make build    sam build (arm64 bootstraps)"
 	@echo "make params   write .env's configuration to SSM under PREFIX"
+	@echo "make twilio-setup [--dry-run]   point the pool numbers and Conversations webhooks at the stack"
+	@echo "              (CONFIG_ENV=prod, BASE_URL=, PREFIX=, ENV_FILE=, LOCAL=1, ARGS=; see dev/twilio-setup.py)"
 	@echo "make call FROM=+1... TO=+1...   simulate an inbound call (with make dev running)"
 	@echo "make close SID=CH...            close a conversation as Twilio would"
 
@@ -81,3 +83,10 @@ build:
 
 params: venv
 	bash dev/params.sh
+
+# `make twilio-setup --dry-run` is make's own -n, which runs no recipe: the `+` runs this
+# one anyway, and the tool gets --dry-run (prints the plan, changes nothing). Other options
+# go in ARGS, e.g. ARGS="--refuse-messages-in-voice-only".
+TWILIO_SETUP_DRY_RUN = $(if $(findstring n,$(firstword -$(MAKEFLAGS))),--dry-run)
+twilio-setup:
+	+@$(PYTHON) dev/twilio-setup.py $(TWILIO_SETUP_DRY_RUN) $(ARGS)

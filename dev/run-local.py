@@ -98,6 +98,19 @@ def configuration(mode: str, port: int, emulator_port: int) -> tuple[dict[str, s
     return values, taken, origin
 
 
+def pool_numbers(values: dict[str, str]) -> list[str]:
+    """Every number of NUMBER_POOL and WHATSAPP_POOL, each once."""
+    numbers: list[str] = []
+    for key in ("NUMBER_POOL", "WHATSAPP_POOL"):
+        if values.get(key, "").strip():
+            try:
+                listed = params.string_list(key, values[key]).split(",")
+            except params.ParamsError as e:
+                raise Refused(str(e)) from None
+            numbers += [n for n in listed if n not in numbers]
+    return numbers
+
+
 def main() -> int:
     mode = os.environ.get("TWILIO", "emulator") or "emulator"
     if mode not in ("emulator", "real"):
@@ -130,6 +143,8 @@ def main() -> int:
                 values["TWILIO_ACCOUNT_SID"], values["TWILIO_AUTH_TOKEN"], port=emulator_port, build=False,
                 voice_url=f"http://127.0.0.1:{port}/inbound-call",
                 events_url=f"http://127.0.0.1:{port}/conversation-events",
+                # The account owns its pool numbers, so `make twilio-setup LOCAL=1` can wire them.
+                numbers=pool_numbers(values),
             )
         run.watch(port, values, stack.watched_functions(project.router()), reload=True)
         print(instructions(mode, port, emulator_port, values, taken, origin, time.monotonic() - started), flush=True)
@@ -159,6 +174,8 @@ def instructions(mode, port, emulator_port, values, taken, origin, elapsed) -> s
         if DOTENV.exists() and "TWILIO_ACCOUNT_SID" in read_env_file(DOTENV):
             twilio += "\n          (.env's Twilio credentials are not used; `make dev TWILIO=real` uses them)"
         try_it = """
+  Twilio's wiring as on a real account (each pool number's URLs, the Conversations
+  webhooks), which the emulator does not need: make twilio-setup LOCAL=1
   Create a session on the page (or with curl, see README), then simulate a call
   from a participant to their proxy number and see the TwiML we answer:
       make call FROM=+14155550101 TO=<their proxy number>
@@ -170,9 +187,9 @@ def instructions(mode, port, emulator_port, values, taken, origin, elapsed) -> s
         base = values["PUBLIC_BASE_URL"]
         twilio = f"REAL Twilio (credentials from .env), calling back through {base}"
         try_it = f"""
-  Keep the tunnel {base} -> http://127.0.0.1:{port} running, and in the Twilio console set
-      each pool number's voice webhook (HTTP POST):  {base}/inbound-call
-      the Conversations post-event webhook:          {base}/conversation-events
+  Keep the tunnel {base} -> http://127.0.0.1:{port} running, and point your Twilio
+  account at it (each pool number's voice and messaging URLs, the Conversations webhooks):
+      make twilio-setup ENV_FILE=.env BASE_URL={base}
   Sessions you create here use your real numbers and are billed by Twilio.
   Logs: .dev-run/lambda-watch.log.  Ctrl-C stops everything."""
     return f"""

@@ -504,6 +504,12 @@ impl RawConfig {
         }
     }
 
+    /// Fails naming the first of `keys` that is missing (as this source names
+    /// it), for a reader that needs more than a function requires.
+    pub fn require(&self, keys: &[&Key]) -> Result<(), ConfigError> {
+        keys.iter().try_for_each(|key| self.required(key).map(drop))
+    }
+
     /// The configuration `function` reads: its required keys must be present,
     /// and keys it does not read are ignored even when present.
     pub fn parse_for(&self, function: Function) -> Result<Config, ConfigError> {
@@ -737,7 +743,8 @@ impl RawConfig {
     }
 }
 
-fn is_loopback_http(url: &url::Url) -> bool {
+/// Plain http to this machine (a local emulator, mock or `make dev`).
+pub(crate) fn is_loopback_http(url: &url::Url) -> bool {
     url.scheme() == "http"
         && match url.host() {
             Some(url::Host::Domain(name)) => name == "localhost",

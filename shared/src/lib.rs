@@ -2,7 +2,7 @@
 //!
 //! The domain (number choice, session rules) is pure and lives in [`domain`];
 //! Twilio I/O in [`twilio`]; configuration in [`config`]; each Lambda's
-//! request handling in [`handlers`].
+//! request handling in [`handlers`]; `make twilio-setup` in [`twilio_setup`].
 
 pub mod app;
 pub mod config;
@@ -20,5 +20,6 @@ pub mod out_of_session;
 pub mod privacy;
 pub mod session;
 pub mod twilio;
+pub mod twilio_setup;
 
 pub use app::AppState;

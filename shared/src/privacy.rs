@@ -34,6 +34,29 @@ pub fn redact(address: &str) -> String {
     format!("{prefix}+{country}{}{last_two}", "*".repeat(hidden))
 }
 
+/// `text` with every phone number in it (`+` and digits, as Twilio's error
+/// messages quote them) redacted: for text from elsewhere that is printed.
+pub fn redact_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(plus) = rest.find('+') {
+        out.push_str(&rest[..plus]);
+        let digits = rest[plus + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        let (number, after) = rest[plus..].split_at(1 + digits);
+        if digits >= 6 {
+            out.push_str(&redact(number));
+        } else {
+            out.push_str(number);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +76,18 @@ mod tests {
         let shown = redact("+99912345678");
         assert!(!shown.contains("123456"), "{shown}");
         assert!(shown.ends_with("78"), "{shown}");
+    }
+
+    #[test]
+    fn numbers_inside_text_are_redacted_and_the_rest_kept() {
+        assert_eq!(
+            redact_numbers("The phone number +14155550101 is not valid (+1, +44 7700)."),
+            "The phone number +1********01 is not valid (+1, +44 7700)."
+        );
+        assert_eq!(redact_numbers("no numbers here"), "no numbers here");
+        assert_eq!(
+            redact_numbers("ends with +447700900123"),
+            "ends with +44********23"
+        );
     }
 }

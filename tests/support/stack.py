@@ -450,9 +450,13 @@ class Stack:
         events_url: str | None = None,
         rust_log: str = "info",
         build: bool = True,
+        numbers: Iterable[str] = (),
+        name: str = "twilio-emulator",
     ) -> tuple[Child, str]:
         """The Twilio emulator (target/debug/twilio-emulator serve) holding
-        one account, on `port` (default: a free one)."""
+        one account, on `port` (default: a free one), owning `numbers`
+        (IncomingPhoneNumbers, as the account's pool numbers are). `name`
+        names the child and its log, for a second emulator."""
         if build:
             self.cargo_build(["twilio-emulator"], name="build-twilio-emulator")
         port = port or free_port()
@@ -463,10 +467,13 @@ class Stack:
             argv += ["--voice-url", voice_url]
         if events_url:
             argv += ["--events-url", events_url]
+        numbers = list(numbers)
+        if numbers:
+            argv += ["--numbers", ",".join(numbers)]
         env = child_env({"TWILIO_ACCOUNT_SID": account_sid, "TWILIO_AUTH_TOKEN": auth_token, "RUST_LOG": rust_log})
-        child = self.start("twilio-emulator", argv, env)
+        child = self.start(name, argv, env)
         url = f"http://127.0.0.1:{port}"
-        wait_until("twilio-emulator", lambda: http(f"{url}/_emulator/requests", timeout=2)[0] == 200, child, 60)
+        wait_until(name, lambda: http(f"{url}/_emulator/requests", timeout=2)[0] == 200, child, 60)
         return child, url
 
     def watch(

@@ -10,6 +10,8 @@
 //! - `POST /messages` `{from, to, body}` (answers the outcome); `GET /messages` (inbound
 //!   texts and their outcomes); `GET /deliveries` (texts sent out)
 //! - `POST`/`DELETE /faults`; `POST /latency`; `POST /rate-limit`; `GET`/`POST /webhooks`
+//! - `GET /conversations-webhooks`: the Conversations webhook configurations (the account's,
+//!   its `target`, and the chat service's) as the Configuration Webhooks API set them
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,6 +27,7 @@ use serde_json::json;
 
 use crate::{
     calls::{CallSnapshot, InboundCallSnapshot, RecordingSnapshot},
+    conversations_webhooks::ConversationsWebhooksSnapshot,
     faults::{Fault, Operation},
     numbers::{NumberUpdate, PhoneNumberSnapshot},
     recording::RequestView,
@@ -47,6 +50,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/latency", post(set_latency))
         .route("/rate-limit", post(set_rate_limit))
         .route("/webhooks", get(webhooks).post(set_webhooks))
+        .route("/conversations-webhooks", get(conversations_webhooks))
         .route("/numbers", get(numbers).post(add_number))
         .route("/messages", get(messages).post(send_message))
         .route("/deliveries", get(deliveries))
@@ -159,6 +163,12 @@ async fn webhooks(State(shared): State<Arc<Shared>>) -> Response {
         "deliveries": deliveries,
     }))
     .into_response()
+}
+
+async fn conversations_webhooks(State(shared): State<Arc<Shared>>) -> Response {
+    let snapshot: ConversationsWebhooksSnapshot =
+        (&lock(&shared.state).conversations_webhooks).into();
+    Json(snapshot).into_response()
 }
 
 #[derive(Deserialize)]

@@ -240,6 +240,47 @@ impl ConversationsWebhooks {
     }
 }
 
+/// One configuration as tests see it (`None`: never set).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WebhookConfigurationSnapshot {
+    pub method: Option<HttpMethod>,
+    pub filters: Option<Vec<String>>,
+    pub pre_webhook_url: Option<String>,
+    pub post_webhook_url: Option<String>,
+}
+
+impl From<&WebhookConfiguration> for WebhookConfigurationSnapshot {
+    fn from(c: &WebhookConfiguration) -> Self {
+        Self {
+            method: c.method,
+            filters: c.filters.clone(),
+            pre_webhook_url: c.pre_webhook_url.clone(),
+            post_webhook_url: c.post_webhook_url.clone(),
+        }
+    }
+}
+
+/// Both Conversations webhook configurations as tests see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConversationsWebhooksSnapshot {
+    /// The account's (`/v1/Configuration/Webhooks`).
+    pub account: WebhookConfigurationSnapshot,
+    /// The account's `Target`: `webhook` or `flex`.
+    pub target: &'static str,
+    /// The chat service's own (`/v1/Services/{ChatServiceSid}/Configuration/Webhooks`).
+    pub service: WebhookConfigurationSnapshot,
+}
+
+impl From<&ConversationsWebhooks> for ConversationsWebhooksSnapshot {
+    fn from(hooks: &ConversationsWebhooks) -> Self {
+        Self {
+            account: (&hooks.account).into(),
+            target: hooks.target.as_str(),
+            service: (&hooks.service).into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,8 @@
 //! Snapshots for assertions: [`Emulator::conversations`] (with messages),
 //! [`Emulator::calls`], [`Emulator::inbound_calls`], [`Emulator::recordings`],
 //! [`Emulator::phone_numbers`], [`Emulator::inbound_texts`], [`Emulator::text_deliveries`],
-//! [`Emulator::webhook_deliveries`] and [`Emulator::requests`] (also under `/_emulator/`).
+//! [`Emulator::conversations_webhooks`], [`Emulator::webhook_deliveries`] and
+//! [`Emulator::requests`] (also under `/_emulator/`).
 //!
 //! Where webhooks go: an inbound call to the number's own `VoiceUrl` (else the configured
 //! `voice_url`); Conversations post-events to the configured `PostWebhookUrl` when its
@@ -66,6 +67,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use crate::{
     calls::{CallSnapshot, CompletedCall, InboundCallSnapshot, RecordingSnapshot},
+    conversations_webhooks::{ConversationsWebhooksSnapshot, WebhookConfigurationSnapshot},
     errors::TwilioError,
     faults::{Fault, Operation},
     messaging::{DeliverySnapshot, InboundTextSnapshot, MessageSnapshot, TextOutcome},
@@ -285,6 +287,28 @@ impl Emulator {
     pub fn add_phone_number(&self, number: &str) -> Result<PhoneNumberSnapshot, String> {
         self.shared
             .add_phone_number(number, numbers::NumberUpdate::default())
+    }
+
+    /// Makes the emulator own one more number, configured at once with IncomingPhoneNumber
+    /// update parameters (`VoiceUrl`, `VoiceApplicationSid`, `TrunkSid`, ...), validated as
+    /// the API validates them. Nothing is recorded: it is the account as found.
+    pub fn add_configured_phone_number(
+        &self,
+        number: &str,
+        settings: &[(&str, &str)],
+    ) -> Result<PhoneNumberSnapshot, String> {
+        let form: Vec<(String, String)> = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let update = numbers::NumberUpdate::from_form(&form).map_err(|e| e.message)?;
+        self.shared.add_phone_number(number, update)
+    }
+
+    /// The Conversations webhook configurations (the account's and the chat service's), as
+    /// the Configuration Webhooks API last set them.
+    pub fn conversations_webhooks(&self) -> ConversationsWebhooksSnapshot {
+        (&lock(&self.shared.state).conversations_webhooks).into()
     }
 
     pub fn set_latency(&self, latency: Duration) {

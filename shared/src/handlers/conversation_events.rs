@@ -18,12 +18,15 @@ use crate::http::webhook::{verified_params, WebhookParams};
 use crate::http::{response, serve, Invocation};
 use crate::twilio::ConversationState;
 
+/// Where Twilio sends this webhook (`make twilio-setup` points it here).
+pub const PATH: &str = "/conversation-events";
+
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
     serve(
         req,
         &state.metrics,
         Function::ConversationEvents,
-        "/conversation-events",
+        PATH,
         async |req, invocation| {
             match answer(state, &req, invocation).await {
                 // A pre-event's 200 must be empty (or JSON that changes the message).

@@ -37,6 +37,9 @@ const MESSAGE_ONLY: &str =
 const NOBODY_DIALABLE: &str =
     "The other participants in this conversation cannot take calls. Please send a message instead.";
 
+/// Where Twilio sends a pool number's calls (`make twilio-setup` points them here).
+pub const PATH: &str = "/inbound-call";
+
 /// The inbound-call function's requests, all Twilio's webhooks for pool
 /// numbers: calls (`/inbound-call`, and the seed app's
 /// `/proxypoc/inboundCall`), how they went (`/call-events`), and texts no
@@ -51,7 +54,7 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
         req,
         &state.metrics,
         Function::InboundCall,
-        "/inbound-call",
+        PATH,
         async |req, invocation| answer(state, &req, invocation).await,
     )
     .await

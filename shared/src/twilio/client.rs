@@ -433,6 +433,14 @@ fn error_chain(err: &reqwest::Error) -> String {
     }
 }
 
+/// Twilio writes an unset string setting as null or as `""`: both are `None`.
+pub(crate) fn empty_as_none<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    let value: Option<String> = serde::Deserialize::deserialize(d)?;
+    Ok(value.filter(|v| !v.is_empty()))
+}
+
 /// serde_json's own message quotes the offending value, which may be a phone
 /// number; only its kind and position are kept.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, TwilioError> {

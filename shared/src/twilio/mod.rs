@@ -4,7 +4,9 @@ pub mod calls;
 pub mod client;
 pub mod conversations;
 pub mod error;
+pub mod numbers;
 pub mod twiml;
+pub mod webhooks;
 
 pub use client::{Twilio, TwilioHttp, TwilioSettings};
 pub use conversations::{
@@ -12,3 +14,5 @@ pub use conversations::{
     ParticipantConversation,
 };
 pub use error::{code, TwilioError};
+pub use numbers::{IncomingPhoneNumber, NumberWebhooks};
+pub use webhooks::{WebhookConfiguration, WebhookConfigurationUpdate};

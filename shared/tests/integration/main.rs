@@ -26,3 +26,4 @@ mod properties;
 mod races;
 mod seams;
 mod sessions;
+mod twilio_setup;

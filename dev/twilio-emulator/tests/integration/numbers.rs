@@ -274,3 +274,48 @@ async fn numbers_come_from_the_config_and_the_control_api_and_survive_reset() {
     .await;
     assert!(bad.is_err());
 }
+
+#[tokio::test]
+async fn a_number_can_be_owned_already_configured_as_an_account_has_it() {
+    let (emulator, client) = with_numbers().await;
+    let app = "AP0123456789abcdef0123456789abcdef";
+    let owned = emulator
+        .add_configured_phone_number(
+            "+14155550009",
+            &[
+                ("VoiceUrl", "https://other-app.example/voice"),
+                ("VoiceApplicationSid", app),
+                ("SmsMethod", "GET"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        owned.voice_url.as_deref(),
+        Some("https://other-app.example/voice")
+    );
+    assert_eq!(owned.voice_application_sid.as_deref(), Some(app));
+    assert_eq!(owned.sms_method, HttpMethod::Get);
+    // The API's own rules, and its messages.
+    let refused = emulator
+        .add_configured_phone_number("+14155550008", &[("TrunkSid", app)])
+        .unwrap_err();
+    assert!(refused.contains("TrunkSid must be a TK sid"), "{refused}");
+    assert!(emulator
+        .add_configured_phone_number("+14155550007", &[("VoiceUrl", "not a url")])
+        .is_err());
+    assert_eq!(emulator.phone_numbers().len(), OURS.len() + 1);
+    // Seeding is not a Twilio request; the API then shows the number as configured.
+    assert_eq!(emulator.requests().len(), 0);
+    let listed = client
+        .get(&format!(
+            "{}?PhoneNumber=%2B14155550009",
+            numbers_path(&emulator)
+        ))
+        .await
+        .json();
+    assert_eq!(
+        listed["incoming_phone_numbers"][0]["voice_application_sid"],
+        app
+    );
+    assert_eq!(listed["incoming_phone_numbers"][0]["sms_method"], "GET");
+}

@@ -395,3 +395,50 @@ async fn the_events_url_and_the_configured_webhook_both_hear_but_never_twice() {
         .collect();
     assert_eq!(kinds, ["events", "post-event", "events"]);
 }
+
+#[tokio::test]
+async fn tests_and_the_control_api_see_the_configuration_the_api_set() {
+    let (emulator, client) = start().await;
+    let untouched = emulator.conversations_webhooks();
+    assert_eq!(untouched.account, Default::default());
+    assert_eq!(untouched.target, "webhook");
+    client
+        .post(
+            "/v1/Configuration/Webhooks",
+            &[
+                ("Filters", "onConversationStateUpdated"),
+                ("Filters", "onConversationUpdated"),
+                ("PostWebhookUrl", "https://hooks.example/events"),
+                ("Target", "flex"),
+            ],
+        )
+        .await;
+    emulator.clear_requests();
+    let seen = emulator.conversations_webhooks();
+    assert_eq!(
+        seen.account.filters,
+        Some(vec![
+            "onConversationStateUpdated".to_owned(),
+            "onConversationUpdated".to_owned()
+        ])
+    );
+    assert_eq!(
+        seen.account.post_webhook_url.as_deref(),
+        Some("https://hooks.example/events")
+    );
+    assert_eq!((seen.account.method, seen.target), (None, "flex"));
+    assert_eq!(seen.service, Default::default());
+    let control = client.control_get("/conversations-webhooks").await;
+    assert_eq!(
+        control,
+        json!({"account": {"method": null,
+                           "filters": ["onConversationStateUpdated", "onConversationUpdated"],
+                           "pre_webhook_url": null,
+                           "post_webhook_url": "https://hooks.example/events"},
+               "target": "flex",
+               "service": {"method": null, "filters": null, "pre_webhook_url": null,
+                           "post_webhook_url": null}})
+    );
+    // Looking is not a Twilio request.
+    assert_eq!(emulator.requests().len(), 0);
+}
