@@ -217,7 +217,7 @@ impl From<SessionError> for ApiError {
             SessionError::Invalid(field) => ApiError::InvalidRequest(field),
             SessionError::IndexRequired => ApiError::Conflict {
                 code: "index_required",
-                message: "the call log is kept in the session index, which is not configured (SESSION_INDEX_TABLE)".into(),
+                message: "the call log and recording need the session index, which is not configured (SESSION_INDEX_TABLE)".into(),
             },
             SessionError::Twilio(e) => e.into(),
             SessionError::Index(e) => e.into(),

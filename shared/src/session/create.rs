@@ -65,6 +65,9 @@ impl Sessions<'_> {
         session: &NewSession,
         request: &CreateRequest,
     ) -> Result<Created, SessionError> {
+        if session.record {
+            self.recording_allowed()?;
+        }
         let unique_name = request
             .idempotent_name
             .clone()

@@ -85,7 +85,7 @@ pub enum SessionError {
     Closed,
     #[error("another change to this session is in progress")]
     Busy,
-    #[error("the call log needs the session index")]
+    #[error("the call log and recording need the session index")]
     IndexRequired,
     #[error(transparent)]
     Invalid(#[from] InvalidField),
@@ -144,6 +144,16 @@ impl<'a> Sessions<'a> {
 
     pub fn index(&self) -> Option<&Index<'a>> {
         self.index.as_ref()
+    }
+
+    /// Recording is refused without the index: recordings are found and
+    /// deleted with their session through its call log, and without one
+    /// they would stay in Twilio for good.
+    pub(crate) fn recording_allowed(&self) -> Result<(), SessionError> {
+        match self.index {
+            Some(_) => Ok(()),
+            None => Err(SessionError::IndexRequired),
+        }
     }
 
     pub fn config(&self) -> &Config {

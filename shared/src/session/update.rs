@@ -16,6 +16,9 @@ use crate::twilio::{ConversationParams, ConversationState};
 impl Sessions<'_> {
     /// Applies `update` and answers with the session as it now is.
     pub async fn update(&self, sid: &str, update: SessionUpdate) -> Result<Session, SessionError> {
+        if update.record == Some(true) {
+            self.recording_allowed()?;
+        }
         let (conversation, participants) =
             join(self.fetch_session(sid), self.twilio.participants(sid)).await;
         let conversation = conversation?;

@@ -402,7 +402,7 @@ async fn another_apps_conversation_cannot_be_changed_through_the_api() {
 
 #[tokio::test]
 async fn capabilities_and_recording_are_set_at_create() {
-    let h = Harness::start().await;
+    let (h, _index) = Harness::start_indexed().await;
     let session = create(
         &h,
         json!({"addresses": [A, B], "capabilities": ["voice"], "record": true}),
@@ -413,4 +413,42 @@ async fn capabilities_and_recording_are_set_at_create() {
     let plain = create(&h, json!({"addresses": [C]})).await;
     assert_eq!(plain["capabilities"], json!(["voice", "message"]));
     assert_eq!(plain["record"], false);
+}
+
+#[tokio::test]
+async fn recording_is_refused_without_the_index_which_deletes_recordings() {
+    let h = Harness::start().await;
+    let (status, body) = send(
+        &h,
+        "POST",
+        "/sessions",
+        Some(json!({"addresses": [A, B], "record": true})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("index_required"))
+    );
+    assert_eq!(h.requests_made(), 0, "refused before Twilio");
+    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let sid = session["sid"].as_str().unwrap();
+    let (status, body) = send(
+        &h,
+        "PATCH",
+        &format!("/sessions/{sid}"),
+        Some(json!({"record": true})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("index_required"))
+    );
+    let (status, _) = send(
+        &h,
+        "PATCH",
+        &format!("/sessions/{sid}"),
+        Some(json!({"record": false})),
+    )
+    .await;
+    assert_eq!(status, 200, "turning it off needs nothing");
 }
