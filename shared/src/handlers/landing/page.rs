@@ -18,10 +18,11 @@ const DEFAULT_ROWS: usize = 2;
 /// The pool chart calls a number near exhaustion when it carries at least
 /// this percentage of the busiest number's participants...
 pub const NEAR_EXHAUSTION_OF_BUSIEST_PERCENT: u32 = 80;
-/// ...and at least this many times the pool's average. Both, so that an
-/// evenly loaded pool, or one quiet number among idle ones, is never flagged
-/// just for being the busiest. The script reads both from the chart's
-/// data attributes, so the caption and the rule cannot drift apart.
+/// ...and at least this many times the pool's average. Both, so that in an
+/// evenly loaded pool no number is flagged just for being the busiest. (A
+/// lone number in use among idle ones is flagged, however few it carries.)
+/// The script reads both from the chart's data attributes, so the caption
+/// and the rule cannot drift apart.
 pub const NEAR_EXHAUSTION_OF_AVERAGE_TIMES: u32 = 2;
 /// Longest prefilled value kept, in characters (Twilio's address limit).
 const MAX_PREFILL_CHARS: usize = 256;
