@@ -75,6 +75,21 @@ fn attribute_values(html: &str, tag: &str, attr: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every `<tag …>` start tag, whole.
+fn start_tags<'a>(html: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag} ");
+    html.match_indices(&open)
+        .map(|(at, _)| &html[at..=at + html[at..].find('>').unwrap()])
+        .collect()
+}
+
+/// The value of `name="…"` in one start tag.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let needle = format!(" {name}=\"");
+    let start = tag.find(&needle)? + needle.len();
+    Some(&tag[start..start + tag[start..].find('"')?])
+}
+
 #[tokio::test]
 async fn requires_the_operators_credentials() {
     let h = Harness::start().await;
@@ -147,16 +162,20 @@ async fn is_a_self_contained_accessible_page() {
     sorted_inputs.sort();
     sorted_labels.sort();
     assert_eq!(sorted_inputs, sorted_labels);
-    // Each field's error slot is announced with it.
-    for id in &inputs {
-        let described = attribute_values(&html, "input", "aria-describedby");
+    // Each field's error slot is announced with it: its own, or its
+    // group's for the capability checkboxes (one choice, one message).
+    for input in start_tags(&html, "input") {
+        let id = attribute(input, "id").expect("every input has an id");
+        let slot = match attribute(input, "name") {
+            Some("capabilities") => "capabilities-error".to_owned(),
+            _ => format!("{id}-error"),
+        };
+        let described = attribute(input, "aria-describedby").unwrap_or_default();
         assert!(
-            described
-                .iter()
-                .any(|d| d.split(' ').any(|r| r == format!("{id}-error"))),
-            "{id} has no error slot"
+            described.split(' ').any(|r| r == slot),
+            "{id} does not announce {slot}"
         );
-        assert!(html.contains(&format!("id=\"{id}-error\"")));
+        assert!(html.contains(&format!("id=\"{slot}\"")), "no {slot}");
     }
     // The form starts with two participant rows and the lifecycle controls.
     assert!(inputs.contains(&"address-0".into()) && inputs.contains(&"address-1".into()));
@@ -281,4 +300,23 @@ fn csp_hashes_follow_the_specifications_example() {
         landing::csp_hash("alert('Hello, world.');"),
         "sha256-qznLcsROx4GACP2dm0UCKCzCG+HiZ1guq6ZZDob/Tng="
     );
+}
+
+/// What the page's chart reads without an index: every number, and the
+/// word that nothing was counted (so the page says so instead of drawing
+/// zeros).
+#[tokio::test]
+async fn pool_without_an_index_says_nothing_was_counted() {
+    let h = Harness::start().await;
+    let response = page_as_operator(&h, "/pool").await;
+    assert_eq!(header(&response, "content-type"), "application/json");
+    let body = body_json(&response);
+    assert_eq!(body["counted"], false);
+    let pool = body["pool"].as_array().unwrap();
+    assert_eq!(pool.len(), POOL.len());
+    for (entry, number) in pool.iter().zip(POOL) {
+        assert_eq!(entry["number"], number);
+        assert!(entry["in_use"].is_null(), "{entry}");
+    }
+    assert_eq!(h.requests_made(), 0, "counting never asks Twilio");
 }

@@ -15,6 +15,15 @@ pub const STYLE: &str = include_str!("page.css");
 
 /// Rows the participant list starts with when nothing is prefilled.
 const DEFAULT_ROWS: usize = 2;
+/// The pool chart calls a number near exhaustion when it carries at least
+/// this percentage of the busiest number's participants...
+pub const NEAR_EXHAUSTION_OF_BUSIEST_PERCENT: u32 = 80;
+/// ...and at least this many times the pool's average. Both, so that in an
+/// evenly loaded pool no number is flagged just for being the busiest. (A
+/// lone number in use among idle ones is flagged, however few it carries.)
+/// The script reads both from the chart's data attributes, so the caption
+/// and the rule cannot drift apart.
+pub const NEAR_EXHAUSTION_OF_AVERAGE_TIMES: u32 = 2;
 /// Longest prefilled value kept, in characters (Twilio's address limit).
 const MAX_PREFILL_CHARS: usize = 256;
 
@@ -100,7 +109,7 @@ pub fn render(view: &PageView<'_>) -> Markup {
 
 fn pool_section(pool: &[PoolNumberUse]) -> Markup {
     html! {
-        section class="card" aria-labelledby="pool-heading" {
+        section class="card" id="pool-card" aria-labelledby="pool-heading" {
             h2 id="pool-heading" { "Number pool" }
             p class="hint" {
                 @match pool.len() {
@@ -109,6 +118,18 @@ fn pool_section(pool: &[PoolNumberUse]) -> Markup {
                 }
                 " can act as proxies. Each participant gets one that is free for them."
             }
+            div class="actions" {
+                button type="button" class="secondary" id="pool-refresh" { "Refresh" }
+                span class="status" id="pool-status" role="status" aria-live="polite" {}
+            }
+            p class="form-error" id="pool-error" role="alert" hidden {}
+            (pool_chart())
+            p class="hint" id="pool-uncounted" hidden {
+                "The use of each number is not counted: this stack runs without the session index ("
+                code { "SESSION_INDEX_TABLE" } "), and only the index can count without paging Twilio."
+            }
+            // Without script (or without an index) the plain list stands in
+            // for the chart; the script hides it once the chart is drawn.
             ul class="pool" id="pool" {
                 @for entry in pool {
                     li {
@@ -116,11 +137,33 @@ fn pool_section(pool: &[PoolNumberUse]) -> Markup {
                         @if let Some(in_use) = entry.in_use {
                             " "
                             span class="in-use" data-in-use=(in_use) {
-                                (in_use) @if in_use == 1 { " session" } @else { " sessions" }
+                                (in_use) @if in_use == 1 { " participant" } @else { " participants" }
                             }
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The empty chart the script fills from `GET /pool`, with the rule for
+/// "near exhaustion" stated where the marks are. `/pool` counts bindings
+/// (one per participant, session and number), so the chart says
+/// participants: two people in one session on one number count twice.
+fn pool_chart() -> Markup {
+    html! {
+        figure class="chart" id="pool-chart" hidden
+            data-near-busiest-percent=(NEAR_EXHAUSTION_OF_BUSIEST_PERCENT)
+            data-near-average-times=(NEAR_EXHAUSTION_OF_AVERAGE_TIMES) {
+            p class="chart-summary" id="pool-summary" {}
+            ol class="bars" id="pool-bars" {}
+            figcaption id="pool-caption" {
+                "Each bar counts the participants a number carries in open sessions (someone in two sessions counts twice), scaled to the busiest number. "
+                strong { "Near exhaustion" }
+                " marks a number carrying at least " (NEAR_EXHAUSTION_OF_BUSIEST_PERCENT)
+                "% of the busiest number's participants and at least " (NEAR_EXHAUSTION_OF_AVERAGE_TIMES)
+                "× the pool's average."
             }
         }
     }
@@ -156,6 +199,8 @@ fn create_section(rows: &[&str], prefill: &Prefill) -> Markup {
                         aria-describedby="friendly-name-error";
                     p class="field-error" id="friendly-name-error" hidden {}
                 }
+                (capabilities_fieldset())
+                (record_field())
                 fieldset class="timers" aria-describedby="timers-hint" {
                     legend { "Timers " span class="optional" { "(optional)" } }
                     p class="hint" id="timers-hint" {
@@ -174,6 +219,53 @@ fn create_section(rows: &[&str], prefill: &Prefill) -> Markup {
                 div class="form-error" id="create-error" role="alert" hidden {}
             }
             div class="result" id="create-result" hidden {}
+        }
+    }
+}
+
+/// Voice and messages, both ticked: the script then leaves `capabilities`
+/// out (the API's default) and refuses neither. Without script the form
+/// posts both, which means the same.
+fn capabilities_fieldset() -> Markup {
+    html! {
+        fieldset id="capabilities" aria-describedby="capabilities-hint capabilities-error" {
+            legend { "Capabilities" }
+            p class="hint" id="capabilities-hint" {
+                "What participants may do through their proxy numbers."
+            }
+            div class="checks" {
+                (capability_check("cap-voice", "voice", "Voice calls"))
+                (capability_check("cap-message", "message", "Messages (SMS, WhatsApp)"))
+            }
+            p class="field-error" id="capabilities-error" hidden {}
+        }
+    }
+}
+
+fn capability_check(id: &str, value: &str, label: &str) -> Markup {
+    html! {
+        label class="check" for=(id) {
+            input type="checkbox" id=(id) name="capabilities" value=(value) checked
+                aria-describedby="capabilities-error";
+            " " (label)
+        }
+    }
+}
+
+/// Off by default: recording is opt-in, and the operator is told in one
+/// line what it means for the people on the call.
+fn record_field() -> Markup {
+    html! {
+        div class="field" {
+            label class="check" for="record" {
+                input type="checkbox" id="record" name="record" value="true"
+                    aria-describedby="record-hint record-error";
+                " Record calls"
+            }
+            p class="hint" id="record-hint" {
+                "Twilio keeps the audio of each call in your account until you delete it: tell participants before you record."
+            }
+            p class="field-error" id="record-error" hidden {}
         }
     }
 }
@@ -273,6 +365,115 @@ mod tests {
             MAX_PARTICIPANTS
         );
         assert_eq!(Prefill::from_query(None), Prefill::default());
+    }
+
+    fn page_with(pool: &[PoolNumberUse]) -> String {
+        render(&PageView {
+            pool,
+            prefill: &Prefill::default(),
+        })
+        .into_string()
+    }
+
+    fn used(number: &str, in_use: Option<usize>) -> PoolNumberUse {
+        PoolNumberUse {
+            number: number.into(),
+            in_use,
+        }
+    }
+
+    /// The start tag of the element with this id.
+    fn tag_with_id<'a>(page: &'a str, id: &str) -> &'a str {
+        let at = page
+            .find(&format!(r#"id="{id}""#))
+            .unwrap_or_else(|| panic!("no #{id}"));
+        let start = page[..at].rfind('<').unwrap();
+        let end = at + page[at..].find('>').unwrap();
+        &page[start..=end]
+    }
+
+    #[test]
+    fn the_chart_states_the_rule_the_script_applies() {
+        let page = page_with(&[used("+15005550001", Some(3))]);
+        let chart = tag_with_id(&page, "pool-chart");
+        assert!(
+            chart.starts_with("<figure ") && chart.contains(" hidden"),
+            "{chart}"
+        );
+        assert!(chart.contains(&format!(
+            r#"data-near-busiest-percent="{NEAR_EXHAUSTION_OF_BUSIEST_PERCENT}""#
+        )));
+        assert!(chart.contains(&format!(
+            r#"data-near-average-times="{NEAR_EXHAUSTION_OF_AVERAGE_TIMES}""#
+        )));
+        let caption = &page[page.find(r#"id="pool-caption""#).unwrap()..];
+        let caption = &caption[..caption.find("</figcaption>").unwrap()];
+        assert!(caption.contains("at least 80% of the busiest"), "{caption}");
+        assert!(
+            caption.contains("at least 2× the pool's average"),
+            "{caption}"
+        );
+        // The script fills these; the server leaves them empty.
+        assert!(page.contains(r#"<ol class="bars" id="pool-bars"></ol>"#));
+        assert!(tag_with_id(&page, "pool-uncounted").contains(" hidden"));
+    }
+
+    #[test]
+    fn the_plain_pool_list_stays_for_pages_without_script() {
+        let page = page_with(&[used("+15005550001", Some(1)), used("+15005550002", None)]);
+        assert!(page.contains(r#"<li><code>+15005550001</code> <span class="in-use" data-in-use="1">1 participant</span></li>"#));
+        assert!(page.contains("<li><code>+15005550002</code></li>"));
+        assert!(page.contains("2 Twilio numbers"));
+    }
+
+    #[test]
+    fn pool_numbers_are_escaped() {
+        let page = page_with(&[used("<b>\"x\"</b>", Some(0))]);
+        assert!(!page.contains("<b>"));
+        assert!(page.contains("<code>&lt;b&gt;&quot;x&quot;&lt;/b&gt;</code>"));
+    }
+
+    #[test]
+    fn both_capabilities_start_ticked_and_recording_off() {
+        let page = page_with(&[]);
+        for (id, value) in [("cap-voice", "voice"), ("cap-message", "message")] {
+            let input = tag_with_id(&page, id);
+            assert!(input.contains(r#"type="checkbox""#), "{input}");
+            assert!(input.contains(r#"name="capabilities""#), "{input}");
+            assert!(input.contains(&format!(r#"value="{value}""#)), "{input}");
+            assert!(input.contains(" checked"), "{input}");
+            assert!(input.contains(r#"aria-describedby="capabilities-error""#));
+        }
+        let record = tag_with_id(&page, "record");
+        assert!(record.contains(r#"name="record" value="true""#), "{record}");
+        assert!(!record.contains("checked"), "{record}");
+        assert!(record.contains(r#"aria-describedby="record-hint record-error""#));
+        assert!(page.contains(r#"<label class="check" for="record">"#));
+        let hint = &page[page.find(r#"id="record-hint""#).unwrap()..];
+        assert!(hint[..hint.find("</p>").unwrap()].contains("tell participants before you record"));
+        // Inside the form, so that without script they are posted too.
+        let form = &page[page.find(r#"id="create-form""#).unwrap()..];
+        let form = &form[..form.find("</form>").unwrap()];
+        assert!(form.contains(r#"id="cap-voice""#) && form.contains(r#"id="record""#));
+        assert!(
+            form.contains(r#"id="capabilities-error""#) && form.contains(r#"id="record-error""#)
+        );
+    }
+
+    #[test]
+    fn every_id_is_unique() {
+        let page = page_with(&[used("+15005550001", Some(2)), used("+15005550002", Some(0))]);
+        let mut ids: Vec<&str> = page
+            .match_indices(" id=\"")
+            .map(|(at, found)| {
+                let rest = &page[at + found.len()..];
+                &rest[..rest.find('"').unwrap()]
+            })
+            .collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "{ids:?}");
     }
 
     #[test]
