@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use masked_comms::domain::roster::{RosterEntry, SessionRecord};
-use masked_comms::index::items::{history_entry, holdings_item, BindingItem, PairItem};
+use masked_comms::index::items::{history_entry, holdings_item, pair_item, BindingItem};
 use masked_comms::index::{Binding, IndexedParticipant, SessionItem};
 use masked_comms::session::lookup::Summary;
 use masked_comms::twilio::ConversationState;
@@ -81,7 +81,7 @@ pub fn session_items(
             sid: sid.to_owned(),
         };
         items.push(encode(&BindingItem::new(&binding, created, None))?);
-        items.push(encode(&PairItem::new(&binding, None))?);
+        items.push(pair_item(address, proxy, vec![sid.to_owned()], None));
     }
     let summary = Summary {
         sid: sid.to_owned(),
@@ -246,9 +246,9 @@ mod tests {
             keys,
             [
                 ("ADDR#+14152000000", "PROXY#+15005550000#CH1"),
-                ("PAIR#+14152000000#+15005550000", "CH1"),
+                ("PAIR#+14152000000#+15005550000", "SESSIONS"),
                 ("ADDR#+14152000001", "PROXY#+15005550000#CH1"),
-                ("PAIR#+14152000001#+15005550000", "CH1"),
+                ("PAIR#+14152000001#+15005550000", "SESSIONS"),
                 ("SESSION#CH1", "SESSION"),
             ]
             .map(|(pk, sk)| (pk.to_owned(), sk.to_owned()))

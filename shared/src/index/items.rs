@@ -6,7 +6,7 @@
 //! | item | pk | sk |
 //! |---|---|---|
 //! | binding: an address holds a proxy in a session | `ADDR#{address}` | `PROXY#{proxy}#{sid}` |
-//! | the same binding, keyed for a call's lookup | `PAIR#{address}#{proxy}` | `{sid}` |
+//! | the sessions binding one (address, proxy) pair: a string set | `PAIR#{address}#{proxy}` | `SESSIONS` |
 //! | what an address holds and had: two string sets | `ADDR#{address}` | `HOLDINGS` |
 //! | session: what the list shows, which bindings it has | `SESSION#{sid}` | `SESSION` |
 //! | a group call's fan-out, claimed once | `CALL#{call sid}` | `FANOUT` |
@@ -23,13 +23,13 @@
 //! a race between creates needs no condition: Twilio's pair rule decides,
 //! and the loser deletes its own item.
 //!
-//! Every read on a hot path is one small item or one tiny partition, however
-//! many sessions an address holds: a call queries its pair's partition (one
-//! item, two while the index is behind); a create reads the address's
-//! holdings item, whose `bound` set names the proxies it holds in open
-//! sessions and whose `used` set the proxies it had (`{proxy}@{date}`, for
-//! sticky choice). Sets change by DynamoDB's atomic `ADD`/`DELETE`, so
-//! concurrent creates for one address never overwrite each other.
+//! Every read on a hot path is one item by its key, however many sessions an
+//! address holds: a call reads its pair's item, whose `sids` set names the
+//! session (one; two while the index is behind or a race is being settled);
+//! a create reads the address's holdings item, whose `bound` set names the
+//! proxies it holds in open sessions and whose `used` set the proxies it had
+//! (`{proxy}@{date}`, for sticky choice). Sets change by DynamoDB's atomic
+//! `ADD`/`DELETE`, so concurrent creates never overwrite each other.
 
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +60,7 @@ pub fn bindings_on(proxy: &str) -> String {
 
 pub const BINDING_PREFIX: &str = "PROXY#";
 pub const HOLDINGS_SK: &str = "HOLDINGS";
+pub const PAIR_SK: &str = "SESSIONS";
 
 /// The partition of one (address, proxy) pair: a call's lookup.
 pub fn pair_pk(address: &str, proxy: &str) -> String {
@@ -115,26 +116,6 @@ impl BindingItem {
     }
 }
 
-/// A binding in its pair's partition, for a call's lookup.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PairItem {
-    pub pk: String,
-    /// The session's sid.
-    pub sk: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<u64>,
-}
-
-impl PairItem {
-    pub fn new(binding: &Binding, expires_at: Option<u64>) -> Self {
-        PairItem {
-            pk: pair_pk(&binding.address, &binding.proxy),
-            sk: binding.sid.clone(),
-            expires_at,
-        }
-    }
-}
-
 /// An address's holdings item as a whole (the session service changes it
 /// set element by set element; this writes one outright, for seeding).
 pub fn holdings_item(
@@ -157,6 +138,26 @@ pub fn holdings_item(
         if !values.is_empty() {
             item.insert(name.to_owned(), AttributeValue::Ss(values));
         }
+    }
+    item
+}
+
+/// A pair's item as a whole, naming the sessions that bind it (for
+/// seeding; the session service adds and removes sids one at a time).
+pub fn pair_item(
+    address: &str,
+    proxy: &str,
+    sids: Vec<String>,
+    expires_at: Option<u64>,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut item = std::collections::HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pair_pk(address, proxy))),
+        ("sk".to_owned(), AttributeValue::S(PAIR_SK.to_owned())),
+        ("sids".to_owned(), AttributeValue::Ss(sids)),
+    ]);
+    if let Some(at) = expires_at {
+        item.insert("expires_at".to_owned(), AttributeValue::N(at.to_string()));
     }
     item
 }
@@ -290,10 +291,10 @@ impl ItemKey {
         }
     }
 
-    pub fn of_pair(binding: &Binding) -> Self {
+    pub fn of_pair(address: &str, proxy: &str) -> Self {
         ItemKey {
-            pk: pair_pk(&binding.address, &binding.proxy),
-            sk: binding.sid.clone(),
+            pk: pair_pk(address, proxy),
+            sk: PAIR_SK.to_owned(),
         }
     }
 
@@ -360,20 +361,12 @@ mod tests {
             history_entry("+1", "2026-01-02T00:00:00Z")
                 > history_entry("+1", "2025-12-31T23:59:59Z")
         );
-        let binding = Binding {
-            address: "+14155550101".into(),
-            proxy: "+15005550001".into(),
-            sid: "CH1".into(),
-        };
-        let pair = PairItem::new(&binding, None);
-        assert_eq!(
-            ItemKey::of_pair(&binding),
-            ItemKey {
-                pk: pair.pk.clone(),
-                sk: pair.sk.clone()
-            }
-        );
-        assert_eq!(pair.pk, "PAIR#+14155550101#+15005550001");
+        let pair = pair_item("+14155550101", "+15005550001", vec!["CH1".into()], None);
+        let key = ItemKey::of_pair("+14155550101", "+15005550001");
+        assert_eq!(pair["pk"].as_s().unwrap(), &key.pk);
+        assert_eq!(pair["sk"].as_s().unwrap(), &key.sk);
+        assert_eq!(key.pk, "PAIR#+14155550101#+15005550001");
+        assert!(!pair.contains_key("expires_at"));
     }
 
     #[test]

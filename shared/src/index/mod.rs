@@ -21,8 +21,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use items::{
-    address_pk, call_pk, history_entry, pair_pk, read_history_entry, session_pk, BindingItem,
-    PairItem, FANOUT_SK, LOCK_SK,
+    address_pk, call_pk, history_entry, read_history_entry, session_pk, BindingItem, FANOUT_SK,
+    LOCK_SK,
 };
 pub use items::{
     Binding, CallItem, CallParty, IndexedParticipant, ItemKey, OutboxItem, SessionItem,
@@ -38,6 +38,14 @@ fn put_request(item: HashMap<String, AttributeValue>) -> WriteRequest {
                 .expect("a put names its item"),
         )
         .build()
+}
+
+/// The `sids` string set of a pair's item (none when there is no item).
+fn sids_of(item: Option<&HashMap<String, AttributeValue>>) -> Vec<String> {
+    match item.and_then(|item| item.get("sids")) {
+        Some(AttributeValue::Ss(sids)) => sids.clone(),
+        _ => Vec::new(),
+    }
 }
 
 /// A DynamoDB string set (never empty: callers only build one from values).
@@ -208,37 +216,38 @@ impl Index<'_> {
     }
 
     /// The sessions in which `address` is bound to `proxy`: one, unless the
-    /// index is behind (a session closed without its entries removed). A
-    /// query of the pair's own partition, however many sessions the address
-    /// holds.
+    /// index is behind (a session closed without its entries removed) or a
+    /// race is being settled. One read of the pair's item, however many
+    /// sessions the address holds.
     pub async fn sessions_on(
         &self,
         address: &str,
         proxy: &str,
     ) -> Result<Vec<Binding>, IndexError> {
-        let items = self
-            .query(
-                "pk = :pk",
-                &[(":pk", AttributeValue::S(pair_pk(address, proxy)))],
-            )
-            .await?;
-        Ok(items
+        self.count();
+        let answer = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key_attributes(&ItemKey::of_pair(address, proxy))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        Ok(sids_of(answer.item.as_ref())
             .into_iter()
-            .filter_map(|item| match item.get("sk") {
-                Some(AttributeValue::S(sid)) => Some(Binding {
-                    address: address.to_owned(),
-                    proxy: proxy.to_owned(),
-                    sid: sid.clone(),
-                }),
-                _ => None,
+            .map(|sid| Binding {
+                address: address.to_owned(),
+                proxy: proxy.to_owned(),
+                sid,
             })
             .collect())
     }
 
-    /// Records a binding: its item, its pair's item, and in the address's
-    /// holdings the proxy and a history entry (sticky choice reads it for
-    /// [`HISTORY_KEPT_FOR`]); `outdated` history entries go at the same time.
-    /// Two or three requests, all at once.
+    /// Records a binding: its item, its session in its pair's item, and in
+    /// the address's holdings the proxy and a history entry (sticky choice
+    /// reads it for [`HISTORY_KEPT_FOR`]); `outdated` history entries go at
+    /// the same time. Three or four requests, all at once.
     pub async fn put_binding(
         &self,
         binding: &Binding,
@@ -246,11 +255,9 @@ impl Index<'_> {
         expires_at: Option<u64>,
         outdated: &[String],
     ) -> Result<(), IndexError> {
-        let items = [
-            encode(&BindingItem::new(binding, created, expires_at))?,
-            encode(&PairItem::new(binding, expires_at))?,
-        ];
-        let mut requests: Vec<WriteRequest> = items.into_iter().map(put_request).collect();
+        let item = encode(&BindingItem::new(binding, created, expires_at))?;
+        let mut requests = vec![put_request(item)];
+        let pair = self.add_to_pair(binding, expires_at);
         let holdings = self.update_holdings(
             &binding.address,
             "ADD bound :bound, used :used SET expires_at = :expires",
@@ -279,36 +286,91 @@ impl Index<'_> {
             )
             .await
         };
-        let (written, held, pruned) =
-            futures_util::future::join3(self.write(&mut requests), holdings, prune).await;
-        written.and(held).and(pruned)
+        // Boxed: four SDK requests side by side make a future too large for
+        // the stack of the deep call paths that await it (debug builds).
+        let (written, paired, held, pruned) = futures_util::future::join4(
+            Box::pin(self.write(&mut requests)),
+            Box::pin(pair),
+            Box::pin(holdings),
+            Box::pin(prune),
+        )
+        .await;
+        written.and(paired).and(held).and(pruned)
     }
 
-    /// Removes bindings: their items, their pairs' items, and their proxies
-    /// from each address's holdings, unless another session holds the
-    /// same pair (the winner of a race this binding lost: its pair item
-    /// says so). With `created` (a create that failed), the history entries
+    async fn add_to_pair(
+        &self,
+        binding: &Binding,
+        expires_at: Option<u64>,
+    ) -> Result<(), IndexError> {
+        self.count();
+        let key = ItemKey::of_pair(&binding.address, &binding.proxy);
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key_attributes(&key)))
+            .expression_attribute_values(":sid", string_set([binding.sid.clone()]));
+        update = match expires_at {
+            Some(at) => update
+                .update_expression("ADD sids :sid SET expires_at = :expires")
+                .expression_attribute_values(":expires", AttributeValue::N(at.to_string())),
+            // A session without a closed timer: the item lives until unbound.
+            None => update.update_expression("ADD sids :sid REMOVE expires_at"),
+        };
+        update.send().await.map_err(IndexError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Takes the binding's session out of its pair's item, removing the
+    /// item when no session is left; answers whether another session still
+    /// binds the pair (the winner of a race this binding lost).
+    async fn remove_from_pair(&self, binding: &Binding) -> Result<bool, IndexError> {
+        self.count();
+        let key = key_attributes(&ItemKey::of_pair(&binding.address, &binding.proxy));
+        let left = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key.clone()))
+            .update_expression("DELETE sids :sid")
+            .expression_attribute_values(":sid", string_set([binding.sid.clone()]))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        if !sids_of(left.attributes.as_ref()).is_empty() {
+            return Ok(true);
+        }
+        // A binding written meanwhile keeps the item.
+        self.delete_if(key, "attribute_not_exists(sids)").await?;
+        Ok(false)
+    }
+
+    /// Removes bindings: their items, their sessions from their pairs'
+    /// items, and their proxies from each address's holdings unless another
+    /// session still binds the same pair (the winner of a race this binding
+    /// lost). With `created` (a create that failed), the history entries
     /// they wrote go too: those addresses never had those numbers after all.
     pub async fn unbind(
         &self,
         bindings: &[Binding],
         created: Option<&str>,
     ) -> Result<(), IndexError> {
-        let keys: Vec<ItemKey> = bindings
-            .iter()
-            .flat_map(|b| [ItemKey::of_binding(b), ItemKey::of_pair(b)])
-            .collect();
-        self.delete(&keys).await?;
-        let still_held = futures_util::future::try_join_all(
-            bindings
-                .iter()
-                .map(|b| self.sessions_on(&b.address, &b.proxy)),
+        let keys: Vec<ItemKey> = bindings.iter().map(ItemKey::of_binding).collect();
+        let (deleted, still_held) = futures_util::future::join(
+            Box::pin(self.delete(&keys)),
+            futures_util::future::try_join_all(
+                bindings.iter().map(|b| Box::pin(self.remove_from_pair(b))),
+            ),
         )
-        .await?;
+        .await;
+        deleted?;
+        let still_held = still_held?;
         let mut by_address: HashMap<&str, (Vec<String>, Vec<String>)> = HashMap::new();
-        for (binding, holders) in bindings.iter().zip(still_held) {
+        for (binding, held) in bindings.iter().zip(still_held) {
             let (bound, used) = by_address.entry(&binding.address).or_default();
-            if holders.is_empty() {
+            if !held {
                 bound.push(binding.proxy.clone());
             }
             if let Some(created) = created {
@@ -316,11 +378,9 @@ impl Index<'_> {
             }
         }
         // One update per address (a session has at most 50), all at once.
-        futures_util::future::try_join_all(
-            by_address
-                .into_iter()
-                .map(|(address, (bound, used))| self.remove_from_holdings(address, bound, used)),
-        )
+        futures_util::future::try_join_all(by_address.into_iter().map(
+            |(address, (bound, used))| Box::pin(self.remove_from_holdings(address, bound, used)),
+        ))
         .await?;
         Ok(())
     }
@@ -391,14 +451,27 @@ impl Index<'_> {
                 .await?
             }
         }
+        // A create may have added to it meanwhile.
+        self.delete_if(
+            key_attributes(&ItemKey::of_holdings(address)),
+            "attribute_not_exists(bound) AND attribute_not_exists(used)",
+        )
+        .await
+    }
+
+    /// Deletes the item if `condition` holds; a failed condition is fine.
+    async fn delete_if(
+        &self,
+        key: HashMap<String, AttributeValue>,
+        condition: &str,
+    ) -> Result<(), IndexError> {
         self.count();
         let deleted = self
             .client()
             .delete_item()
             .table_name(self.table())
-            .set_key(Some(key_attributes(&ItemKey::of_holdings(address))))
-            // A create may have added to it meanwhile.
-            .condition_expression("attribute_not_exists(bound) AND attribute_not_exists(used)")
+            .set_key(Some(key))
+            .condition_expression(condition)
             .send()
             .await;
         match deleted {

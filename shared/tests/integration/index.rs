@@ -203,8 +203,10 @@ async fn a_create_writes_its_index_entries_in_the_same_two_waves() {
             "PutItem",
             "UpdateItem",
             "UpdateItem",
+            "UpdateItem",
+            "UpdateItem",
         ],
-        "one read per participant (their holdings); each binding with its pair's item, \
+        "one read per participant (their holdings); each binding's item, its pair's item \
          and its holdings updated; the session item"
     );
 
@@ -230,7 +232,7 @@ async fn a_call_is_one_index_read_and_one_twilio_read() {
         [Operation::FetchConversation],
         "Twilio confirms the session"
     );
-    assert_eq!(index.operations(), ["Query"]);
+    assert_eq!(index.operations(), ["GetItem"], "the pair's item");
 }
 
 #[tokio::test]
@@ -435,7 +437,7 @@ async fn a_session_the_index_never_saw_still_gets_its_calls() {
         .unwrap();
     let twiml = call(&h, A, POOL[0]).await;
     assert!(twiml.contains(&format!("<Number>{B}</Number>")), "{twiml}");
-    assert_eq!(index.operations(), ["Query"], "a miss");
+    assert_eq!(index.operations(), ["GetItem"], "a miss");
     let ops: Vec<Operation> = h.emulator.requests().iter().map(|r| r.operation).collect();
     assert_eq!(
         ops,
@@ -557,7 +559,7 @@ async fn a_busy_participant_creates_and_calls_with_one_index_read_each() {
     index.clear();
     let twiml = call(&h, A, &proxy_of(&last, A)).await;
     assert!(twiml.contains("<Dial"), "{twiml}");
-    assert_eq!(index.operations(), ["Query"], "the pair's partition");
+    assert_eq!(index.operations(), ["GetItem"], "the pair's item");
     assert_index_agrees_with_twilio(&h).await;
 }
 
