@@ -65,6 +65,10 @@ const COUNT_CONCURRENCY: usize = 16;
 /// How long the index remembers that an address had a proxy: what sticky
 /// number choice works from. Which numbers an address had, not with whom.
 pub const HISTORY_KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 60 * 60);
+/// The most numbers an address's history keeps (the newest): sticky choice
+/// needs the recent ones, and the holdings item must stay well inside
+/// DynamoDB's 400 KB (the proxies held, about 12 bytes each, share it).
+pub const HISTORY_KEPT: usize = 1_000;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum IndexError {
@@ -156,7 +160,7 @@ impl AddressEntries {
         let mut seen = std::collections::HashSet::new();
         let mut kept = Vec::new();
         for (proxy, created, raw) in entries {
-            if created >= cutoff && seen.insert(proxy) {
+            if created >= cutoff && kept.len() < HISTORY_KEPT && seen.insert(proxy) {
                 kept.push(proxy.to_owned());
             } else {
                 outdated.push(raw.clone());
@@ -1059,6 +1063,21 @@ mod tests {
         for foreign in ["", "!!", "e30", "bzQw"] {
             assert!(!cursor_belongs_to(foreign, "+14155550101"), "{foreign}");
         }
+    }
+
+    #[test]
+    fn history_keeps_the_newest_numbers_only() {
+        let used: Vec<String> = (0..HISTORY_KEPT + 5)
+            .map(|i| {
+                history_entry(
+                    &format!("+1500555{i:04}"),
+                    &format!("2026-11-{:02}T00:00:{:02}Z", 10 + i % 10, i % 60),
+                )
+            })
+            .collect();
+        let entries = AddressEntries::read(Vec::new(), used, "2026-11-01T00:00:00Z");
+        assert_eq!(entries.used.len(), HISTORY_KEPT);
+        assert_eq!(entries.outdated.len(), 5);
     }
 
     #[test]
