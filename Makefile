@@ -20,6 +20,7 @@ help:
 	@echo "make bench    benchmarks; writes BENCHMARKS.md"
 	@echo "make build    sam build (arm64 bootstraps)"
 	@echo "make params   write .env's configuration to SSM under PREFIX"
+	@echo "make unparams delete masked-comms's parameters under PREFIX (after sam delete)"
 	@echo "make twilio-setup [--dry-run]   point the pool numbers and Conversations webhooks at the stack"
 	@echo "              (CONFIG_ENV=prod, BASE_URL=, PREFIX=, ENV_FILE=, LOCAL=1, ARGS=; see dev/twilio-setup.py)"
 	@echo "make call FROM=+1... TO=+1...   simulate an inbound call (with make dev running)"
@@ -83,6 +84,10 @@ build:
 
 params: venv
 	bash dev/params.sh
+
+# Removes every masked-comms parameter under the prefix (after `sam delete`).
+unparams: venv
+	bash dev/params.sh --delete
 
 # `make twilio-setup --dry-run` is make's own -n, which runs no recipe: the `+` runs this
 # one anyway, and the tool gets --dry-run (prints the plan, changes nothing). Other options

@@ -254,11 +254,51 @@ def put_with_boto3(params: list[Parameter], args) -> None:
         report(p)
 
 
+# SSM's DeleteParameters takes at most this many names.
+DELETE_BATCH = 10
+
+
+def delete_with_boto3(prefix: str, args) -> tuple[list[str], list[str]]:
+    """Deletes every key masked-comms reads under `prefix` (nothing else
+    there), ten names a request; answers (deleted, not there)."""
+    try:
+        import boto3
+    except ImportError:
+        raise ParamsError("boto3 is not available: run `bash dev/bootstrap-venv.sh` and use .venv/bin/python") from None
+    session = boto3.session.Session(region_name=args.region)
+    if not session.region_name:
+        raise ParamsError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, a profile's region) or --region")
+    client = session.client("ssm", endpoint_url=args.endpoint_url)
+    names = [f"{prefix}/{ssm}" for _, ssm, _ in KEYS]
+    deleted: list[str] = []
+    missing: list[str] = []
+    for start in range(0, len(names), DELETE_BATCH):
+        try:
+            answer = client.delete_parameters(Names=names[start : start + DELETE_BATCH])
+        except Exception as e:  # botocore's errors, credential errors, ...
+            raise ParamsError(f"delete_parameters failed: {type(e).__name__}: {e}") from None
+        deleted += answer.get("DeletedParameters", [])
+        missing += answer.get("InvalidParameters", [])
+    return deleted, missing
+
+
 def report(p: Parameter) -> None:
     print(f"  {p.name}  ({p.type})", flush=True)
 
 
 # ---------------------------------------------------------------- main
+
+
+def prefix_of(args) -> str:
+    prefix = (
+        args.prefix
+        or os.environ.get("PARAMETER_PREFIX")
+        or prefix_from_samconfig(args.config_env, REPO / "samconfig.toml")
+        or DEFAULT_PREFIX
+    ).rstrip("/")
+    if not PREFIX_PATTERN.fullmatch(prefix):
+        raise ParamsError(f"prefix {prefix!r} is not an SSM path like /masked-comms/prod")
+    return prefix
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,19 +316,16 @@ def main(argv: list[str] | None = None) -> int:
                         "pass the same key as the stack's KmsKeyArn")
     parser.add_argument("--backend", choices=["auto", "aws-cli", "boto3"], default="auto")
     parser.add_argument("--dry-run", action="store_true", help="list what would be written; write nothing")
+    parser.add_argument("--delete", action="store_true",
+                        help="delete every masked-comms parameter under the prefix instead (make unparams)")
     args = parser.parse_args(argv)
 
     values: dict[str, str] = {}
     try:
+        if args.delete:
+            return delete(args)
         values = read_env_file(Path(args.env_file))
-        prefix = (
-            args.prefix
-            or os.environ.get("PARAMETER_PREFIX")
-            or prefix_from_samconfig(args.config_env, REPO / "samconfig.toml")
-            or DEFAULT_PREFIX
-        ).rstrip("/")
-        if not PREFIX_PATTERN.fullmatch(prefix):
-            raise ParamsError(f"prefix {prefix!r} is not an SSM path like /masked-comms/prod")
+        prefix = prefix_of(args)
         params, skipped = parameters(values, prefix)
 
         base_url = values.get("PUBLIC_BASE_URL", "")
@@ -321,6 +358,23 @@ def main(argv: list[str] | None = None) -> int:
         settings += [string_list_or_empty(k, v) for k, v in values.items() if k in ("NUMBER_POOL", "WHATSAPP_POOL")]
         print(f"make params: {mask(str(e), settings)}", file=sys.stderr)
         return 1
+
+
+def delete(args) -> int:
+    prefix = prefix_of(args)
+    if args.dry_run:
+        print(f"would delete under {prefix}:")
+        for _, ssm, _ in KEYS:
+            print(f"  {prefix}/{ssm}")
+        print("dry run: nothing deleted.")
+        return 0
+    deleted, missing = delete_with_boto3(prefix, args)
+    print(f"deleted {len(deleted)} parameters under {prefix}:")
+    for name in sorted(deleted):
+        print(f"  {name}")
+    if missing:
+        print(f"not there: {len(missing)} ({', '.join(sorted(n.rsplit('/', 1)[-1] for n in missing))})")
+    return 0
 
 
 if __name__ == "__main__":

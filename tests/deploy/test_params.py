@@ -272,3 +272,22 @@ def test_env_example_names_every_key_with_a_value_make_params_accepts(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     for _, ssm, _ in params.KEYS:
         assert f"/m/example/{ssm}" in done.stdout, ssm
+
+
+def test_delete_removes_every_key_under_the_prefix_ten_at_a_time(deploy_moto, env_file):
+    """make unparams: SSM's DeleteParameters takes at most ten names, and
+    there are more keys than that; parameters beside ours stay."""
+    prefix = "/masked-comms/test-delete"
+    assert len(params.KEYS) > params.DELETE_BATCH
+    assert run_params(["--env-file", str(env_file), "--prefix", prefix], deploy_moto).returncode == 0
+    ssm = ssm_client(deploy_moto)
+    ssm.put_parameter(Name=f"{prefix}/someone-elses", Type="String", Value="x")
+    written = set(read_back(ssm, prefix))
+    assert written >= set(EXPECTED)
+
+    done = run_params(["--prefix", prefix, "--delete"], deploy_moto)
+    assert done.returncode == 0, done.stderr
+    assert read_back(ssm, prefix) == {"someone-elses": ("String", "x")}
+    assert f"deleted {len(EXPECTED)} parameters" in done.stdout
+    assert "not there:" in done.stdout
+    assert_no_secret(done.stdout + done.stderr)
