@@ -10,7 +10,8 @@ use lambda_http::{Body, Request, Response};
 use crate::app::AppState;
 use crate::config::Function;
 use crate::deferred::call_data;
-use crate::domain::sid::{Sid, SidKind};
+use crate::deferred::Job;
+use crate::domain::sid::{is_sid_shaped, Sid, SidKind};
 use crate::events::{Event, EventType};
 use crate::http::webhook::{verified_params, WebhookParams};
 use crate::http::{response, serve, Invocation};
@@ -112,6 +113,26 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Sta
     let index = index.for_invocation(invocation.index_requests());
     let mut call = match index.call(session, call_sid).await {
         Ok(Some(call)) => call,
+        Ok(None) if recording => {
+            // A recording of a session whose data is gone (closed while the
+            // recording was being made) is deleted, like its others were.
+            match index.session(session).await {
+                Ok(None) => {
+                    if let Some(sid) = params.get("RecordingSid").filter(|s| is_sid_shaped(s)) {
+                        tracing::info!(%session, "a recording arrived after its session closed; deleting it");
+                        state
+                            .deferred
+                            .push(Job::DeleteRecordings(vec![sid.to_owned()]));
+                    }
+                    return StatusCode::OK;
+                }
+                Ok(Some(_)) => return tell_end_only(),
+                Err(err) => {
+                    tracing::error!(error = %err, "could not read the session index");
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+            }
+        }
         Ok(None) => return tell_end_only(),
         Err(err) => {
             tracing::error!(error = %err, "could not read the call log");

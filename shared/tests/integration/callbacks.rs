@@ -380,3 +380,55 @@ async fn the_call_log_needs_the_index_and_says_so() {
         (409, Some("index_required"))
     );
 }
+
+#[tokio::test]
+async fn a_recording_that_arrives_after_its_session_closed_is_deleted() {
+    let receiver = Receiver::start().await;
+    let (h, _index) = harness(&receiver, true).await;
+    let (_, session) = send(
+        &h,
+        "POST",
+        "/sessions",
+        Some(json!({"addresses": [A, B], "record": true})),
+    )
+    .await;
+    let sid = session["sid"].as_str().unwrap();
+    let call = signed_form(
+        h.emulator.auth_token(),
+        "/inbound-call",
+        &call_params(A, &proxy_of(&session, A)),
+    );
+    inbound_call::handle(&h.state, call).await;
+    h.state.run_deferred().await;
+    // Closed while the call's recording is still being made.
+    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    assert_eq!(status, 204);
+    h.state.run_deferred().await;
+    h.emulator.clear_requests();
+
+    let recording = "RE00112233445566778899aabbccddeeff";
+    let (status, _) = signed_call_event(
+        &h,
+        sid,
+        true,
+        &[
+            ("CallSid", CALL_SID),
+            ("RecordingSid", recording),
+            ("RecordingStatus", "completed"),
+            (
+                "RecordingUrl",
+                "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    h.state.run_deferred().await;
+    let deleted = h
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.operation == Operation::DeleteRecording && r.path.contains(recording))
+        .count();
+    assert_eq!(deleted, 1, "deleted like the session's others");
+}
