@@ -45,6 +45,12 @@ TARGET_BUSY_CREATE_P50_MS = 120
 BUSY_BEGIN, BUSY_END = "<!-- busy:begin -->", "<!-- busy:end -->"
 NOTE_BEGIN, NOTE_END = "<!-- busy-note:begin -->", "<!-- busy-note:end -->"
 BUSY_ROW = "| 7 |"
+# Cold start over TLS (issue "Faster to work in"): init within a hello-world
+# function's init + one SSM read + this much; the first invocation opens no
+# Twilio connection.
+TARGET_COLD_INIT_SLACK_MS = 20
+COLD_BEGIN, COLD_END = "<!-- cold:begin -->", "<!-- cold:end -->"
+COLD_ROW = "| 3b |"
 
 
 # ---------------------------------------------------------------------------
@@ -126,6 +132,7 @@ def variant_results(art, variant):
     return {
         "inprocess": load(os.path.join(d, "inprocess.json")),
         "busy": load(os.path.join(d, "busy.json")),
+        "cold": load(os.path.join(d, "cold.json")),
         "process": load(os.path.join(d, "process.json")),
         "sizes": load(os.path.join(d, "sizes.json")),
         "criterion": {
@@ -493,6 +500,131 @@ def splice_busy(art, out, command):
 
 
 # ---------------------------------------------------------------------------
+# Cold start over TLS: before and after, one run
+
+
+def cold_measured_at(art):
+    try:
+        measured = os.path.getmtime(os.path.join(art, "s", "cold.json"))
+    except OSError:
+        measured = datetime.datetime.now().timestamp()
+    return datetime.datetime.fromtimestamp(measured, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cold_target_ms(cold):
+    return (cold["hello"]["init_ms"]["p50"] + cold["ssm_fresh_read_ms"]["p50"]
+            + TARGET_COLD_INIT_SLACK_MS)
+
+
+def cold_summary_rows(cold):
+    target = cold_target_ms(cold)
+    rows = []
+    for f in FUNCTIONS:
+        after = cold["functions"].get(f, {}).get("after")
+        if not after:
+            continue
+        init = after["init_ms"]["p50"]
+        rows.append(f"{COLD_ROW} cold start {f} over TLS: init p50 | ≤ hello-world init + 1 SSM read + "
+                    f"{TARGET_COLD_INIT_SLACK_MS} ms = {f1(target)} ms | {f1(init)} ms | "
+                    f"{verdict(init, target, 'ms')} |")
+    first = [cold["functions"][f]["after"]["twilio_connections_first_invocation"]["max"]
+             for f in FUNCTIONS if f in cold["functions"]]
+    rows.append(f"{COLD_ROW} Twilio connections opened by the first invocation after a cold start, every "
+                f"function | 0 | {max(first)} | {'**met**' if max(first) == 0 else '**missed**'} |")
+    return rows
+
+
+def cold_section(cold, art, command, spliced, before_name=""):
+    L = [COLD_BEGIN]
+    w = L.append
+    w("## 3b. Cold start over TLS: the first invocation, before and after")
+    w("")
+    if cold is None:
+        w("Not measured in this run (`bench-harness cold`; `bash bench/run.sh --cold-only` measures it alone).")
+        w(COLD_END)
+        return L
+    before_load, after_load = phase_loads(art, "s/cold")
+    load = ""
+    if before_load:
+        load = (f" Load average (1/5/15 min) before: {before_load['loadavg']} "
+                f"(waited {before_load['waited_s']} s)")
+        load += f", after: {after_load['loadavg']}." if after_load else "."
+    names = [v["name"] for v in cold["variants"]]
+    if spliced:
+        w(f"Measured by `{command}` on {cold_measured_at(art)}, release builds (x86_64); the other sections "
+          f"are from the run named at the top.{load}")
+        w("")
+    before_dir = next((v["bin_dir"] for v in cold["variants"] if v["name"] == "before"), None)
+    before_dir = before_name or before_dir
+    w("Each release binary starts as Lambda starts it (the Runtime API stand-in of section 3), but Twilio "
+      "(the emulator) and SSM (moto, through the counting proxy) are each reached through a TLS listener "
+      "with a test certificate authority, so every new connection pays a real TLS 1.3 handshake on "
+      "loopback; the functions trust the machine's bundle plus that CA (`SSL_CERT_FILE`). No session "
+      "index (the DynamoDB connection is opened during init as well when there is one; "
+      "`shared/tests/integration/index.rs` counts it). *init*: exec → first `next`. *first invocation*: "
+      "the first event, queued once init is done, → its response. *warm*: the second event. Twilio "
+      "connections are counted by the emulator, during init and during the first invocation. "
+      + (f"**before** is the functions as of `{before_dir}`, **after** the current ones; they start "
+         "alternately, " if before_dir else "")
+      + f"{cold['runs']} starts each, the page cache warm.")
+    w("")
+    target = cold_target_ms(cold)
+    w(f"Baseline: the hello-world function's init p50 **{f1(cold['hello']['init_ms']['p50'])} ms**; one SSM "
+      f"read on a new connection (GetParametersByPath with its TLS handshake, from the harness) p50 "
+      f"**{f1(cold['ssm_fresh_read_ms']['p50'])} ms**. Target for init: their sum + "
+      f"{TARGET_COLD_INIT_SLACK_MS} ms = **{f1(target)} ms**.")
+    w("")
+    w("| function | version | binary | init p50 / p90 ms | first invocation p50 / p90 ms | warm p50 / p90 ms "
+      "| Twilio connections: init / first invocation | init target |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for f in FUNCTIONS:
+        entry = cold["functions"].get(f)
+        if not entry:
+            continue
+        for name in names:
+            r = entry[name]
+            c = lambda key: span(r[key])
+            init = r["init_ms"]["p50"]
+            w(f"| {f} | {name} | {mib(r['binary_bytes'])} | {f1(init)} / {f1(r['init_ms']['p90'])} "
+              f"| {f1(r['first_invocation_ms']['p50'])} / {f1(r['first_invocation_ms']['p90'])} "
+              f"| {f1(r['warm_invocation_ms']['p50'])} / {f1(r['warm_invocation_ms']['p90'])} "
+              f"| {c('twilio_connections_init')} / {c('twilio_connections_first_invocation')} "
+              f"| {verdict(init, target, 'ms')} |")
+    failures = cold.get("failures") or []
+    if failures:
+        w("")
+        w("Checks that failed: " + "; ".join(failures))
+    w(COLD_END)
+    return L
+
+
+def splice_cold(art, out, command, before_name):
+    cold = load(os.path.join(art, "s", "cold.json"))
+    if not cold or cold.get("quick"):
+        sys.exit(f"report.py: no full cold-start results in {art}/s/cold.json")
+    try:
+        with open(out) as fh:
+            lines = fh.read().rstrip("\n").split("\n")
+    except OSError:
+        sys.exit(f"report.py: {out} does not exist; `bash bench/run.sh` writes it whole")
+    lines = [l for l in lines if not l.startswith(COLD_ROW)]
+    threes = [i for i, l in enumerate(lines) if l.startswith("| 3 |")]
+    if not threes:
+        sys.exit(f"report.py: {out} has no summary table to add rows to")
+    lines[threes[-1] + 1:threes[-1] + 1] = cold_summary_rows(cold)
+    section = cold_section(cold, art, command, spliced=True, before_name=before_name)
+    place = between(lines, COLD_BEGIN, COLD_END)
+    if place:
+        lines[place[0]:place[1]] = section
+    else:
+        heads = [i for i, l in enumerate(lines) if l.startswith("## 4.")]
+        at = heads[0] if heads else len(lines)
+        lines[at:at] = section + [""]
+    with open(out, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------------
 # The report
 
 
@@ -633,6 +765,8 @@ def build_report(art, command, elapsed):
     busy = s["busy"]
     if busy:
         L.extend(busy_summary_rows(busy))
+    if s["cold"]:
+        L.extend(cold_summary_rows(s["cold"]))
     w("")
 
     # ---- details
@@ -721,6 +855,9 @@ def build_report(art, command, elapsed):
         wm = e["warm"]
         wl = wm["warm_latency_ms"]
         w(f"| {f} | {wm['invocations']} | {f2(wl['p50'])} / {f2(wl['p99'])} | {wm['ssm_requests_first_invocation_incl_init']} / {wm['ssm_requests_warm']} | {wm['twilio_connections_first_invocation']} / {wm['twilio_connections_warm']} / {wm['max_parallel_twilio_requests']} |")
+    w("")
+
+    L.extend(cold_section(s["cold"], art, command, spliced=False))
     w("")
 
     w("## 4. Memory")
@@ -883,7 +1020,15 @@ def quick_summary(art):
               f"round trip + {span(on['call']['index_requests'])} index read, create {span(on['create']['round_trips'])} "
               f"round trips ({span(on['create']['index_requests'])} index requests)")
         checks += 4
-    failures = ip["failures"] + pr["failures"] + busy["failures"]
+    cold = load(os.path.join(art, "s", "cold.json"))
+    if not cold:
+        sys.exit("report.py: quick results of bench-harness cold are missing")
+    for f, e in cold["functions"].items():
+        a = e["after"]
+        print(f"  cold over TLS {f}: Twilio connections in init {span(a['twilio_connections_init'])}, "
+              f"in the first invocation {span(a['twilio_connections_first_invocation'])}")
+        checks += 2
+    failures = ip["failures"] + pr["failures"] + busy["failures"] + cold["failures"]
     if failures:
         for f in failures:
             print(f"  FAILED: {f}")
@@ -903,6 +1048,8 @@ def main():
     p.add_argument("--functions", default=" ".join(FUNCTIONS))
     p.add_argument("--hello")
     p.add_argument("--busy-only", action="store_true")
+    p.add_argument("--cold-only", action="store_true")
+    p.add_argument("--before-name", default="")
     a = p.parse_args()
     if a.sizes:
         json.dump(sizes(a.sizes, a.variant, a.functions.split(), a.hello), sys.stdout, indent=2)
@@ -913,6 +1060,9 @@ def main():
         return
     if a.busy_only:
         splice_busy(a.artifacts, a.out, a.command.strip())
+        return
+    if a.cold_only:
+        splice_cold(a.artifacts, a.out, a.command.strip(), a.before_name)
         return
     text = build_report(a.artifacts, a.command.strip(), a.elapsed)
     with open(a.out, "w") as fh:

@@ -10,11 +10,18 @@
 #   bash bench/run.sh --report-only   rewrite BENCHMARKS.md from the last full run's results
 #   bash bench/run.sh --busy-only     only the busy-participant scenario (release build of the
 #                                     bench package), replacing only its parts of BENCHMARKS.md
+#   bash bench/run.sh --cold-only     only the cold start over TLS (release builds of the
+#                                     functions), replacing only its parts of BENCHMARKS.md
 #
 # Environment knobs:
 #   BENCH_MAX_LOAD   (1.5)  timed phases wait until the 1-minute load is below this ...
 #   BENCH_LOAD_WAIT  (900)  ... for at most this many seconds, then run anyway; the
 #                           load seen is written into BENCHMARKS.md either way.
+#   BENCH_BEFORE_REV        a git revision: its functions are built too (a worktree under
+#                           the target dir) and the cold start over TLS measures them
+#                           beside the current ones, alternately, in the same run.
+#   BENCH_BEFORE_DIR        or: a directory holding those functions, already built
+#                           (release); its name is what BENCHMARKS.md calls "before".
 #   BENCH_TARGET_DIR (target), BENCH_O3_TARGET_DIR (target/bench-o3): where the bench
 #                           package and the opt-level 3 builds go. The opt-level "s"
 #                           builds share the root target dir with the tests, `make build`
@@ -32,13 +39,16 @@
 #      API stand-in, SSM from moto (counted by a proxy), Twilio = the emulator:
 #      cold start vs. a hello-world lambda_http baseline, warm invocations,
 #      peak RSS and RSS growth.
+#   3b. bench-harness cold: the same binaries with Twilio and SSM behind TLS listeners:
+#      init, the first invocation and a warm one; Twilio connections opened in init and
+#      by the first invocation (none); the version before (BENCH_BEFORE_REV) alongside.
 #   5. sizes: `cargo lambda build --release --arm64 --output-format zip`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-QUICK=0 ARM64=1 O3=1 REPORT_ONLY=0 BUSY_ONLY=0
+QUICK=0 ARM64=1 O3=1 REPORT_ONLY=0 BUSY_ONLY=0 COLD_ONLY=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ARM64=0 O3=0 ;;
@@ -46,6 +56,7 @@ for arg in "$@"; do
         --no-o3) O3=0 ;;
         --report-only) REPORT_ONLY=1 ;;
         --busy-only) BUSY_ONLY=1 ARM64=0 O3=0 ;;
+        --cold-only) COLD_ONLY=1 ARM64=0 O3=0 ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
             exit 0
@@ -87,7 +98,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 MOTO="$ROOT/.venv/bin/moto_server"
 
 mkdir -p "$ART"
-if [[ $QUICK == 0 && $BUSY_ONLY == 0 ]]; then
+if [[ $QUICK == 0 && $BUSY_ONLY == 0 && $COLD_ONLY == 0 ]]; then
     rm -rf "$ART/s" "$ART/3" "$ART/loads.jsonl"
 fi
 mkdir -p "$ART/s"
@@ -136,6 +147,10 @@ if [[ $QUICK == 1 ]]; then
     "$BENCH_TARGET/debug/bench-harness" process --quick \
         --bin-dir "$ROOT_TARGET/debug" --hello "$BENCH_TARGET/debug/hello-lambda" \
         --moto "$MOTO" --out "$ART/s/process.json"
+    log "quick: cold start over TLS (connections opened in init, none by the first invocation)"
+    "$BENCH_TARGET/debug/bench-harness" cold --quick \
+        --bin-dir "$ROOT_TARGET/debug" --hello "$BENCH_TARGET/debug/hello-lambda" \
+        --moto "$MOTO" --out "$ART/s/cold.json"
     report --quick
     exit 0
 fi
@@ -149,6 +164,45 @@ if [[ $BUSY_ONLY == 1 ]]; then
     after "s/busy"
     report --busy-only --command "bash bench/run.sh $*"
     log "updated the busy-participant parts of BENCHMARKS.md"
+    exit 0
+fi
+
+# The functions of BENCH_BEFORE_REV (release, x86_64), copied to $ROOT_TARGET/bench-before.
+BEFORE_DIR="${BENCH_BEFORE_DIR:-}"
+BEFORE_NAME="${BENCH_BEFORE_REV:-$BEFORE_DIR}"
+build_before() {
+    [[ -n "${BENCH_BEFORE_REV:-}" ]] || return 0
+    local tree="$ROOT_TARGET/bench-before-src"
+    log "before: cargo build --release (functions) at $BENCH_BEFORE_REV"
+    git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
+    git worktree add --detach --force "$tree" "$BENCH_BEFORE_REV" >/dev/null
+    (cd "$tree" && CARGO_TARGET_DIR="$ROOT_TARGET" cargo build --release "${PACKAGES[@]}")
+    BEFORE_DIR="$ROOT_TARGET/bench-before"
+    mkdir -p "$BEFORE_DIR"
+    for f in "${FUNCTIONS[@]}"; do cp "$ROOT_TARGET/release/$f" "$BEFORE_DIR/$f"; done
+    git worktree remove --force "$tree"
+}
+
+# $1: the release bench target dir. Needs the release functions and hello-lambda.
+measure_cold() {
+    local bench_target="$1" before=()
+    [[ -n "$BEFORE_DIR" ]] && before=(--before-dir "$BEFORE_DIR")
+    wait_quiet "s/cold"
+    log "cold start over TLS${BEFORE_DIR:+, before ($BEFORE_NAME) and after}"
+    "$bench_target/release/bench-harness" cold --bin-dir "$ROOT_TARGET/release" "${before[@]}" \
+        --hello "$bench_target/release/hello-lambda" --moto "$MOTO" --out "$ART/s/cold.json"
+    after "s/cold"
+}
+
+if [[ $COLD_ONLY == 1 ]]; then
+    build_before
+    log "cold only: cargo build --release (functions) and the bench package"
+    cargo build --release "${PACKAGES[@]}"
+    bench_cargo "$BENCH_TARGET" build --release --bin bench-harness --bin hello-lambda
+    measure_cold "$BENCH_TARGET"
+    report --cold-only --before-name "$BEFORE_NAME" \
+        --command "${BENCH_BEFORE_REV:+BENCH_BEFORE_REV=$BENCH_BEFORE_REV }${BENCH_BEFORE_DIR:+BENCH_BEFORE_DIR=$BENCH_BEFORE_DIR }bash bench/run.sh $*"
+    log "updated the cold-start parts of BENCHMARKS.md"
     exit 0
 fi
 
@@ -175,6 +229,7 @@ build_variant() {
 
 O3_ENV=(CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_BENCH_OPT_LEVEL=3)
 
+build_before
 build_variant s "$ROOT_TARGET" "$BENCH_TARGET"
 if [[ $O3 == 1 ]]; then
     mkdir -p "$ART/3"
@@ -220,6 +275,7 @@ measure_variant() {
 }
 
 measure_variant s "$ROOT_TARGET" "$BENCH_TARGET" 10000
+measure_cold "$BENCH_TARGET"
 if [[ $O3 == 1 ]]; then
     export "${O3_ENV[@]}"
     measure_variant 3 "$O3_TARGET" "$O3_TARGET" 1000

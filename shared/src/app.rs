@@ -11,6 +11,7 @@ use crate::http::Invocation;
 use crate::index::{SessionIndex, TABLE_VARIABLE};
 use crate::metrics::Sink;
 use crate::session::Sessions;
+use crate::trust_roots::TrustRoots;
 use crate::twilio::{Twilio, TwilioHttp, TwilioSettings};
 
 /// Time an invocation may spend on Twilio before answering; with the
@@ -68,25 +69,42 @@ impl AppState {
     /// the first request does not wait for it. A bad configuration does not
     /// stop the function: requests answer 503 until it is fixed.
     ///
-    /// The Twilio client is built on a blocking thread meanwhile: loading the
-    /// system's root certificates is CPU and file work that would otherwise
-    /// add to the SSM round trip instead of overlapping it.
+    /// Meanwhile the connections the first invocation will use are opened,
+    /// to Twilio ([`TwilioHttp::preconnect`]) and to the session index
+    /// ([`SessionIndex::preconnect`]), so a cold start's first answer pays
+    /// no TLS handshake. Every client trusts the roots read once at the
+    /// start ([`TrustRoots::system`]).
     pub async fn from_env(function: Function) -> Result<Self, lambda_http::Error> {
-        let settings = TwilioSettings::from_env()?;
-        let twilio = tokio::task::spawn_blocking(|| TwilioHttp::new(settings));
+        let roots = TrustRoots::system();
+        let twilio = TwilioHttp::new(TwilioSettings::from_env()?)?;
         let needs_aws = ["SSM_PARAMETER_PREFIX", TABLE_VARIABLE]
             .iter()
             .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
         let aws = match needs_aws {
-            true => Some(aws_config::load_from_env().await),
+            true => {
+                let mut loader = aws_config::from_env();
+                if let Some(roots) = roots {
+                    loader = loader.http_client(roots.aws_http_client());
+                }
+                Some(loader.load().await)
+            }
             false => None,
         };
         let source = ConfigSource::from_env(function, aws.as_ref());
         let config = ConfigStore::new(source, function, ConfigStore::ttl_from_env());
+        let index = aws.as_ref().and_then(SessionIndex::from_env);
         // A failure is logged by the store and answered with 503 until fixed.
-        let _ = config.current().await;
-        let mut state = AppState::new(config, twilio.await??);
-        state.index = aws.as_ref().and_then(SessionIndex::from_env);
+        let (_, _, _) = tokio::join!(
+            config.current(),
+            twilio.preconnect(function.twilio_connections_at_once(index.is_some())),
+            async {
+                if let Some(index) = &index {
+                    index.preconnect().await;
+                }
+            },
+        );
+        let mut state = AppState::new(config, twilio);
+        state.index = index;
         state.metrics = Sink::Stdout;
         Ok(state)
     }

@@ -204,6 +204,21 @@ impl Function {
         }
     }
 
+    /// Twilio requests one invocation has in flight at once, at most, in
+    /// the common case: the connections worth opening during init. A
+    /// two-party create adds both participants together (and, without the
+    /// session index, first reads both histories beside the conversation
+    /// create); the webhooks make one request at a time; the landing page
+    /// never calls Twilio.
+    pub fn twilio_connections_at_once(self, with_index: bool) -> usize {
+        match (self, with_index) {
+            (Function::Sessions, true) => 2,
+            (Function::Sessions, false) => 3,
+            (Function::InboundCall | Function::ConversationEvents, _) => 1,
+            (Function::LandingPage, _) => 0,
+        }
+    }
+
     /// The keys that must be present.
     pub fn required(self) -> &'static [&'static Key] {
         use key::*;

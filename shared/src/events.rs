@@ -136,12 +136,16 @@ pub struct EventSender {
 
 impl EventSender {
     pub fn new() -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("masked-comms/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(EventSender { http })
+            .user_agent(concat!("masked-comms/", env!("CARGO_PKG_VERSION")));
+        if let Some(roots) = crate::trust_roots::TrustRoots::system() {
+            builder = roots.apply(builder);
+        }
+        Ok(EventSender {
+            http: builder.build()?,
+        })
     }
 
     /// Delivers `event`, retrying connection failures, timeouts, 429 and 5xx

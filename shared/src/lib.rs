@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod out_of_session;
 pub mod privacy;
 pub mod session;
+pub mod trust_roots;
 pub mod twilio;
 pub mod twilio_setup;
 

@@ -17,6 +17,12 @@
 //!     = the emulator. Cold start (exec -> first `next`, exec -> first response),
 //!     warm invocations (no SSM request, no new Twilio connection) and memory
 //!     (VmHWM, VmRSS growth).
+//! bench-harness cold --out FILE --bin-dir DIR [--before-dir DIR] --hello PATH
+//!                    --moto PATH [--quick] [--runs N]
+//!     Cold start over TLS: Twilio and SSM behind TLS listeners with a test CA,
+//!     each start measured to its first `next` (init), its first invocation and
+//!     a second one; the binaries of --before-dir and --bin-dir alternately, in
+//!     one run, beside a hello-world function and one fresh SSM read. See cold.rs.
 //! ```
 //!
 //! Results are JSON for bench/report.py. With `--quick` every piece runs with tiny
@@ -50,6 +56,8 @@ use twilio_emulator::{sequential_round_trips, ConversationSeed, Emulator, Emulat
 
 #[path = "harness/busy.rs"]
 mod busy;
+#[path = "harness/cold.rs"]
+mod cold;
 
 type Result<T, E = String> = std::result::Result<T, E>;
 
@@ -58,8 +66,10 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().cloned().unwrap_or_default();
     let flags = match command.as_str() {
-        "inprocess" | "busy" | "process" => Flags::parse(&args[1..]),
-        _ => Err("usage: bench-harness inprocess|busy|process --out FILE [--quick] ...".into()),
+        "inprocess" | "busy" | "process" | "cold" => Flags::parse(&args[1..]),
+        _ => {
+            Err("usage: bench-harness inprocess|busy|process|cold --out FILE [--quick] ...".into())
+        }
     };
     let flags = match flags {
         Ok(f) => f,
@@ -71,6 +81,7 @@ async fn main() -> ExitCode {
     let outcome = match command.as_str() {
         "inprocess" => inprocess(&flags).await,
         "busy" => busy::busy(&flags).await,
+        "cold" => cold::cold(&flags).await,
         _ => process(&flags).await,
     };
     match outcome {
@@ -101,6 +112,8 @@ struct Flags {
     out: PathBuf,
     quick: bool,
     bin_dir: Option<PathBuf>,
+    /// cold: the binaries of the version before, measured beside --bin-dir's.
+    before_dir: Option<PathBuf>,
     hello: Option<PathBuf>,
     moto: Option<PathBuf>,
     runs: Option<usize>,
@@ -119,6 +132,7 @@ impl Flags {
                 "--quick" => flags.quick = true,
                 "--out" => flags.out = value()?.into(),
                 "--bin-dir" => flags.bin_dir = Some(value()?.into()),
+                "--before-dir" => flags.before_dir = Some(value()?.into()),
                 "--hello" => flags.hello = Some(value()?.into()),
                 "--moto" => flags.moto = Some(value()?.into()),
                 "--runs" => flags.runs = Some(value()?.parse().map_err(|_| "--runs: number")?),
@@ -688,17 +702,31 @@ impl Function {
         }
     }
 
+    /// The product's function, `None` for the baseline.
+    fn product(self) -> Option<masked_comms::config::Function> {
+        use masked_comms::config::Function as Product;
+        match self {
+            Function::Hello => None,
+            Function::Sessions => Some(Product::Sessions),
+            Function::InboundCall => Some(Product::InboundCall),
+            Function::ConversationEvents => Some(Product::ConversationEvents),
+            Function::LandingPage => Some(Product::LandingPage),
+        }
+    }
+
     /// GetParameters batches at init, sent together (one round trip).
     fn ssm_requests_at_init(self) -> usize {
-        use masked_comms::config::{Function as Product, SSM_NAMES_PER_REQUEST};
-        let product = match self {
-            Function::Hello => return 0,
-            Function::Sessions => Product::Sessions,
-            Function::InboundCall => Product::InboundCall,
-            Function::ConversationEvents => Product::ConversationEvents,
-            Function::LandingPage => Product::LandingPage,
-        };
-        product.keys().count().div_ceil(SSM_NAMES_PER_REQUEST)
+        use masked_comms::config::SSM_NAMES_PER_REQUEST;
+        self.product().map_or(0, |product| {
+            product.keys().count().div_ceil(SSM_NAMES_PER_REQUEST)
+        })
+    }
+
+    /// Twilio connections opened during init (these benchmarks run without
+    /// the session index).
+    fn preconnected(self) -> usize {
+        self.product()
+            .map_or(0, |product| product.twilio_connections_at_once(false))
     }
 }
 
@@ -773,6 +801,12 @@ struct Env<'a> {
     emulator: &'a Emulator,
     home: PathBuf,
     logs: PathBuf,
+    /// Where the functions reach Twilio and SSM: the emulator and the
+    /// counting proxy, directly or through TLS ([`cold`]).
+    twilio_url: String,
+    ssm_url: String,
+    /// More variables for the functions (e.g. `SSL_CERT_FILE`).
+    extra: Vec<(&'static str, String)>,
 }
 
 fn spawn(
@@ -798,10 +832,11 @@ fn spawn(
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_SESSION_TOKEN", "testing")
-        .env("AWS_ENDPOINT_URL", env.ssm.proxy_url())
+        .env("AWS_ENDPOINT_URL", &env.ssm_url)
         .env("SSM_PARAMETER_PREFIX", SSM_PREFIX)
-        .env("TWILIO_CONVERSATIONS_URL", env.emulator.base_url())
-        .env("TWILIO_API_URL", env.emulator.base_url())
+        .env("TWILIO_CONVERSATIONS_URL", &env.twilio_url)
+        .env("TWILIO_API_URL", &env.twilio_url)
+        .envs(env.extra.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null());
     // For investigating a slow init: e.g. BENCH_FUNCTION_RUST_LOG=debug.
     if let Ok(filter) = std::env::var("BENCH_FUNCTION_RUST_LOG") {
@@ -1020,6 +1055,9 @@ async fn process(flags: &Flags) -> Result<Value> {
         emulator: &emulator,
         home,
         logs,
+        twilio_url: emulator.base_url(),
+        ssm_url: ssm.proxy_url().to_owned(),
+        extra: Vec::new(),
     };
 
     let mut failures = Vec::new();

@@ -53,6 +53,7 @@ mod recording;
 mod resources;
 mod server;
 mod state;
+pub mod tls;
 mod twiml;
 mod webhooks;
 

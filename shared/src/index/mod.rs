@@ -116,6 +116,27 @@ impl SessionIndex {
         &self.table
     }
 
+    /// Opens the connection to DynamoDB during init, so the first
+    /// invocation's index read pays no TLS handshake: a query for a proxy
+    /// number that cannot exist, on the one index every function's role may
+    /// query. Whether it succeeds only matters to the log.
+    pub async fn preconnect(&self) {
+        let outcome = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_PROXY)
+            .key_condition_expression("proxy = :proxy")
+            .expression_attribute_values(":proxy", AttributeValue::S("preconnect".into()))
+            .select(Select::Count)
+            .limit(1)
+            .send()
+            .await;
+        if let Err(err) = outcome {
+            tracing::info!(error = %IndexError::from_sdk(err), "could not reach the session index during init");
+        }
+    }
+
     /// The index for one invocation, counting its requests into `requests`.
     pub fn for_invocation<'a>(&'a self, requests: &'a AtomicUsize) -> Index<'a> {
         Index {

@@ -12,6 +12,7 @@ use super::error::{TwilioError, TwilioErrorBody};
 use crate::config::TwilioCredentials;
 use crate::domain::sid::is_sid_shaped;
 use crate::metrics::{Count, Recorder};
+use crate::trust_roots::TrustRoots;
 
 /// Where Twilio is and how patiently to talk to it. Built once per process.
 #[derive(Debug, Clone)]
@@ -90,6 +91,9 @@ fn is_secure_or_local(url: &str) -> bool {
     }
 }
 
+/// How long an idle connection to Twilio stays in the pool.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+
 /// The connection pool and settings, shared by every request of a process.
 #[derive(Debug, Clone)]
 pub struct TwilioHttp {
@@ -98,16 +102,54 @@ pub struct TwilioHttp {
 }
 
 impl TwilioHttp {
+    /// A client trusting the process's roots ([`TrustRoots::system`]).
     pub fn new(settings: TwilioSettings) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+        TwilioHttp::with_roots(settings, TrustRoots::system())
+    }
+
+    /// A client trusting `roots` and no others; `None`: the system's roots,
+    /// as reqwest loads them.
+    pub fn with_roots(
+        settings: TwilioSettings,
+        roots: Option<&TrustRoots>,
+    ) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             // A redirect would resend credentials to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
             .https_only(settings.all_https())
-            .pool_idle_timeout(Duration::from_secs(50))
-            .user_agent(concat!("masked-comms/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(TwilioHttp { client, settings })
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .user_agent(concat!("masked-comms/", env!("CARGO_PKG_VERSION")));
+        if let Some(roots) = roots {
+            builder = roots.apply(builder);
+        }
+        Ok(TwilioHttp {
+            client: builder.build()?,
+            settings,
+        })
+    }
+
+    /// Opens `connections` connections to the Conversations API and leaves
+    /// them in the pool, so the first invocation after a cold start finds
+    /// them there instead of paying the TCP and TLS handshakes. Each carries
+    /// one `HEAD /` without credentials, whose answer does not matter; a
+    /// failure only means the first invocation connects itself.
+    pub async fn preconnect(&self, connections: usize) -> usize {
+        let url = format!("{}/", self.settings.conversations_url);
+        let attempts = (0..connections).map(|_| {
+            let request = self
+                .client
+                .head(&url)
+                .timeout(self.settings.attempt_timeout);
+            async move { request.send().await }
+        });
+        let outcomes = futures_util::future::join_all(attempts).await;
+        let opened = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+        if let Some(Err(err)) = outcomes.iter().find(|outcome| outcome.is_err()) {
+            // The URL is configuration (no credentials, no participant).
+            tracing::info!(error = %err, "could not connect to Twilio during init");
+        }
+        opened
     }
 
     pub fn settings(&self) -> &TwilioSettings {

@@ -604,3 +604,12 @@ async fn sticky_history_keeps_at_most_two_entries_per_number() {
         used.len()
     );
 }
+
+#[tokio::test]
+async fn opening_the_connection_during_init_is_one_query_on_the_proxy_index() {
+    let (h, index) = Harness::start_indexed().await;
+    index.clear();
+    h.index().preconnect().await;
+    // Query on by-proxy: the one request every function's role may make.
+    assert_eq!(index.operations(), ["Query"]);
+}

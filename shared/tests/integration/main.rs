@@ -26,4 +26,5 @@ mod properties;
 mod races;
 mod seams;
 mod sessions;
+mod trust_roots;
 mod twilio_setup;
