@@ -117,5 +117,28 @@ fn number_choice(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, overhead, number_choice);
+/// What every cold start pays once for its trust roots: the machine's bundle
+/// read and checked, and the Twilio client built on it.
+fn trust_roots(c: &mut Criterion) {
+    let Some(bundle) = openssl_probe::probe().cert_file else {
+        return;
+    };
+    let mut group = c.benchmark_group("trust_roots");
+    group.bench_function("read_system_bundle", |b| {
+        b.iter(|| masked_comms::trust_roots::TrustRoots::read(&bundle).expect("a bundle"))
+    });
+    let roots = masked_comms::trust_roots::TrustRoots::read(&bundle).expect("a bundle");
+    group.bench_function("twilio_client_with_them", |b| {
+        b.iter(|| {
+            masked_comms::twilio::TwilioHttp::with_roots(
+                masked_comms::twilio::TwilioSettings::default(),
+                Some(&roots),
+            )
+            .expect("a client")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, overhead, number_choice, trust_roots);
 criterion_main!(benches);

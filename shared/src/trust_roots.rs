@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 use aws_sdk_ssm::config::SharedHttpClient;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
 /// Root certificates, each already accepted as a trust anchor.
@@ -74,16 +75,21 @@ impl TrustRoots {
         let mut unusable = 0usize;
         // What rustls accepts as a trust anchor; the store itself is not kept.
         let mut anchors = rustls::RootCertStore::empty();
-        for block in pem::parse_many(pem).unwrap_or_default() {
-            if block.tag() != "CERTIFICATE" {
-                continue;
-            }
-            let der = CertificateDer::from(block.contents());
+        for der in CertificateDer::pem_slice_iter(pem) {
+            // A bundle that is not even PEM is no bundle: the clients then
+            // load the system's roots their own way ([`TrustRoots::system`]).
+            let Ok(der) = der else {
+                tracing::warn!("the certificate bundle is not valid PEM");
+                return TrustRoots {
+                    certificates: Vec::new(),
+                    pem: Vec::new(),
+                };
+            };
             let accepted = anchors.add(der.clone()).is_ok();
             match (accepted, reqwest::Certificate::from_der(&der)) {
                 (true, Ok(certificate)) => {
                     certificates.push(certificate);
-                    usable.push(block);
+                    usable.push(der);
                 }
                 _ => unusable += 1,
             }
@@ -94,10 +100,19 @@ impl TrustRoots {
                 "certificates in the bundle that are not usable roots were left out"
             );
         }
-        TrustRoots {
-            certificates,
-            pem: pem::encode_many(&usable).into_bytes(),
-        }
+        // The AWS SDK takes PEM and panics on a certificate it cannot use:
+        // the bundle as it is when all are usable, else the usable ones again.
+        let pem = match unusable {
+            0 => pem.to_vec(),
+            _ => pem::encode_many(
+                &usable
+                    .iter()
+                    .map(|der| pem::Pem::new("CERTIFICATE", der.to_vec()))
+                    .collect::<Vec<_>>(),
+            )
+            .into_bytes(),
+        };
+        TrustRoots { certificates, pem }
     }
 
     pub fn len(&self) -> usize {
@@ -171,5 +186,17 @@ mod tests {
     #[test]
     fn garbage_is_no_bundle() {
         assert!(TrustRoots::from_pem(b"-----BEGIN CERTIFICATE-----\n!!!\n").is_empty());
+        // Good certificates beside a broken block do not make it a bundle either.
+        let broken =
+            format!("{TEST_CA_PEM}-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n");
+        assert!(TrustRoots::from_pem(broken.as_bytes()).is_empty());
+    }
+
+    #[test]
+    fn a_clean_bundle_reaches_the_sdk_as_it_is() {
+        let bundle = format!("{TEST_CA_PEM}{SERVER_CERT_PEM}");
+        let roots = TrustRoots::from_pem(bundle.as_bytes());
+        assert_eq!(roots.len(), 2);
+        assert_eq!(roots.pem, bundle.as_bytes());
     }
 }
