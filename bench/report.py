@@ -628,7 +628,7 @@ def splice_cold(art, out, command, before_name):
 # The report
 
 
-def build_report(art, command, elapsed):
+def build_report(art, command, elapsed, before_name=""):
     s = variant_results(art, "s")
     o3 = variant_results(art, "3")
     if not s or not s["inprocess"] or not s["process"]:
@@ -857,7 +857,7 @@ def build_report(art, command, elapsed):
         w(f"| {f} | {wm['invocations']} | {f2(wl['p50'])} / {f2(wl['p99'])} | {wm['ssm_requests_first_invocation_incl_init']} / {wm['ssm_requests_warm']} | {wm['twilio_connections_first_invocation']} / {wm['twilio_connections_warm']} / {wm['max_parallel_twilio_requests']} |")
     w("")
 
-    L.extend(cold_section(s["cold"], art, command, spliced=False))
+    L.extend(cold_section(s["cold"], art, command, spliced=False, before_name=before_name))
     w("")
 
     w("## 4. Memory")
@@ -1064,7 +1064,7 @@ def main():
     if a.cold_only:
         splice_cold(a.artifacts, a.out, a.command.strip(), a.before_name)
         return
-    text = build_report(a.artifacts, a.command.strip(), a.elapsed)
+    text = build_report(a.artifacts, a.command.strip(), a.elapsed, a.before_name)
     with open(a.out, "w") as fh:
         fh.write(text)
 

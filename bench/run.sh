@@ -282,5 +282,6 @@ if [[ $O3 == 1 ]]; then
     unset CARGO_PROFILE_RELEASE_OPT_LEVEL CARGO_PROFILE_BENCH_OPT_LEVEL
 fi
 
-report --command "bash bench/run.sh $*" --elapsed "$(($(date +%s) - STARTED))"
+report --before-name "$BEFORE_NAME" --elapsed "$(($(date +%s) - STARTED))" \
+    --command "${BENCH_BEFORE_REV:+BENCH_BEFORE_REV=$BENCH_BEFORE_REV }${BENCH_BEFORE_DIR:+BENCH_BEFORE_DIR=$BENCH_BEFORE_DIR }bash bench/run.sh $*"
 log "wrote BENCHMARKS.md"

@@ -79,7 +79,6 @@ impl TrustRoots {
             // A bundle that is not even PEM is no bundle: the clients then
             // load the system's roots their own way ([`TrustRoots::system`]).
             let Ok(der) = der else {
-                tracing::warn!("the certificate bundle is not valid PEM");
                 return TrustRoots {
                     certificates: Vec::new(),
                     pem: Vec::new(),
