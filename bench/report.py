@@ -460,22 +460,29 @@ def between(lines, begin, end):
     return start, stop + 1
 
 
-def splice_busy(art, out, command):
-    busy = load(os.path.join(art, "s", "busy.json"))
-    if not busy or busy.get("quick"):
-        sys.exit(f"report.py: no full busy-participant results in {art}/s/busy.json")
+def splice_start(art, out, name, what, row, after_figure, rows_of):
+    """(results, lines of `out`) with `row`'s summary rows replaced after the last row of
+    `after_figure`; exits when there are no full results or no report to splice into."""
+    results = load(os.path.join(art, "s", f"{name}.json"))
+    if not results or results.get("quick"):
+        sys.exit(f"report.py: no full {what} results in {art}/s/{name}.json")
     try:
         with open(out) as fh:
             lines = fh.read().rstrip("\n").split("\n")
     except OSError:
         sys.exit(f"report.py: {out} does not exist; `bash bench/run.sh` writes it whole")
-
-    # Summary rows: after the last row of figure 6 (the end of the table).
-    lines = [l for l in lines if not l.startswith(BUSY_ROW)]
-    sixes = [i for i, l in enumerate(lines) if l.startswith("| 6 |")]
-    if not sixes:
+    lines = [l for l in lines if not l.startswith(row)]
+    ends = [i for i, l in enumerate(lines) if l.startswith(after_figure)]
+    if not ends:
         sys.exit(f"report.py: {out} has no summary table to add rows to")
-    lines[sixes[-1] + 1:sixes[-1] + 1] = busy_summary_rows(busy)
+    lines[ends[-1] + 1:ends[-1] + 1] = rows_of(results)
+    return results, lines
+
+
+def splice_busy(art, out, command):
+    # Summary rows: after the last row of figure 6 (the end of the table).
+    busy, lines = splice_start(art, out, "busy", "busy-participant", BUSY_ROW, "| 6 |",
+                               busy_summary_rows)
 
     section = busy_section(busy, art, command, spliced=True)
     place = between(lines, BUSY_BEGIN, BUSY_END)
@@ -599,19 +606,7 @@ def cold_section(cold, art, command, spliced, before_name=""):
 
 
 def splice_cold(art, out, command, before_name):
-    cold = load(os.path.join(art, "s", "cold.json"))
-    if not cold or cold.get("quick"):
-        sys.exit(f"report.py: no full cold-start results in {art}/s/cold.json")
-    try:
-        with open(out) as fh:
-            lines = fh.read().rstrip("\n").split("\n")
-    except OSError:
-        sys.exit(f"report.py: {out} does not exist; `bash bench/run.sh` writes it whole")
-    lines = [l for l in lines if not l.startswith(COLD_ROW)]
-    threes = [i for i, l in enumerate(lines) if l.startswith("| 3 |")]
-    if not threes:
-        sys.exit(f"report.py: {out} has no summary table to add rows to")
-    lines[threes[-1] + 1:threes[-1] + 1] = cold_summary_rows(cold)
+    cold, lines = splice_start(art, out, "cold", "cold-start", COLD_ROW, "| 3 |", cold_summary_rows)
     section = cold_section(cold, art, command, spliced=True, before_name=before_name)
     place = between(lines, COLD_BEGIN, COLD_END)
     if place:
@@ -746,6 +741,8 @@ def build_report(art, command, elapsed, before_name=""):
         late = [i for i in at if i > 1]
         where = f" (new at invocation {', '.join(map(str, late))})" if late else ""
         w(f"| 3 | warm invocations {f}: SSM requests / Twilio connections in all, over {warm.get('invocations', 0)} invocations | 0 / bounded by the invocation's concurrency ({par}; ≤ {2 * par}, see note 3) | {warm.get('ssm_requests_warm')} / {warm.get('twilio_connections_total')}{where} | {'**met**' if ok else '**missed**'} |")
+    if s["cold"]:
+        L.extend(cold_summary_rows(s["cold"]))
     for f in FUNCTIONS:
         mem = fn.get(f, {}).get("warm", {}).get("memory_kib", {})
         hwm = mem.get("vm_hwm_at_checkpoint")
@@ -765,8 +762,6 @@ def build_report(art, command, elapsed, before_name=""):
     busy = s["busy"]
     if busy:
         L.extend(busy_summary_rows(busy))
-    if s["cold"]:
-        L.extend(cold_summary_rows(s["cold"]))
     w("")
 
     # ---- details

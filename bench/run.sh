@@ -17,8 +17,8 @@
 #   BENCH_MAX_LOAD   (1.5)  timed phases wait until the 1-minute load is below this ...
 #   BENCH_LOAD_WAIT  (900)  ... for at most this many seconds, then run anyway; the
 #                           load seen is written into BENCHMARKS.md either way.
-#   BENCH_BEFORE_REV        a git revision: its functions are built too (a worktree under
-#                           the target dir) and the cold start over TLS measures them
+#   BENCH_BEFORE_REV        a git revision: its functions are built too (a worktree in a
+#                           temporary directory) and the cold start over TLS measures them
 #                           beside the current ones, alternately, in the same run.
 #   BENCH_BEFORE_DIR        or: a directory holding those functions, already built
 #                           (release); its name is what BENCHMARKS.md calls "before".
@@ -172,15 +172,18 @@ BEFORE_DIR="${BENCH_BEFORE_DIR:-}"
 BEFORE_NAME="${BENCH_BEFORE_REV:-$BEFORE_DIR}"
 build_before() {
     [[ -n "${BENCH_BEFORE_REV:-}" ]] || return 0
-    local tree="$ROOT_TARGET/bench-before-src"
+    # Outside the checkout: cargo would otherwise also read this checkout's
+    # .cargo/config.toml, which the revision may not have had.
+    local tree
+    tree="$(mktemp -d)/before"
     log "before: cargo build --release (functions) at $BENCH_BEFORE_REV"
-    git worktree remove --force "$tree" 2>/dev/null || rm -rf "$tree"
     git worktree add --detach --force "$tree" "$BENCH_BEFORE_REV" >/dev/null
     (cd "$tree" && CARGO_TARGET_DIR="$ROOT_TARGET" cargo build --release "${PACKAGES[@]}")
     BEFORE_DIR="$ROOT_TARGET/bench-before"
     mkdir -p "$BEFORE_DIR"
     for f in "${FUNCTIONS[@]}"; do cp "$ROOT_TARGET/release/$f" "$BEFORE_DIR/$f"; done
     git worktree remove --force "$tree"
+    rmdir "$(dirname "$tree")"
 }
 
 # $1: the release bench target dir. Needs the release functions and hello-lambda.

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use masked_comms::handlers::conversation_events;
-use twilio_emulator::{ConversationSeed, ConversationState, Fault, Operation};
+use twilio_emulator::{Fault, Operation};
 
 fn closed_event(sid: &str) -> Vec<(&str, &str)> {
     vec![
@@ -14,20 +14,6 @@ fn closed_event(sid: &str) -> Vec<(&str, &str)> {
         ("Reason", "API"),
         ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
     ]
-}
-
-fn seed_closed(h: &Harness) -> String {
-    h.emulator
-        .seed_conversation(ConversationSeed {
-            state: ConversationState::Closed,
-            attributes: Some(session_attributes(
-                Some(&[("+14155550101", POOL[0])]),
-                serde_json::json!({}),
-            )),
-            bindings: vec![("+14155550101".into(), POOL[0].into())],
-            ..Default::default()
-        })
-        .unwrap()
 }
 
 async fn deliver(h: &Harness, params: &[(&str, &str)]) -> u16 {

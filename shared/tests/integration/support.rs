@@ -62,6 +62,22 @@ impl Harness {
     }
 }
 
+/// A session of ours (record and roster in its attributes) that Twilio has
+/// closed, as the conversation-events webhook finds it.
+pub fn seed_closed(h: &Harness) -> String {
+    h.emulator
+        .seed_conversation(twilio_emulator::ConversationSeed {
+            state: twilio_emulator::ConversationState::Closed,
+            attributes: Some(session_attributes(
+                Some(&[("+14155550101", POOL[0])]),
+                serde_json::json!({}),
+            )),
+            bindings: vec![("+14155550101".into(), POOL[0].into())],
+            ..Default::default()
+        })
+        .unwrap()
+}
+
 /// Short timeouts and retry delays so fault tests run quickly.
 pub fn settings(base_url: &str) -> TwilioSettings {
     TwilioSettings {

@@ -9,7 +9,7 @@ use masked_comms::handlers::conversation_events;
 use masked_comms::trust_roots::TrustRoots;
 use masked_comms::twilio::TwilioHttp;
 use twilio_emulator::tls::{TlsFront, TEST_CA_PEM};
-use twilio_emulator::{ConversationSeed, ConversationState, Emulator, EmulatorConfig};
+use twilio_emulator::{Emulator, EmulatorConfig};
 
 use crate::support::*;
 
@@ -43,18 +43,7 @@ async fn the_twilio_client_reuses_the_connections_opened_during_init() {
 
     // A session Twilio closed: the webhook reads it and deletes it, one
     // request after the other, over the connections opened above.
-    let sid = h
-        .emulator
-        .seed_conversation(ConversationSeed {
-            state: ConversationState::Closed,
-            attributes: Some(session_attributes(
-                Some(&[("+14155550101", POOL[0])]),
-                serde_json::json!({}),
-            )),
-            bindings: vec![("+14155550101".into(), POOL[0].into())],
-            ..Default::default()
-        })
-        .unwrap();
+    let sid = seed_closed(&h);
     let requests_before = h.requests_made();
     let params = [
         ("EventType", "onConversationStateUpdated"),
