@@ -82,8 +82,10 @@ async fn full_flow_in_a_process_of_its_own() {
     let op = |method: &str, path: &str, body: &Value| operator_json(method, path, body);
 
     // Two creates for A at once: both see A's proxies free, both pick the
-    // same one, and one of them loses the race (50416) and moves on.
-    h.emulator.set_latency(Duration::from_millis(30));
+    // same one, and one of them loses the race (50416) and moves on. The
+    // latency is long enough that neither's add can land before the other
+    // has read A's sessions, however loaded the machine (30 ms was not).
+    h.emulator.set_latency(Duration::from_millis(300));
     let (response, rival) = tokio::join!(
         sessions::handle(
             &h.state,
