@@ -99,6 +99,14 @@ async fn wait_for_init(api: &RuntimeApi) -> Result<Instant> {
     }
 }
 
+/// One event through the Runtime API: queued → response, in ms.
+async fn invoke(api: &mut RuntimeApi, function: Function, event: Value) -> Result<f64> {
+    let sent = Instant::now();
+    let (answered, response) = api.invoke(event, ANSWER_TIMEOUT).await?;
+    check_response(function, &response)?;
+    Ok(ms(answered - sent))
+}
+
 async fn one_start(
     env: &Env<'_>,
     binary: &Path,
@@ -113,24 +121,16 @@ async fn one_start(
     let measured = async {
         let init_done = wait_for_init(&api).await?;
         let at_init = connections();
-        let mut times = Vec::new();
-        for n in 0..2 {
-            let event = workload.event(&format!("{label}-{n}"));
-            let sent = Instant::now();
-            let (answered, response) = api.invoke(event, ANSWER_TIMEOUT).await?;
-            check_response(function, &response)?;
-            times.push(ms(answered - sent));
-            if n == 0 {
-                // Counted before the second event: the first invocation's alone.
-                times.push((connections() - at_init) as f64);
-            }
-        }
+        let first = invoke(&mut api, function, workload.event(&format!("{label}-0"))).await?;
+        // Counted before the second event: the first invocation's alone.
+        let twilio_connections_first = connections() - at_init;
+        let warm = invoke(&mut api, function, workload.event(&format!("{label}-1"))).await?;
         Ok::<_, String>(Start {
             init: ms(init_done - started),
-            first: times[0],
-            twilio_connections_first: times[1] as usize,
-            warm: times[2],
+            first,
+            warm,
             twilio_connections_init: at_init - at_exec,
+            twilio_connections_first,
         })
     }
     .await;
