@@ -312,6 +312,36 @@ def phase_loads(art, phase):
     return before, after
 
 
+def measured_at(art, name):
+    """When `s/<name>.json` was written: the results' time, however often they are rendered."""
+    try:
+        measured = os.path.getmtime(os.path.join(art, "s", f"{name}.json"))
+    except OSError:
+        measured = datetime.datetime.now().timestamp()
+    return datetime.datetime.fromtimestamp(measured, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def phase_load_text(art, phase):
+    """' Load average … before: … (waited … s), after: ….' for `phase`, or ''."""
+    before, after = phase_loads(art, phase)
+    if not before:
+        return ""
+    text = f" Load average (1/5/15 min) before: {before['loadavg']} (waited {before['waited_s']} s)"
+    return text + (f", after: {after['loadavg']}." if after else ".")
+
+
+def place_section(lines, begin, end, section, before):
+    """Replaces the block marked `begin`…`end`, or inserts `section` before the first
+    line starting with one of `before` (at the end when there is none)."""
+    place = between(lines, begin, end)
+    if place:
+        lines[place[0]:place[1]] = section
+        return
+    heads = [i for i, l in enumerate(lines) if l.startswith(before)]
+    at = heads[0] if heads else len(lines)
+    lines[at:at] = section + [""]
+
+
 def busy_section(busy, art, command, spliced):
     L = [BUSY_BEGIN]
     w = L.append
@@ -323,17 +353,8 @@ def busy_section(busy, art, command, spliced):
         w(BUSY_END)
         return L
     runs = busy["runs"]
-    # When it was measured: the results' time, however often they are rendered.
-    try:
-        measured = os.path.getmtime(os.path.join(art, "s", "busy.json"))
-    except OSError:
-        measured = datetime.datetime.now().timestamp()
-    now = datetime.datetime.fromtimestamp(measured, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    before, after = phase_loads(art, "s/busy")
-    load = ""
-    if before:
-        load = f" Load average (1/5/15 min) before: {before['loadavg']} (waited {before['waited_s']} s)"
-        load += f", after: {after['loadavg']}." if after else "."
+    now = measured_at(art, "busy")
+    load = phase_load_text(art, "s/busy")
     if spliced:
         w(f"Measured by `{command}` on {now}, release build; the other sections are from the run "
           f"named at the top.{load}")
@@ -484,14 +505,8 @@ def splice_busy(art, out, command):
     busy, lines = splice_start(art, out, "busy", "busy-participant", BUSY_ROW, "| 6 |",
                                busy_summary_rows)
 
-    section = busy_section(busy, art, command, spliced=True)
-    place = between(lines, BUSY_BEGIN, BUSY_END)
-    if place:
-        lines[place[0]:place[1]] = section
-    else:
-        heads = [i for i, l in enumerate(lines) if l.startswith("## opt-level") or l.startswith("## Notes")]
-        at = heads[0] if heads else len(lines)
-        lines[at:at] = section + [""]
+    place_section(lines, BUSY_BEGIN, BUSY_END, busy_section(busy, art, command, spliced=True),
+                  ("## opt-level", "## Notes"))
 
     notes = notes_text(busy_note_values(busy)).split("\n")
     note = between(notes, NOTE_BEGIN, NOTE_END)
@@ -508,14 +523,6 @@ def splice_busy(art, out, command):
 
 # ---------------------------------------------------------------------------
 # Cold start over TLS: before and after, one run
-
-
-def cold_measured_at(art):
-    try:
-        measured = os.path.getmtime(os.path.join(art, "s", "cold.json"))
-    except OSError:
-        measured = datetime.datetime.now().timestamp()
-    return datetime.datetime.fromtimestamp(measured, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def cold_target_ms(cold):
@@ -550,15 +557,10 @@ def cold_section(cold, art, command, spliced, before_name=""):
         w("Not measured in this run (`bench-harness cold`; `bash bench/run.sh --cold-only` measures it alone).")
         w(COLD_END)
         return L
-    before_load, after_load = phase_loads(art, "s/cold")
-    load = ""
-    if before_load:
-        load = (f" Load average (1/5/15 min) before: {before_load['loadavg']} "
-                f"(waited {before_load['waited_s']} s)")
-        load += f", after: {after_load['loadavg']}." if after_load else "."
+    load = phase_load_text(art, "s/cold")
     names = [v["name"] for v in cold["variants"]]
     if spliced:
-        w(f"Measured by `{command}` on {cold_measured_at(art)}, release builds (x86_64); the other sections "
+        w(f"Measured by `{command}` on {measured_at(art, 'cold')}, release builds (x86_64); the other sections "
           f"are from the run named at the top.{load}")
         w("")
     before_dir = next((v["bin_dir"] for v in cold["variants"] if v["name"] == "before"), None)
@@ -607,14 +609,8 @@ def cold_section(cold, art, command, spliced, before_name=""):
 
 def splice_cold(art, out, command, before_name):
     cold, lines = splice_start(art, out, "cold", "cold-start", COLD_ROW, "| 3 |", cold_summary_rows)
-    section = cold_section(cold, art, command, spliced=True, before_name=before_name)
-    place = between(lines, COLD_BEGIN, COLD_END)
-    if place:
-        lines[place[0]:place[1]] = section
-    else:
-        heads = [i for i, l in enumerate(lines) if l.startswith("## 4.")]
-        at = heads[0] if heads else len(lines)
-        lines[at:at] = section + [""]
+    place_section(lines, COLD_BEGIN, COLD_END,
+                  cold_section(cold, art, command, spliced=True, before_name=before_name), ("## 4.",))
     with open(out, "w") as fh:
         fh.write("\n".join(lines) + "\n")
 
