@@ -76,7 +76,7 @@ impl AppState {
     /// start ([`TrustRoots::system`]).
     pub async fn from_env(function: Function) -> Result<Self, lambda_http::Error> {
         let roots = TrustRoots::system();
-        let twilio = TwilioHttp::new(TwilioSettings::from_env()?)?;
+        let twilio = TwilioHttp::with_roots(TwilioSettings::from_env()?, roots)?;
         let needs_aws = ["SSM_PARAMETER_PREFIX", TABLE_VARIABLE]
             .iter()
             .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));

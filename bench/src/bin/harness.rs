@@ -587,6 +587,22 @@ async fn init_error(State(state): State<Arc<RuntimeState>>, body: axum::body::By
 // ---------------------------------------------------------------------------
 // SSM: moto behind a counting proxy.
 
+/// An SSM client for a local endpoint, with throwaway credentials; `http`
+/// replaces the SDK's HTTP client (e.g. one trusting the test CA).
+fn ssm_client(
+    endpoint: &str,
+    http: Option<aws_sdk_ssm::config::SharedHttpClient>,
+) -> aws_sdk_ssm::Client {
+    use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
+    let mut config = aws_sdk_ssm::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
+        .endpoint_url(endpoint);
+    config.set_http_client(http);
+    aws_sdk_ssm::Client::from_conf(config.build())
+}
+
 /// moto's SSM with the bench configuration, behind a counting proxy (the
 /// functions are pointed at the proxy).
 struct Ssm {
@@ -611,15 +627,8 @@ impl Ssm {
     }
 
     async fn put_configuration(&self, endpoint: &str) -> Result<()> {
-        use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
         use aws_sdk_ssm::types::ParameterType;
-        let config = aws_sdk_ssm::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
-            .endpoint_url(endpoint)
-            .build();
-        let client = aws_sdk_ssm::Client::from_conf(config);
+        let client = ssm_client(endpoint, None);
         for (key, value) in config_values(&pool_numbers(20)) {
             let secret = key.contains("token") || key.contains("password");
             client
@@ -807,6 +816,21 @@ struct Env<'a> {
     ssm_url: String,
     /// More variables for the functions (e.g. `SSL_CERT_FILE`).
     extra: Vec<(&'static str, String)>,
+}
+
+/// moto's SSM and the emulator for the whole-process scenarios, and the
+/// functions' home and log directories beside `out` (`<out stem>.d/`).
+async fn stand_ins(out: &Path, moto: &Path) -> Result<(Ssm, Emulator, PathBuf, PathBuf)> {
+    let work = out.with_extension("d");
+    let home = work.join("home");
+    let logs = work.join("logs");
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+    let ssm = Ssm::start(moto, &logs.join("moto.log")).await?;
+    let emulator = Emulator::start(EmulatorConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((ssm, emulator, home, logs))
 }
 
 fn spawn(
@@ -1032,24 +1056,8 @@ async fn process(flags: &Flags) -> Result<Value> {
     let invocations = flags
         .invocations
         .unwrap_or(if flags.quick { 20 } else { 10_000 });
-    let work = flags.out.parent().unwrap_or(Path::new(".")).join(format!(
-        "{}.d",
-        flags
-            .out
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("process")
-    ));
-    let home = work.join("home");
-    let logs = work.join("logs");
-    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-
-    eprintln!("process: starting moto_server");
-    let ssm = Ssm::start(&moto, &logs.join("moto.log")).await?;
-    let emulator = Emulator::start(EmulatorConfig::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    eprintln!("process: starting moto_server and the emulator");
+    let (ssm, emulator, home, logs) = stand_ins(&flags.out, &moto).await?;
     let env = Env {
         ssm: &ssm,
         emulator: &emulator,

@@ -18,14 +18,21 @@ pub const TEST_CA_PEM: &str = include_str!("../tls/ca.pem");
 const SERVER_CERT_PEM: &str = include_str!("../tls/localhost.pem");
 const SERVER_KEY_PEM: &str = include_str!("../tls/localhost-key.pem");
 
-/// A TLS listener on 127.0.0.1 forwarding to `upstream`.
+/// A TLS listener on 127.0.0.1 forwarding to a local server.
 pub struct TlsFront {
     addr: SocketAddr,
     task: JoinHandle<()>,
 }
 
 impl TlsFront {
-    pub async fn start(upstream: SocketAddr) -> std::io::Result<TlsFront> {
+    /// In front of the server at `upstream` (its `http://host:port` base URL).
+    pub async fn start(upstream: &str) -> std::io::Result<TlsFront> {
+        let upstream = url::Url::parse(upstream)
+            .map_err(std::io::Error::other)?
+            .socket_addrs(|| None)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| std::io::Error::other(format!("no address in {upstream}")))?;
         let config = server_config().map_err(std::io::Error::other)?;
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;

@@ -3,8 +3,6 @@
 //! request uses: real TLS handshakes on loopback, through
 //! `twilio_emulator::tls::TlsFront`.
 
-use std::net::SocketAddr;
-
 use masked_comms::handlers::conversation_events;
 use masked_comms::trust_roots::TrustRoots;
 use masked_comms::twilio::TwilioHttp;
@@ -12,11 +10,6 @@ use twilio_emulator::tls::{TlsFront, TEST_CA_PEM};
 use twilio_emulator::{Emulator, EmulatorConfig};
 
 use crate::support::*;
-
-fn socket_of(base_url: &str) -> SocketAddr {
-    let url = url::Url::parse(base_url).expect("a URL");
-    url.socket_addrs(|| None).expect("an address")[0]
-}
 
 fn test_roots() -> TrustRoots {
     let roots = TrustRoots::from_pem(TEST_CA_PEM.as_bytes());
@@ -27,9 +20,7 @@ fn test_roots() -> TrustRoots {
 #[tokio::test]
 async fn the_twilio_client_reuses_the_connections_opened_during_init() {
     let mut h = Harness::start().await;
-    let front = TlsFront::start(socket_of(&h.emulator.base_url()))
-        .await
-        .unwrap();
+    let front = TlsFront::start(&h.emulator.base_url()).await.unwrap();
     h.state.twilio =
         TwilioHttp::with_roots(settings(&front.base_url()), Some(&test_roots())).unwrap();
     let before = h.emulator.connections_accepted();
@@ -66,9 +57,7 @@ async fn the_twilio_client_reuses_the_connections_opened_during_init() {
 #[tokio::test]
 async fn a_client_without_the_bundle_refuses_the_server() {
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let front = TlsFront::start(socket_of(&emulator.base_url()))
-        .await
-        .unwrap();
+    let front = TlsFront::start(&emulator.base_url()).await.unwrap();
     // The machine's own roots (reqwest's loading, then ours): neither has the test CA.
     for roots in [None, TrustRoots::system()] {
         let http = TwilioHttp::with_roots(settings(&front.base_url()), roots).unwrap();
@@ -83,7 +72,7 @@ async fn a_client_without_the_bundle_refuses_the_server() {
 
 #[tokio::test]
 async fn the_aws_sdk_trusts_the_bundle_and_nothing_else() {
-    let front = TlsFront::start(socket_of(moto_url())).await.unwrap();
+    let front = TlsFront::start(moto_url()).await.unwrap();
     let client = |http: Option<aws_sdk_dynamodb::config::SharedHttpClient>| {
         let mut config = aws_sdk_dynamodb::Config::builder()
             .behavior_version_latest()

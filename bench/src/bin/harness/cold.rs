@@ -18,11 +18,10 @@ use std::time::{Duration, Instant};
 use masked_comms::trust_roots::TrustRoots;
 use serde_json::{json, Value};
 use twilio_emulator::tls::{TlsFront, TEST_CA_PEM};
-use twilio_emulator::{Emulator, EmulatorConfig};
 
 use super::{
-    check_response, ms, spawn, stop, summary_ms, Env, Flags, Function, Result, RuntimeApi, Ssm,
-    Workload, ANSWER_TIMEOUT, SSM_PREFIX,
+    check_response, ms, spawn, ssm_client, stop, summary_ms, Env, Flags, Function, Result,
+    RuntimeApi, Workload, ANSWER_TIMEOUT, SSM_PREFIX,
 };
 
 /// The functions measured: every one, after the baseline.
@@ -61,16 +60,6 @@ impl Starts {
             "twilio_connections_first_invocation": count(|s| s.twilio_connections_first),
         })
     }
-}
-
-fn socket_of(url: &str) -> Result<std::net::SocketAddr> {
-    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
-    parsed
-        .socket_addrs(|| None)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("no address in {url}"))
 }
 
 /// The machine's bundle with the test CA added: what the functions trust here.
@@ -140,17 +129,8 @@ async fn one_start(
 
 /// GetParametersByPath on a new client (so a new connection and handshake),
 /// trusting only the test CA.
-async fn fresh_ssm_read(endpoint: &str) -> Result<f64> {
-    use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
-    let roots = TrustRoots::from_pem(TEST_CA_PEM.as_bytes());
-    let config = aws_sdk_ssm::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
-        .endpoint_url(endpoint)
-        .http_client(roots.aws_http_client())
-        .build();
-    let client = aws_sdk_ssm::Client::from_conf(config);
+async fn fresh_ssm_read(endpoint: &str, roots: &TrustRoots) -> Result<f64> {
+    let client = ssm_client(endpoint, Some(roots.aws_http_client()));
     let started = Instant::now();
     client
         .get_parameters_by_path()
@@ -172,24 +152,15 @@ pub(super) async fn cold(flags: &Flags) -> Result<Value> {
     if let Some(before) = &flags.before_dir {
         variants.insert(0, ("before", before.clone()));
     }
-    let work = flags.out.with_extension("d");
-    let home = work.join("home");
-    let logs = work.join("logs");
-    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-
     eprintln!("cold: starting moto_server, the emulator and their TLS listeners");
-    let ssm = Ssm::start(&moto, &logs.join("moto.log")).await?;
-    let emulator = Emulator::start(EmulatorConfig::default())
+    let (ssm, emulator, home, logs) = super::stand_ins(&flags.out, &moto).await?;
+    let twilio_tls = TlsFront::start(&emulator.base_url())
         .await
         .map_err(|e| e.to_string())?;
-    let twilio_tls = TlsFront::start(socket_of(&emulator.base_url())?)
+    let ssm_tls = TlsFront::start(ssm.proxy_url())
         .await
         .map_err(|e| e.to_string())?;
-    let ssm_tls = TlsFront::start(socket_of(ssm.proxy_url())?)
-        .await
-        .map_err(|e| e.to_string())?;
-    let bundle = bundle_with_test_ca(&work)?;
+    let bundle = bundle_with_test_ca(&home)?;
     let env = Env {
         ssm: &ssm,
         emulator: &emulator,
@@ -200,9 +171,10 @@ pub(super) async fn cold(flags: &Flags) -> Result<Value> {
         extra: vec![("SSL_CERT_FILE", bundle.display().to_string())],
     };
 
+    let test_ca = TrustRoots::from_pem(TEST_CA_PEM.as_bytes());
     let mut ssm_reads = Vec::new();
     for _ in 0..runs {
-        ssm_reads.push(fresh_ssm_read(&ssm_tls.base_url()).await?);
+        ssm_reads.push(fresh_ssm_read(&ssm_tls.base_url(), &test_ca).await?);
     }
 
     let mut hello_starts = Starts::default();
