@@ -50,6 +50,10 @@ pub enum Fault {
     Hang,
     /// Drop the TCP connection with an RST, without any HTTP response.
     Reset,
+    /// Process the request as usual, but answer only `ms` milliseconds later: a slow
+    /// answer, true when the request came and stale by the time it arrives (to hold one
+    /// request of a race while another goes ahead).
+    Delay { ms: u64 },
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +173,8 @@ mod tests {
         );
         let hang: Fault = serde_json::from_str(r#"{"kind":"hang"}"#).unwrap();
         assert_eq!(hang, Fault::Hang);
+        let slow: Fault = serde_json::from_str(r#"{"kind":"delay","ms":250}"#).unwrap();
+        assert_eq!(slow, Fault::Delay { ms: 250 });
         let op: Operation = serde_json::from_str(r#""CreateParticipant""#).unwrap();
         assert_eq!(op, Operation::CreateParticipant);
     }

@@ -377,7 +377,8 @@ async fn pipeline(
     }
 
     let operation = route.operation();
-    match lock(&shared.faults).take(operation) {
+    let fault = lock(&shared.faults).take(operation);
+    match fault {
         Some(Fault::Status {
             status,
             retry_after,
@@ -386,7 +387,7 @@ async fn pipeline(
         }
         Some(Fault::Hang) => return Reply::Hang,
         Some(Fault::Reset) => return Reply::Reset,
-        None => {}
+        Some(Fault::Delay { .. }) | None => {}
     }
 
     if operation == Operation::CreateConversation && !lock(&shared.rate).try_acquire(Instant::now())
@@ -401,10 +402,15 @@ async fn pipeline(
     let webhooks_enabled = headers
         .get("x-twilio-webhook-enabled")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-    match handle(shared, route, &Params(form), &query, webhooks_enabled) {
+    let reply = match handle(shared, route, &Params(form), &query, webhooks_enabled) {
         Ok(response) => Reply::Http(response),
         Err(e) => e.into(),
+    };
+    // A slow answer: what it says was true when the request came.
+    if let Some(Fault::Delay { ms }) = fault {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
+    reply
 }
 
 /// HTTP Basic with AccountSid:AuthToken.
@@ -726,9 +732,9 @@ fn known_service(ctx: &resources::Ctx, service: &str) -> Result<(), TwilioError>
     }
 }
 
-/// Twilio tells the events URL about state changes asynchronously, after answering; the
-/// configured post-event webhook hears of a REST change only when the request asked
-/// (`X-Twilio-Webhook-Enabled: true`).
+/// Twilio tells webhooks about state changes asynchronously, after answering, and of a
+/// REST change only when the request asked (`X-Twilio-Webhook-Enabled: true`): neither the
+/// configured post-event webhook nor the events URL hears of it otherwise.
 fn spawn_state_updated(shared: &Arc<Shared>, change: StateChange, webhooks_enabled: bool) {
     let shared = Arc::clone(shared);
     tokio::spawn(async move {

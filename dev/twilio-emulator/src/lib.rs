@@ -35,8 +35,8 @@
 //! `voice_url`); Conversations post-events to the configured `PostWebhookUrl` when its
 //! `Filters` include them (the service's configuration winning over the account's), and
 //! state updates also to the emulator's own `events_url`; an unbound text to the number's
-//! `SmsUrl`. As on Twilio, REST changes fire configured Conversations webhooks only with
-//! `X-Twilio-Webhook-Enabled: true`.
+//! `SmsUrl`. As on Twilio, a REST change fires no Conversations webhook (the events URL
+//! included) unless its request carries `X-Twilio-Webhook-Enabled: true`.
 
 mod calls;
 mod clock;

@@ -461,20 +461,22 @@ impl Shared {
             .map(PhoneNumberSnapshot::from)
     }
 
-    /// Where a post-event goes: the emulator's own events URL (state updates only, as
-    /// before Twilio's configuration was emulated) and, when `configured`, the configured
+    /// Where a post-event goes when Twilio would send one (`fires`: not for a REST change
+    /// without `X-Twilio-Webhook-Enabled: true`): the emulator's own events URL (state
+    /// updates only, as before Twilio's configuration was emulated) and the configured
     /// post-event webhook if its filters include the event. One URL never gets the same
     /// event twice.
-    fn post_event_targets(&self, event: &str, configured: bool) -> Vec<Outgoing> {
+    fn post_event_targets(&self, event: &str, fires: bool) -> Vec<Outgoing> {
         let mut targets = Vec::new();
+        if !fires {
+            return targets;
+        }
         if event == STATE_UPDATED {
             if let Some(url) = lock(&self.webhooks).events_url.clone() {
                 targets.push(Outgoing::post("events", url, Vec::new()));
             }
         }
-        let configured = configured
-            .then(|| lock(&self.state).conversations_webhooks.post_event(event))
-            .flatten();
+        let configured = lock(&self.state).conversations_webhooks.post_event(event);
         if let Some(target) = configured {
             if !targets.iter().any(|t| t.url == target.url) {
                 targets.push(Outgoing {
@@ -504,8 +506,8 @@ impl Shared {
         deliveries
     }
 
-    /// `onConversationStateUpdated` for a change, to the events URL and, when
-    /// `configured`, to the configured post-event webhook.
+    /// `onConversationStateUpdated` for a change, to the events URL and the configured
+    /// post-event webhook, when Twilio would send it (`configured`).
     pub(crate) async fn send_state_updated(
         &self,
         change: &StateChange,

@@ -344,7 +344,8 @@ impl State {
         self.pairs.retain(|_, holder| *holder != sid);
     }
 
-    /// Closes by sid or unique name; errors if unknown or already closed.
+    /// Closes by sid or unique name, as Twilio's closed timer does; errors if
+    /// unknown or already closed.
     pub(crate) fn close(
         &mut self,
         sid_or_unique_name: &str,
@@ -363,7 +364,7 @@ impl State {
             to: ConversationState::Closed,
             messaging_service_sid: conversation.messaging_service_sid.clone(),
             at: now,
-            reason: "API",
+            reason: "TIMER",
         })
     }
 

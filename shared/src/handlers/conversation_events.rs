@@ -1,6 +1,8 @@
 //! `POST /conversation-events`: Twilio's Conversations post-event webhook.
-//! A closed session is deleted (unless configured to keep it) and its index
-//! entries removed, so it stops holding pool numbers and personal data.
+//! A session Twilio closed (its timer) is cleaned up as an API close is:
+//! deleted (unless configured to keep it), its index entries, call log and
+//! recordings removed, so it stops holding pool numbers and personal data.
+//! (A REST close fires no webhook: the API cleans up itself.)
 //!
 //! The webhook is account- or service-wide: it also reports other apps'
 //! conversations, which are left alone (200, nothing done).
@@ -12,7 +14,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
-use crate::config::{ClosedConversations, Function};
+use crate::config::Function;
 use crate::domain::sid::{Sid, SidKind};
 use crate::http::webhook::{verified_params, WebhookParams};
 use crate::http::{response, serve, Invocation};
@@ -109,13 +111,12 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Ans
             }
         };
     }
-    let keep = config.closed_conversations == ClosedConversations::Keep;
     // Twilio's Reason: API, TIMER or EVENT.
     let reason = params
         .get("Reason")
         .unwrap_or("closed")
         .to_ascii_lowercase();
-    match sessions.after_closed(sid, keep, &reason).await {
+    match sessions.after_closed(sid, &reason).await {
         Ok(_) => StatusCode::OK.into(),
         Err(err) => {
             tracing::error!(session = sid, error = %err, "could not clean up a closed session");

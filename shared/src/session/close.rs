@@ -1,10 +1,15 @@
-//! Ending a session: closing it (the API), and cleaning up after Twilio
-//! closed it (a timer, or the API; the conversation-events webhook). Its
-//! index entries go in the same step, so its numbers are free at once.
+//! Ending a session, one way whichever door it comes through (`DELETE`,
+//! `PATCH state=closed`, Twilio's timer reported by the webhook): close it
+//! in Twilio; only once Twilio confirms, delete the conversation (unless
+//! configured to keep it), forget its index entries and call log, and
+//! delete its recordings. A step that fails undoes nothing already true,
+//! and the next attempt (a retry, the webhook) finishes the job; the index
+//! never forgets a session Twilio still routes.
 
 use futures_util::future::join;
 
 use super::{is_session, SessionError, Sessions};
+use crate::config::ClosedConversations;
 use crate::deferred::Job;
 use crate::domain::roster::SessionRecord;
 use crate::events::EventType;
@@ -23,75 +28,60 @@ pub enum Cleanup {
     LeftAlone,
 }
 
-impl Sessions<'_> {
-    /// Closes a session (final in Twilio). Closing a closed session is fine;
-    /// a conversation that is not a session is [`SessionError::NotFound`].
-    pub async fn close(&self, sid: &str) -> Result<(), SessionError> {
-        let indexed = match &self.index {
-            Some(index) => index.session(sid).await?,
-            None => None,
-        };
-        // The index's item says it is ours; otherwise Twilio's record does.
-        let bindings = match indexed {
-            Some(item) => item
-                .bindings
-                .iter()
-                .map(|p| Binding {
-                    address: p.address.clone(),
-                    proxy: p.proxy.clone(),
-                    sid: sid.to_owned(),
-                })
-                .collect(),
-            None => {
-                let conversation = self.fetch_session(sid).await?;
-                bindings_of(&conversation)
-            }
-        };
-        let closing = ConversationParams {
-            state: Some(ConversationState::Closed),
-            ..Default::default()
-        };
-        let (closed, forgotten) = join(
-            self.twilio.update_conversation(sid, &closing),
-            self.forget(sid, &bindings),
-        )
-        .await;
-        match closed {
-            Ok(_) => {
-                self.metrics.count(Count::SessionsClosed);
-                self.emit(
-                    EventType::SessionClosed,
-                    sid,
-                    Some("closed"),
-                    serde_json::json!({ "reason": "api" }),
-                )
-            }
-            // Closed is final, so closing twice is the same as closing once.
-            Err(e) if e.is_code(code::CONVERSATION_CLOSED) => {}
-            Err(e) if e.is_not_found() => return Err(SessionError::NotFound),
-            Err(e) => return Err(e.into()),
+/// Who ended a session, as its `session.closed` event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// Our API (`DELETE`, `PATCH`).
+    Api,
+    /// Twilio, as its webhook reports (`timer`, `event`, `api`, ...).
+    Twilio(String),
+}
+
+impl Ending {
+    fn reason(&self) -> &str {
+        match self {
+            Ending::Api => "api",
+            Ending::Twilio(reason) => reason,
         }
-        forgotten
+    }
+}
+
+impl Sessions<'_> {
+    /// Closes a session and removes what it leaves behind. Closing a closed
+    /// session (kept, or whose cleanup failed) finishes its cleanup; a
+    /// conversation that is gone or not a session is [`SessionError::NotFound`].
+    pub async fn close(&self, sid: &str) -> Result<(), SessionError> {
+        self.locked(sid, async || {
+            let conversation = match self.twilio.fetch_conversation(sid).await {
+                Ok(conversation) if is_session(&conversation) => conversation,
+                Ok(_) => return Err(SessionError::NotFound),
+                Err(e) if e.is_not_found() => {
+                    // Deleted already: whatever the index still has goes too.
+                    self.forget(sid, &[]).await?;
+                    return Err(SessionError::NotFound);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let closed = self
+                .close_in_twilio(conversation, &ConversationParams::default())
+                .await?;
+            self.end(&closed, Ending::Api).await.map(|_| ())
+        })
+        .await
     }
 
-    /// After Twilio reports `sid` closed: forget it in the index, and delete
-    /// it in Twilio unless `keep`. Twilio's word decides, not the event's: a
+    /// After Twilio reports `sid` closed (its webhook): the same cleanup as
+    /// [`Sessions::close`]. Twilio's word decides, not the event's: a
     /// replayed or reordered event never touches a session still open, and
     /// other apps' conversations are left alone.
-    pub async fn after_closed(
-        &self,
-        sid: &str,
-        keep: bool,
-        reason: &str,
-    ) -> Result<Cleanup, SessionError> {
-        if keep && self.index.is_none() && self.config.events.is_none() {
+    pub async fn after_closed(&self, sid: &str, reason: &str) -> Result<Cleanup, SessionError> {
+        if self.keeps_closed() && self.index.is_none() && self.config.events.is_none() {
             // Nothing to delete, forget or tell.
             return Ok(Cleanup::Kept);
         }
         let conversation = match self.twilio.fetch_conversation(sid).await {
             Ok(conversation) => conversation,
             Err(e) if e.is_not_found() => {
-                // Gone from Twilio: whatever the index still has goes too.
                 self.forget(sid, &[]).await?;
                 return Ok(Cleanup::LeftAlone);
             }
@@ -107,26 +97,81 @@ impl Sessions<'_> {
         if conversation.state != ConversationState::Closed {
             return Ok(Cleanup::LeftAlone);
         }
-        // Closes through our API fire no webhook (REST changes do not,
-        // without X-Twilio-Webhook-Enabled), so this counts the others once.
+        // Closed in Twilio is final, so a change holding the lock can only
+        // fail now; the cleanup goes ahead without waiting for it.
+        self.end(&conversation, Ending::Twilio(reason.to_owned()))
+            .await
+    }
+
+    /// Closes `conversation` in Twilio with `params` (other changes made in
+    /// the same request) and answers it as Twilio now has it: closed.
+    pub(crate) async fn close_in_twilio(
+        &self,
+        conversation: Conversation,
+        params: &ConversationParams<'_>,
+    ) -> Result<Conversation, SessionError> {
+        if conversation.state == ConversationState::Closed {
+            return Ok(conversation);
+        }
+        let closing = ConversationParams {
+            state: Some(ConversationState::Closed),
+            ..*params
+        };
+        match self
+            .twilio
+            .update_conversation(&conversation.sid, &closing)
+            .await
+        {
+            Ok(closed) => Ok(closed),
+            // Closed meanwhile (a timer): closed is final, so that is the same.
+            Err(e) if e.is_code(code::CONVERSATION_CLOSED) => {
+                Ok(self.fetch_session(&conversation.sid).await?)
+            }
+            Err(e) if e.is_not_found() => Err(SessionError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What follows a close Twilio confirmed: the conversation deleted
+    /// (unless kept) and the index's entries, call log and recordings gone,
+    /// side by side. Safe to run again: each step is done or redone.
+    pub(crate) async fn end(
+        &self,
+        closed: &Conversation,
+        ending: Ending,
+    ) -> Result<Cleanup, SessionError> {
+        let sid = closed.sid.as_str();
+        let keep = self.keeps_closed();
+        let delete = async {
+            if keep {
+                return Ok(());
+            }
+            match self.twilio.delete_conversation(sid).await {
+                Err(e) if !e.is_not_found() => Err(SessionError::from(e)),
+                _ => Ok(()),
+            }
+        };
+        let (deleted, forgotten) = join(delete, self.forget(sid, &bindings_of(closed))).await;
+        deleted?;
+        forgotten?;
         self.metrics.count(Count::SessionsClosed);
-        // The same id as the API's own close event: a receiver sees one close.
+        // One id per session's close, whoever ended it: a receiver that gets
+        // it twice (a retried cleanup) sees one close.
         self.emit(
             EventType::SessionClosed,
             sid,
             Some("closed"),
-            serde_json::json!({ "reason": reason }),
+            serde_json::json!({ "reason": ending.reason() }),
         );
-        let bindings = bindings_of(&conversation);
-        let forgotten = self.forget(sid, &bindings);
-        if keep {
-            forgotten.await?;
-            return Ok(Cleanup::Kept);
-        }
-        let (deleted, forgotten) = join(self.twilio.delete_conversation(sid), forgotten).await;
-        deleted?;
-        forgotten?;
-        Ok(Cleanup::Deleted)
+        Ok(if keep {
+            Cleanup::Kept
+        } else {
+            Cleanup::Deleted
+        })
+    }
+
+    fn keeps_closed(&self) -> bool {
+        self.config.closed_conversations == ClosedConversations::Keep
     }
 
     /// Our session `sid` from Twilio, or [`SessionError::NotFound`] when

@@ -7,7 +7,8 @@
 //! - [`lookup`]: which session a call belongs to; an address's sessions.
 //! - [`participants`]: adding and removing a participant of a live session.
 //! - [`update`]: changing a session (`PATCH`).
-//! - [`close`]: closing, and cleaning up after Twilio closed one.
+//! - [`close`]: the one way a session ends, whoever ends it.
+//! - [`lock`]: one change to a session at a time.
 //!
 //! With an index, every lookup is a key read; without one, Twilio is paged
 //! as before. Twilio stays the judge of bindings either way.
@@ -15,6 +16,7 @@
 pub mod bind;
 pub mod close;
 pub mod create;
+pub mod lock;
 pub mod lookup;
 pub mod participants;
 pub mod update;
@@ -27,13 +29,14 @@ use crate::config::{Config, ConfigError};
 use crate::deferred::Deferred;
 use crate::domain::capabilities::Capability;
 use crate::domain::instant::unix_seconds;
-use crate::domain::roster::SessionRecord;
+use crate::domain::roster::{user_attributes, SessionRecord};
 use crate::domain::session::InvalidField;
 use crate::events::{Event, EventType};
 use crate::index::{Index, IndexError};
 use crate::metrics::Recorder;
 use crate::twilio::{Conversation, Participant, Twilio, TwilioError};
 
+pub use close::{Cleanup, Ending};
 pub use create::{CreateRequest, Created, CREATE_MAY_RUN_FOR, ROLLBACK_BUDGET};
 
 /// A session as the API answers with it: the conversation in Twilio's
@@ -48,8 +51,12 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(conversation: Conversation, participants: Vec<Participant>) -> Self {
+    /// The answer shows the caller's own attributes only: our record is
+    /// internal, and its roster is already in `participants`.
+    pub fn new(mut conversation: Conversation, participants: Vec<Participant>) -> Self {
         let record = SessionRecord::read(&conversation.attributes);
+        conversation.attributes =
+            serde_json::Value::Object(user_attributes(&conversation.attributes)).to_string();
         Session {
             capabilities: record
                 .as_ref()

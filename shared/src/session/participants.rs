@@ -9,17 +9,13 @@ use futures_util::future::{join, join3, join4};
 use super::bind::IndexedAs;
 use super::create::date_created;
 use super::lookup::Summary;
-use super::{expires_at, unix_now, SessionError, Sessions};
+use super::{expires_at, SessionError, Sessions};
 use crate::domain::address::Address;
 use crate::domain::roster::{user_attributes, RosterEntry, SessionRecord};
 use crate::domain::session::MAX_PARTICIPANTS;
 use crate::events::EventType;
 use crate::index::{Binding, IndexedParticipant, SessionItem};
 use crate::twilio::{Conversation, ConversationParams, Participant};
-
-/// How long one change of a roster may hold the session's lock: a request's
-/// whole budget, after which a crashed holder no longer blocks others.
-const LOCK_FOR: Duration = Duration::from_secs(15);
 
 impl Sessions<'_> {
     /// Adds `participant` on their best free number; the roster and the
@@ -29,71 +25,72 @@ impl Sessions<'_> {
         sid: &str,
         participant: &Address,
     ) -> Result<Participant, SessionError> {
-        let (conversation, held) = join(
-            self.fetch_session(sid),
-            self.holdings(std::slice::from_ref(participant)),
-        )
-        .await;
-        let conversation = open(conversation?)?;
-        let mut holdings = held?.remove(0);
-        let record = SessionRecord::read(&conversation.attributes).ok_or(SessionError::NotFound)?;
-        let roster = record.roster.clone().unwrap_or_default();
-        let address = participant.to_string();
-        if roster.iter().any(|e| e.address == address) {
-            return Err(SessionError::ParticipantExists);
-        }
-        if roster.len() >= MAX_PARTICIPANTS {
-            return Err(SessionError::SessionFull);
-        }
-        self.lock(sid).await?;
-        let outcome = async {
-            let mut plan = self.plan(participant, &mut holdings, sid, None).await?;
-            let mut planned = roster.clone();
-            planned.push(RosterEntry::new(&address, &plan.proxy()));
-            let indexed = IndexedAs {
-                sid: sid.to_owned(),
-                created: date_created(&conversation),
-                expires_at: expires_at(&conversation),
-            };
-            let (added, rostered, indexed_session) = join3(
-                self.bind(&mut plan, &indexed, Duration::ZERO),
-                self.write_roster(&conversation, &record, &planned),
-                self.index_roster(&conversation, &indexed, &planned),
-            )
-            .await;
-            let added = added?;
-            let written = rostered?;
-            indexed_session?;
-            let proxy = added
-                .messaging_binding
-                .as_ref()
-                .and_then(|b| b.proxy_address.clone())
-                .unwrap_or_default();
-            if proxy != plan.proxy() {
-                // A race moved them to another number: the roster must say so.
-                let actual: Vec<RosterEntry> = roster
-                    .iter()
-                    .cloned()
-                    .chain([RosterEntry::new(&address, &proxy)])
-                    .collect();
-                let (rostered, indexed_session) = join(
-                    self.write_roster(&written, &record, &actual),
-                    self.index_roster(&written, &indexed, &actual),
+        // The lock first: the roster read below is then the latest.
+        let outcome = self
+            .locked(sid, async || {
+                let (conversation, held) = join(
+                    self.fetch_session(sid),
+                    self.holdings(std::slice::from_ref(participant)),
                 )
                 .await;
-                rostered?;
+                let conversation = open(conversation?)?;
+                let mut holdings = held?.remove(0);
+                let record =
+                    SessionRecord::read(&conversation.attributes).ok_or(SessionError::NotFound)?;
+                let roster = record.roster.clone().unwrap_or_default();
+                let address = participant.to_string();
+                if roster.iter().any(|e| e.address == address) {
+                    return Err(SessionError::ParticipantExists);
+                }
+                if roster.len() >= MAX_PARTICIPANTS {
+                    return Err(SessionError::SessionFull);
+                }
+                let mut plan = self.plan(participant, &mut holdings, sid, None).await?;
+                let mut planned = roster.clone();
+                planned.push(RosterEntry::new(&address, &plan.proxy()));
+                let indexed = IndexedAs {
+                    sid: sid.to_owned(),
+                    created: date_created(&conversation),
+                    expires_at: expires_at(&conversation),
+                };
+                let (added, rostered, indexed_session) = join3(
+                    self.bind(&mut plan, &indexed, Duration::ZERO),
+                    self.write_roster(&conversation, &record, &planned),
+                    self.index_roster(&conversation, &indexed, &planned),
+                )
+                .await;
+                let added = added?;
+                let written = rostered?;
                 indexed_session?;
-            }
-            self.emit(
-                EventType::ParticipantAdded,
-                sid,
-                Some(&added.sid),
-                serde_json::json!({ "participant": &added }),
-            );
-            Ok(added)
-        }
-        .await;
-        self.unlock(sid).await;
+                let proxy = added
+                    .messaging_binding
+                    .as_ref()
+                    .and_then(|b| b.proxy_address.clone())
+                    .unwrap_or_default();
+                if proxy != plan.proxy() {
+                    // A race moved them to another number: the roster must say so.
+                    let actual: Vec<RosterEntry> = roster
+                        .iter()
+                        .cloned()
+                        .chain([RosterEntry::new(&address, &proxy)])
+                        .collect();
+                    let (rostered, indexed_session) = join(
+                        self.write_roster(&written, &record, &actual),
+                        self.index_roster(&written, &indexed, &actual),
+                    )
+                    .await;
+                    rostered?;
+                    indexed_session?;
+                }
+                self.emit(
+                    EventType::ParticipantAdded,
+                    sid,
+                    Some(&added.sid),
+                    serde_json::json!({ "participant": &added }),
+                );
+                Ok(added)
+            })
+            .await;
         if let Err(err) = &outcome {
             self.count_refusal(err);
         }
@@ -107,6 +104,7 @@ impl Sessions<'_> {
         sid: &str,
         participant_sid: &str,
     ) -> Result<(), SessionError> {
+        self.locked(sid, async || {
         let (conversation, participant) = join(
             self.fetch_session(sid),
             self.twilio.fetch_participant(sid, participant_sid),
@@ -124,8 +122,6 @@ impl Sessions<'_> {
         let proxy = binding
             .and_then(|b| b.proxy_address.clone())
             .unwrap_or_default();
-        self.lock(sid).await?;
-        let outcome = async {
             let remaining: Vec<RosterEntry> = record
                 .roster
                 .clone()
@@ -169,10 +165,8 @@ impl Sessions<'_> {
                 serde_json::json!({ "participant": { "sid": participant_sid, "proxy_address": proxy } }),
             );
             Ok(())
-        }
-        .await;
-        self.unlock(sid).await;
-        outcome
+        })
+        .await
     }
 
     /// Writes `roster` into the conversation's attributes, keeping the rest
@@ -227,32 +221,6 @@ impl Sessions<'_> {
             indexed.expires_at,
         );
         Ok(index.put_session(&item).await?)
-    }
-
-    /// One change of a roster at a time per session, across every
-    /// execution environment (with an index; without one, last write wins).
-    pub(crate) async fn lock(&self, sid: &str) -> Result<(), SessionError> {
-        let Some(index) = &self.index else {
-            return Ok(());
-        };
-        let now = unix_now();
-        if index
-            .lock_session(sid, now, now + LOCK_FOR.as_secs())
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(SessionError::Busy)
-        }
-    }
-
-    pub(crate) async fn unlock(&self, sid: &str) {
-        if let Some(index) = &self.index {
-            if let Err(err) = index.unlock_session(sid).await {
-                // It expires by itself.
-                tracing::warn!(session = sid, error = %err, "could not release a session's lock");
-            }
-        }
     }
 }
 

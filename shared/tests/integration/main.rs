@@ -11,6 +11,7 @@ mod support;
 mod callbacks;
 mod contract;
 mod conversation_events;
+mod ending;
 mod events;
 mod faults;
 mod hostile;

@@ -83,7 +83,7 @@ async fn close_conversation_sends_state_updated_and_frees_the_pair() {
     assert_eq!(got.get("ConversationSid"), Some(sid.as_str()));
     assert_eq!(got.get("StateFrom"), Some("active"));
     assert_eq!(got.get("StateTo"), Some("closed"));
-    assert_eq!(got.get("Reason"), Some("API"));
+    assert_eq!(got.get("Reason"), Some("TIMER"));
     assert_eq!(got.get("ChatServiceSid"), Some(emulator.chat_service_sid()));
     assert_eq!(
         got.get("MessagingServiceSid"),
@@ -105,7 +105,7 @@ async fn close_conversation_sends_state_updated_and_frees_the_pair() {
 }
 
 #[tokio::test]
-async fn closing_through_the_api_fires_the_event_asynchronously() {
+async fn a_rest_close_fires_no_webhook_unless_the_request_asks() {
     let hooks = Hooks::start().await;
     let (emulator, client) = start_with(EmulatorConfig {
         events_url: Some(format!("{hooks}/events")),
@@ -117,19 +117,28 @@ async fn closing_through_the_api_fires_the_event_asynchronously() {
         .post("/v1/Conversations/s-1", &[("State", "closed")])
         .await;
     assert_eq!(reply.status, 200);
-    let got = hooks.next().await;
-    assert_eq!(got.get("ConversationSid"), Some(sid.as_str()));
-    assert_eq!(got.get("StateTo"), Some("closed"));
-    // A plain attribute update changes no state and sends nothing.
-    let other = client.create_conversation(&[]).await;
-    client
-        .post(
-            &format!("/v1/Conversations/{other}"),
-            &[("Attributes", "{}")],
+    // As on Twilio, a REST change fires no webhook, not even to the events URL.
+    hooks.quiet().await;
+    assert_eq!(emulator.webhook_deliveries().len(), 0);
+    assert_eq!(
+        emulator.conversation(&sid).unwrap().state,
+        ConversationState::Closed
+    );
+
+    // Unless the request asks for it: then the event comes, after the answer.
+    let other = client.create_conversation(&[("UniqueName", "s-2")]).await;
+    let reply = client
+        .post_with_headers(
+            "/v1/Conversations/s-2",
+            &[("State", "closed")],
+            &[("X-Twilio-Webhook-Enabled", "true")],
         )
         .await;
-    hooks.quiet().await;
-    assert_eq!(emulator.webhook_deliveries().len(), 1);
+    assert_eq!(reply.status, 200);
+    let got = hooks.next().await;
+    assert_eq!(got.get("ConversationSid"), Some(other.as_str()));
+    assert_eq!(got.get("StateTo"), Some("closed"));
+    assert_eq!(got.get("Reason"), Some("API"));
 }
 
 #[tokio::test]
