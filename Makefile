@@ -50,7 +50,9 @@ close:
 venv:
 	bash dev/bootstrap-venv.sh test
 
+# The link check first: it takes a second and needs no build.
 lint:
+	$(PYTHON) dev/tools/check-links.py
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(PYTHON) dev/tools/feature-drift.py
