@@ -15,7 +15,7 @@ TWILIO ?= emulator
 
 help:
 	@echo "make dev      run the whole product on http://127.0.0.1:9000 (emulator + sample config)"
-	@echo "make dev TWILIO=real   the same against real Twilio (.env credentials, a tunnel; see README)"
+	@echo "make dev TWILIO=real   the same against real Twilio (.env credentials, a tunnel; see docs/development.md)"
 	@echo "make test     every test and check, as CI runs it (SKIP=browser leaves the browser test out)"
 	@echo "make bench    benchmarks; writes BENCHMARKS.md"
 	@echo "make build    sam build (arm64 bootstraps)"
@@ -50,7 +50,9 @@ close:
 venv:
 	bash dev/bootstrap-venv.sh test
 
+# The link check first: it takes a second and needs no build.
 lint:
+	$(PYTHON) dev/tools/check-links.py
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(PYTHON) dev/tools/feature-drift.py

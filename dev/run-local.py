@@ -176,7 +176,7 @@ def instructions(mode, port, emulator_port, values, taken, origin, elapsed) -> s
         try_it = """
   Twilio's wiring as on a real account (each pool number's URLs, the Conversations
   webhooks), which the emulator does not need: make twilio-setup LOCAL=1
-  Create a session on the page (or with curl, see README), then simulate a call
+  Create a session on the page (or with curl, see README.md), then simulate a call
   from a participant to their proxy number and see the TwiML we answer:
       make call FROM=+14155550101 TO=<their proxy number>
   Close a session as Twilio would (fires the conversation-events webhook):

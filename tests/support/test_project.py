@@ -83,7 +83,7 @@ def test_the_landing_page_reads_the_password_but_not_the_twilio_token():
 
 
 def test_the_session_api_requires_what_the_readme_calls_required():
-    # README, "Write the configuration": the five settings every deployment needs.
+    # docs/deployment.md, "1. Write the configuration": the five settings every deployment needs.
     required, optional = project.function_keys("sessions")
     assert {k.env for k in required} == {
         "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "NUMBER_POOL", "AUTH_USERNAME", "AUTH_PASSWORD",

@@ -3,7 +3,7 @@
 //!
 //! One dispatcher serves every Twilio path (both the Conversations host's `/v1/...` and the
 //! REST host's `/2010-04-01/...`), so the cross-cutting steps run in one visible order:
-//! auth -> route -> latency -> injected fault -> rate limit -> handler -> record.
+//! auth -> route -> latency -> a test's hold -> injected fault -> rate limit -> handler -> record.
 
 use std::{
     sync::Arc,
@@ -377,6 +377,10 @@ async fn pipeline(
     }
 
     let operation = route.operation();
+    shared
+        .holds
+        .wait_if_held(operation, shared.shutdown.clone())
+        .await;
     let fault = lock(&shared.faults).take(operation);
     match fault {
         Some(Fault::Status {

@@ -44,6 +44,7 @@ mod control;
 mod conversations_webhooks;
 pub mod errors;
 mod faults;
+mod holds;
 mod http;
 mod messaging;
 mod net;
@@ -71,6 +72,7 @@ pub use crate::{
     conversations_webhooks::{ConversationsWebhooksSnapshot, WebhookConfigurationSnapshot},
     errors::TwilioError,
     faults::{Fault, Operation},
+    holds::Hold,
     messaging::{DeliverySnapshot, InboundTextSnapshot, MessageSnapshot, TextOutcome},
     numbers::PhoneNumberSnapshot,
     recording::{sequential_round_trips, RecordedRequest},
@@ -324,6 +326,13 @@ impl Emulator {
     /// Rules for the same operation apply in the order they were injected.
     pub fn inject(&self, operation: Operation, fault: Fault, times: usize) {
         lock(&self.shared.faults).inject(operation, fault, times);
+    }
+
+    /// The next `times` requests of `operation` wait (after the latency, before any
+    /// fault) until the returned [`Hold`] is released or dropped: a test's way to force
+    /// the order of concurrent requests.
+    pub fn hold(&self, operation: Operation, times: usize) -> Hold {
+        self.shared.holds.hold(operation, times)
     }
 
     pub fn clear_faults(&self) {

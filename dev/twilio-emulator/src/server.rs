@@ -11,6 +11,7 @@ use crate::{
     calls::{self, CompletedCall, Ended, Env, InboundCall},
     clock::now_unix,
     faults::{FaultBook, RateLimiter},
+    holds::HoldBook,
     messaging::{
         self, DeliverySnapshot, InboundTextSnapshot, Incoming, PreEventDecision, TextOutcome,
     },
@@ -72,6 +73,8 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub requests: Mutex<Vec<RecordedRequest>>,
     pub faults: Mutex<FaultBook>,
+    /// Requests a test holds until it lets them go.
+    pub holds: HoldBook,
     pub latency: Mutex<Duration>,
     pub rate: Mutex<RateLimiter>,
     pub webhooks: Mutex<WebhookTargets>,
@@ -106,6 +109,7 @@ impl Shared {
             initial_numbers: numbers,
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(FaultBook::default()),
+            holds: HoldBook::default(),
             latency: Mutex::new(config.latency),
             rate: Mutex::new(RateLimiter::new(config.conversation_creates_per_second)),
             webhooks: Mutex::new(WebhookTargets {
@@ -127,6 +131,7 @@ impl Shared {
         *lock(&self.state) = State::with_numbers(self.initial_numbers.clone());
         lock(&self.requests).clear();
         lock(&self.faults).clear();
+        self.holds.clear();
         lock(&self.deliveries).clear();
         *lock(&self.latency) = self.initial.latency;
         lock(&self.rate).set(self.initial.conversation_creates_per_second);

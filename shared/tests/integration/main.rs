@@ -25,6 +25,7 @@ mod out_of_session;
 mod participants;
 mod properties;
 mod races;
+mod replays;
 mod seams;
 mod sessions;
 mod trust_roots;

@@ -95,7 +95,7 @@ async fn a_pool_of_twenty_serves_exactly_twenty_of_fifty() {
 
 /// 300 creates, 20 at a time, against Twilio's per-service limit of 30
 /// conversation creates per second and 25 ms latency. Prints the figures the
-/// README's Reliability section quotes.
+/// docs/privacy-and-security.md's Reliability section quotes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hundred_creates_under_twilios_rate_limit() {
     let pool = pool_of(10);

@@ -556,8 +556,8 @@ impl Receiver {
     }
 }
 
-/// The signature a receiver expects, computed here from the README's
-/// recipe: HMAC-SHA256 of `{timestamp}.{body}` keyed with the events
+/// The signature a receiver expects, computed here from the recipe in
+/// docs/api.md (Event callbacks): HMAC-SHA256 of `{timestamp}.{body}` keyed with the events
 /// secret, hex, prefixed `v1=`.
 pub fn event_signature(timestamp: &str, body: &str) -> String {
     use hmac::{Hmac, Mac};
