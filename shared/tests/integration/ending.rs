@@ -110,6 +110,20 @@ async fn an_api_close_keeps_a_closed_conversation_when_configured_to() {
     assert_eq!(item_count(&h).await, 0);
     let (status, _) = send(&h, operator("DELETE", &format!("/sessions/{sid}"))).await;
     assert_eq!(status, 204, "closing a kept, closed session again is fine");
+    let (status, json) = send(
+        &h,
+        operator_json(
+            "PATCH",
+            &format!("/sessions/{sid}"),
+            &json!({"friendlyName": "x"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (409, Some("session_closed")),
+        "closed is final"
+    );
 }
 
 #[tokio::test]
@@ -216,12 +230,7 @@ async fn two_changes_at_once_both_take_effect() {
     slow_next_read(&h);
     let (renamed, stopped) = tokio::join!(
         patch(&h, &sid, json!({"friendlyName": "Order 8"}), Duration::ZERO),
-        patch(
-            &h,
-            &sid,
-            json!({"record": false}),
-            OVERTAKE_AFTER
-        ),
+        patch(&h, &sid, json!({"record": false}), OVERTAKE_AFTER),
     );
     assert_eq!(renamed.0, 200, "{}", renamed.1);
     // The second waited for the first, or was refused: never a silent undo.

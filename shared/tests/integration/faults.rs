@@ -752,7 +752,8 @@ async fn conversation_events_retry_or_ask_for_redelivery() {
 
 /// All Safe: once → retried and answered; persistently → 503
 /// `upstream_unavailable`. A GET changes nothing; a failed DELETE leaves the
-/// session open with all its participants, a successful one closes it.
+/// session open with all its participants, a successful one closes and
+/// deletes it.
 async fn lifecycle_case(case: Case) -> Report {
     let mut h = Harness::start().await;
     let mut checks = Checks::default();
@@ -790,12 +791,9 @@ async fn lifecycle_case(case: Case) -> Report {
         }
         (Times::Once, true) => {
             checks.check(status == 204, || format!("answered {status}: {body}"));
-            checks.check(
-                conversation
-                    .as_ref()
-                    .is_some_and(|c| c.state == ConversationState::Closed),
-                || format!("not closed: {conversation:?}"),
-            );
+            checks.check(conversation.is_none(), || {
+                format!("not closed and deleted: {conversation:?}")
+            });
         }
         (Times::Persistent, _) => {
             check_api_error(&mut checks, status, &body, 503, "upstream_unavailable");

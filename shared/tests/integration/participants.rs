@@ -189,12 +189,12 @@ async fn adding_follows_creates_rules_and_limits() {
         404
     );
 
-    // Closed: final.
+    // Closed: final. (Closed and kept: 409; closed and deleted: 404.)
     send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     let (status, body) = send(&h, "POST", &path, Some(json!({"address": B}))).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
-        (409, Some("session_closed"))
+        (404, Some("not_found"))
     );
 }
 
@@ -289,9 +289,17 @@ async fn a_patch_changes_what_it_names_and_keeps_our_record() {
     assert_eq!(attributes["stage"], "picked up");
     assert!(attributes.get("note").is_none());
     assert!(
-        attributes["masked_comms"]["roster"].is_array(),
-        "our record stays"
+        attributes.get("masked_comms").is_none(),
+        "the answer shows the caller's attributes only"
     );
+    // Our record stays in Twilio, roster and all.
+    let stored: Value =
+        serde_json::from_str(&h.emulator.conversation(sid).unwrap().attributes).unwrap();
+    assert_eq!(
+        stored["masked_comms"]["roster"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(stored["stage"], "picked up");
 
     // Message only now: a call is not dialled.
     let twiml = call(&h, A, &proxy_of(&session, A)).await;
@@ -309,10 +317,7 @@ async fn a_patch_changes_what_it_names_and_keeps_our_record() {
     .await;
     assert_eq!(status, 200, "{closed}");
     assert_eq!(closed["state"], "closed");
-    assert_eq!(
-        h.emulator.conversation(sid).unwrap().state,
-        ConversationState::Closed
-    );
+    assert!(h.emulator.conversation(sid).is_none(), "closed and deleted");
     let (status, again) = send(
         &h,
         "PATCH",
@@ -322,7 +327,7 @@ async fn a_patch_changes_what_it_names_and_keeps_our_record() {
     .await;
     assert_eq!(
         (status, again["error"]["code"].as_str()),
-        (409, Some("session_closed"))
+        (404, Some("not_found"))
     );
 }
 
