@@ -758,6 +758,7 @@ EXPECTED_ALARMS = {
     "UnauthorizedAlarm": ("MaskedComms", {"Unauthorized"}),
     "TwilioErrorsAlarm": ("MaskedComms", {"TwilioErrors"}),
     "LambdaThrottlesAlarm": ("AWS/Lambda", {"Throttles"}),
+    "IndexUnavailableAlarm": ("MaskedComms", {"IndexUnavailable"}),
 }
 
 

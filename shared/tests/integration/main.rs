@@ -16,6 +16,7 @@ mod faults;
 mod hostile;
 mod inbound_call;
 mod index;
+mod index_down;
 mod landing;
 mod lifecycle;
 mod logs;
