@@ -4,6 +4,7 @@
 //! Twilio I/O in [`twilio`]; configuration in [`config`]; each Lambda's
 //! request handling in [`handlers`]; `make twilio-setup` in [`twilio_setup`].
 
+pub mod after_answer;
 pub mod app;
 pub mod config;
 pub mod deferred;

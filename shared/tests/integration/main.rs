@@ -8,6 +8,7 @@
 
 mod support;
 
+mod budgets;
 mod callbacks;
 mod contract;
 mod conversation_events;
