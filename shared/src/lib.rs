@@ -10,6 +10,7 @@ pub mod config;
 pub mod deferred;
 pub mod domain;
 pub mod events;
+pub mod facts;
 pub mod fanout;
 pub mod handlers;
 pub mod http;

@@ -15,6 +15,7 @@ mod conversation_events;
 mod events;
 mod faults;
 mod hostile;
+mod iam_facts;
 mod inbound_call;
 mod index;
 mod index_down;
