@@ -33,10 +33,9 @@ pub struct AppState {
     /// Senders already told that a pool number has no session for them
     /// ([`crate::handlers::inbound_message::REPLY_AT_MOST_EVERY`]).
     pub replies: FanOutLedger,
-    /// Work queued for after the answer (events, the call log), and how
-    /// long it may take ([`crate::deferred::AFTER_RESPONSE_BUDGET`]).
+    /// Work queued for after the answer (events, the call log); it shares
+    /// the invocation's deadline ([`crate::after_answer`]).
     pub deferred: Deferred,
-    pub after_answer_budget: Duration,
     /// Where each invocation's metrics document goes: stdout in Lambda,
     /// nowhere unless a test asks ([`Sink::memory`]).
     pub metrics: Sink,
@@ -55,7 +54,6 @@ impl AppState {
                 crate::handlers::inbound_message::REPLY_AT_MOST_EVERY,
             ),
             deferred: Deferred::default(),
-            after_answer_budget: crate::deferred::AFTER_RESPONSE_BUDGET,
             metrics: Sink::Discard,
         }
     }
@@ -118,6 +116,19 @@ impl AppState {
         Ok(self
             .twilio
             .session(config.twilio()?, self.budget, invocation.metrics()))
+    }
+
+    /// A Twilio client for after-answer work: its requests end by `until`.
+    pub fn twilio_until<'a>(
+        &'a self,
+        config: &'a Config,
+        invocation: &'a Invocation,
+        until: std::time::Instant,
+    ) -> Result<Twilio<'a>, crate::config::ConfigError> {
+        let budget = until.saturating_duration_since(std::time::Instant::now());
+        Ok(self
+            .twilio
+            .session(config.twilio()?, budget, invocation.metrics()))
     }
 
     /// The session service for one invocation.

@@ -1,8 +1,8 @@
 //! Work that must not delay an answer: delivering events, writing a call's
 //! entry in the call log, deleting recordings. Handlers queue it; it runs
 //! after the answer has gone (on Lambda, in the same invocation, before
-//! the environment is frozen: see [`crate::lambda`]), within
-//! [`AFTER_RESPONSE_BUDGET`].
+//! the environment is frozen: see [`crate::lambda`]), before the
+//! invocation's deadline ([`crate::after_answer`]).
 
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::json;
 
+use crate::after_answer::{AfterAnswer, ReceiverBackoff};
 use crate::app::AppState;
 use crate::config::Config;
 use crate::events::{Delivered, Event, EventSender, EventType};
@@ -17,9 +18,6 @@ use crate::http::Invocation;
 use crate::index::{CallItem, CallParty, Index};
 use crate::session::unix_now;
 
-/// How long the work after an answer may take: inside the function's 15 s
-/// timeout with the answer's own budget spent.
-pub const AFTER_RESPONSE_BUDGET: Duration = Duration::from_secs(8);
 /// How long an undelivered event waits in the index for another try.
 const OUTBOX_KEEPS: Duration = Duration::from_secs(3 * 24 * 60 * 60);
 /// Waiting events retried after each invocation's own.
@@ -54,6 +52,8 @@ pub struct CallStart {
 pub struct Deferred {
     jobs: Mutex<Vec<Job>>,
     sender: OnceLock<Option<EventSender>>,
+    /// Whether this environment's receiver failed lately.
+    receiver_backoff: ReceiverBackoff,
 }
 
 impl Deferred {
@@ -97,14 +97,42 @@ impl Deferred {
 }
 
 impl AppState {
-    /// Runs everything queued, then (with an index) events that earlier
-    /// invocations could not deliver, until [`AFTER_RESPONSE_BUDGET`].
+    /// The work after an answer, as if its invocation had just begun (tests
+    /// and benchmarks; Lambda runs [`AppState::after_answer`]).
     pub async fn run_deferred(&self) {
+        self.after_answer(AfterAnswer::of_invocation(
+            crate::config::Function::Sessions,
+            Instant::now(),
+        ))
+        .await
+    }
+
+    /// Runs everything queued, then (with an index, where `after` allows it)
+    /// events that earlier invocations could not deliver, all before the
+    /// invocation's deadline.
+    pub async fn after_answer(&self, after: AfterAnswer) {
+        self.after_answer_at(after, Instant::now()).await
+    }
+
+    /// [`AppState::after_answer`] with the receiver's backoff read at `now`.
+    pub async fn after_answer_at(&self, after: AfterAnswer, now: Instant) {
         let jobs = self.deferred.take();
         let Ok(config) = self.config.current().await else {
             return;
         };
-        let deadline = Instant::now() + self.after_answer_budget;
+        let work = self.run_jobs(&config, jobs, after, now);
+        if tokio::time::timeout_at(after.deadline.into(), work)
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                "the work after an answer reached the invocation's deadline; the rest was dropped"
+            );
+        }
+    }
+
+    async fn run_jobs(&self, config: &Config, jobs: Vec<Job>, after: AfterAnswer, now: Instant) {
+        let until = after.work_until();
         let invocation = Invocation::detached("(after the answer)");
         let index = self
             .index
@@ -117,7 +145,7 @@ impl AppState {
                 Job::Deliver(event) => events.push(event),
                 Job::CallStarted(start) => {
                     if let Some(event) = self
-                        .log_call_start(&config, index.as_ref(), &invocation, start)
+                        .log_call_start(config, index.as_ref(), &invocation, until, start)
                         .await
                     {
                         events.push(event);
@@ -127,15 +155,39 @@ impl AppState {
             }
         }
         if !recordings.is_empty() {
-            self.delete_recordings(&config, &invocation, &recordings)
+            self.delete_recordings(config, &invocation, until, &recordings)
                 .await;
         }
-        if let Some(receiver) = &config.events {
-            if let Some(sender) = self.deferred.sender() {
-                deliver_all(sender, receiver, index.as_ref(), events, deadline).await;
-                if let Some(index) = &index {
-                    retry_outbox(sender, receiver, index, deadline).await;
-                }
+        let Some(receiver) = &config.events else {
+            return;
+        };
+        let Some(sender) = self.deferred.sender() else {
+            return;
+        };
+        let backoff = &self.deferred.receiver_backoff;
+        let wait = if !backoff.may_try(now) {
+            Some("the receiver failed lately")
+        } else if Instant::now() >= until {
+            Some("the invocation's time is spent")
+        } else {
+            None
+        };
+        if let Some(why) = wait {
+            // Kept untried, for an invocation with time and a receiver that answers.
+            for event in &events {
+                keep_for_later(index.as_ref(), event, why).await;
+            }
+            return;
+        }
+        if !deliver_all(sender, receiver, index.as_ref(), events, until).await {
+            backoff.failed(now);
+            return;
+        }
+        if let (Some(index), true) = (&index, after.retries_outbox) {
+            match retry_outbox(sender, receiver, index, until).await {
+                Some(false) => backoff.failed(now),
+                Some(true) => backoff.recovered(),
+                None => {}
             }
         }
     }
@@ -146,10 +198,11 @@ impl AppState {
         config: &Config,
         index: Option<&Index<'_>>,
         invocation: &Invocation,
+        until: Instant,
         start: CallStart,
     ) -> Option<Event> {
         // Participant sids name people in the log and the event: never numbers.
-        let participants = match self.twilio_for(config, invocation) {
+        let participants = match self.twilio_until(config, invocation, until) {
             Ok(twilio) => twilio
                 .participants(&start.session)
                 .await
@@ -203,8 +256,14 @@ impl AppState {
         ))
     }
 
-    async fn delete_recordings(&self, config: &Config, invocation: &Invocation, sids: &[String]) {
-        let Ok(twilio) = self.twilio_for(config, invocation) else {
+    async fn delete_recordings(
+        &self,
+        config: &Config,
+        invocation: &Invocation,
+        until: Instant,
+        sids: &[String],
+    ) {
+        let Ok(twilio) = self.twilio_until(config, invocation, until) else {
             return;
         };
         for (sid, result) in sids
@@ -238,7 +297,8 @@ async fn deliver_all(
     index: Option<&Index<'_>>,
     events: Vec<Event>,
     deadline: Instant,
-) {
+) -> bool {
+    let mut reachable = true;
     let results = join_all(
         events
             .iter()
@@ -251,9 +311,13 @@ async fn deliver_all(
             Delivered::Refused(status) => {
                 tracing::error!(event = %event.id, kind = event.kind.as_str(), status, "the event receiver refused an event; it is not sent again");
             }
-            Delivered::NotYet(problem) => keep_for_later(index, event, &problem).await,
+            Delivered::NotYet(problem) => {
+                reachable = false;
+                keep_for_later(index, event, &problem).await
+            }
         }
     }
+    reachable
 }
 
 async fn keep_for_later(index: Option<&Index<'_>>, event: &Event, problem: &str) {
@@ -278,29 +342,32 @@ async fn keep_for_later(index: Option<&Index<'_>>, event: &Event, problem: &str)
 }
 
 /// Events earlier invocations could not deliver: the oldest few, removed
-/// once delivered (or refused for good).
+/// once delivered (or refused for good). Answers whether the receiver took
+/// them (`None`: nothing was sent).
 async fn retry_outbox(
     sender: &EventSender,
     receiver: &crate::config::EventReceiver,
     index: &Index<'_>,
     deadline: Instant,
-) {
+) -> Option<bool> {
     let waiting = match index.outbox(OUTBOX_BATCH).await {
         Ok(waiting) => waiting,
         Err(err) => {
             tracing::warn!(error = %err, "could not read the events waiting for delivery");
-            return;
+            return None;
         }
     };
+    let mut answered = None;
     for item in waiting {
         if Instant::now() >= deadline {
-            return;
+            return answered;
         }
         let Ok(event) = serde_json::from_str::<Event>(&item.event) else {
             continue;
         };
         match sender.deliver(receiver, &event, deadline).await {
             Delivered::Yes | Delivered::Refused(_) => {
+                answered = Some(true);
                 let key = crate::index::ItemKey {
                     pk: item.pk.clone(),
                     sk: item.sk.clone(),
@@ -309,7 +376,8 @@ async fn retry_outbox(
                     tracing::warn!(event = %event.id, error = %err, "delivered, but could not remove it from the waiting events");
                 }
             }
-            Delivered::NotYet(_) => return,
+            Delivered::NotYet(_) => return Some(false),
         }
     }
+    answered
 }

@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use lambda_extension::{Extension, LambdaEvent, NextEvent};
@@ -20,6 +20,7 @@ use lambda_http::{service_fn, Body, Error, Request, Response};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 
+use crate::after_answer::AfterAnswer;
 use crate::app::AppState;
 use crate::config::Function;
 use crate::handlers::{conversation_events, inbound_call, landing, sessions};
@@ -34,12 +35,16 @@ pub async fn run(function: Function) -> Result<(), Error> {
     logging::init();
     // One per process, for the process's whole life.
     let state: &'static AppState = Box::leak(Box::new(AppState::from_env(function).await?));
-    let (answered, answers) = unbounded_channel::<()>();
+    let (answered, answers) = unbounded_channel::<AfterAnswer>();
     let finished: &'static Finished = Box::leak(Box::default());
     tokio::spawn(work_after_answers(state, answers, finished));
     let extension = register_extension(finished).await;
     let runtime = lambda_http::run(service_fn(move |req| {
-        let answered = Answered(answered.clone());
+        // The work after the answer shares the invocation's deadline.
+        let answered = Answered {
+            to: answered.clone(),
+            after: AfterAnswer::of_invocation(function, Instant::now()),
+        };
         async move {
             let response = handle(function, state, req).await;
             drop(answered);
@@ -65,13 +70,17 @@ pub async fn handle(function: Function, state: &AppState, req: Request) -> Respo
     }
 }
 
-/// Says "this invocation has its answer" when dropped, also when the
-/// handler panics, so the work after it never waits forever.
-struct Answered(UnboundedSender<()>);
+/// Says "this invocation has its answer" (and what its after-answer work
+/// may spend) when dropped, also when the handler panics, so the work after
+/// it never waits forever.
+struct Answered {
+    to: UnboundedSender<AfterAnswer>,
+    after: AfterAnswer,
+}
 
 impl Drop for Answered {
     fn drop(&mut self) {
-        let _ = self.0.send(());
+        let _ = self.to.send(self.after);
     }
 }
 
@@ -97,12 +106,12 @@ impl Finished {
 /// Runs each invocation's queued work as soon as it has its answer.
 async fn work_after_answers(
     state: &'static AppState,
-    mut answers: UnboundedReceiver<()>,
+    mut answers: UnboundedReceiver<AfterAnswer>,
     finished: &'static Finished,
 ) {
-    while answers.recv().await.is_some() {
+    while let Some(after) = answers.recv().await {
         // A panic in one invocation's work must not hold every later one.
-        if std::panic::AssertUnwindSafe(state.run_deferred())
+        if std::panic::AssertUnwindSafe(state.after_answer(after))
             .catch_unwind()
             .await
             .is_err()

@@ -4,11 +4,13 @@
 //! Twilio I/O in [`twilio`]; configuration in [`config`]; each Lambda's
 //! request handling in [`handlers`]; `make twilio-setup` in [`twilio_setup`].
 
+pub mod after_answer;
 pub mod app;
 pub mod config;
 pub mod deferred;
 pub mod domain;
 pub mod events;
+pub mod facts;
 pub mod fanout;
 pub mod handlers;
 pub mod http;

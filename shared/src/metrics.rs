@@ -132,6 +132,14 @@ pub const INDEX_MISSES: Metric = Metric {
     unit: Unit::Count,
     dimensions: &[FUNCTION],
 };
+/// A lookup the session index could not answer (DynamoDB down, a wrong
+/// table, throttling, no answer in time): a call pages Twilio instead, a
+/// create answers 503.
+pub const INDEX_UNAVAILABLE: Metric = Metric {
+    name: "IndexUnavailable",
+    unit: Unit::Count,
+    dimensions: &[FUNCTION],
+};
 
 // Twilio, from its client (every attempt, retries included).
 /// How long Twilio took to answer an attempt, one value per attempt.
@@ -156,7 +164,7 @@ pub const TWILIO_THROTTLED: Metric = Metric {
 };
 
 /// Every metric the functions emit.
-pub const ALL: [&Metric; 14] = [
+pub const ALL: [&Metric; 15] = [
     &LATENCY,
     &ERRORS_4XX,
     &ERRORS_5XX,
@@ -168,6 +176,7 @@ pub const ALL: [&Metric; 14] = [
     &CALLS,
     &INDEX_HITS,
     &INDEX_MISSES,
+    &INDEX_UNAVAILABLE,
     &TWILIO_LATENCY,
     &TWILIO_ERRORS,
     &TWILIO_THROTTLED,
@@ -231,12 +240,13 @@ pub enum Count {
     BindingFallbacks,
     IndexHits,
     IndexMisses,
+    IndexUnavailable,
     TwilioErrors,
     TwilioThrottled,
 }
 
 impl Count {
-    const ALL: [Count; 9] = [
+    const ALL: [Count; 10] = [
         Count::Unauthorized,
         Count::SessionsCreated,
         Count::SessionsClosed,
@@ -244,6 +254,7 @@ impl Count {
         Count::BindingFallbacks,
         Count::IndexHits,
         Count::IndexMisses,
+        Count::IndexUnavailable,
         Count::TwilioErrors,
         Count::TwilioThrottled,
     ];
@@ -257,6 +268,7 @@ impl Count {
             Count::BindingFallbacks => &BINDING_FALLBACKS,
             Count::IndexHits => &INDEX_HITS,
             Count::IndexMisses => &INDEX_MISSES,
+            Count::IndexUnavailable => &INDEX_UNAVAILABLE,
             Count::TwilioErrors => &TWILIO_ERRORS,
             Count::TwilioThrottled => &TWILIO_THROTTLED,
         }

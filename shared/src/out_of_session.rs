@@ -83,7 +83,7 @@ impl Sessions<'_> {
         let proxy = PhoneNumber::parse(split_channel(knock.to).1)
             .map_err(|_| invalid("to", "is not a phone number"))?;
         let pool = config.pool_for(caller.channel())?;
-        session.pin(caller, proxy, pool)?;
+        session.pin(caller, proxy, pool, &config.pools())?;
         let name = callback_id(knock.sid);
         let request = CreateRequest {
             id: name.clone(),

@@ -166,13 +166,19 @@ LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 # What each function may do on the session index (the design for the change
 # that makes the functions use it). The landing page only lists pool usage.
-SESSION_INDEX_ACTIONS = {
-    "sessions": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "BatchWriteItem"},
-    "inbound-call": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
-    # Forgetting a closed session updates its participants' holdings items.
-    "conversation-events": {"GetItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
-    "landing-page": {"Query"},
-}
+FACTS = REPO / "target" / "facts" / "facts.json"
+
+
+def session_index_actions() -> dict[str, set[str]]:
+    """Per binary, the DynamoDB actions its code paths use, as the code states
+    them (shared/src/index/access.rs, written by `cargo test -p masked-comms
+    --lib facts`; `make test` and tests/deploy/check.sh write it first)."""
+    assert FACTS.exists(), f"{FACTS} is missing: run `cargo test -p masked-comms --lib facts` first"
+    iam = json.loads(FACTS.read_text())["iam"]
+    return {binary: set(facts["dynamodb"]) for binary, facts in iam.items()}
+
+
+SESSION_INDEX_ACTIONS = session_index_actions()
 QUERY_ONLY_ON = {"landing-page": {"index/by-proxy"}}  # the others: the table and each index
 
 
@@ -758,6 +764,7 @@ EXPECTED_ALARMS = {
     "UnauthorizedAlarm": ("MaskedComms", {"Unauthorized"}),
     "TwilioErrorsAlarm": ("MaskedComms", {"TwilioErrors"}),
     "LambdaThrottlesAlarm": ("AWS/Lambda", {"Throttles"}),
+    "IndexUnavailableAlarm": ("MaskedComms", {"IndexUnavailable"}),
 }
 
 

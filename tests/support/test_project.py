@@ -272,9 +272,9 @@ def test_the_real_metrics_source_parses_into_what_the_issue_asks_for():
     catalogue = project.metrics()
     assert catalogue.namespace == "MaskedComms"
     names = [m.name for m in catalogue.metrics]
-    assert len(names) == len(re.findall(r"pub const \w+: Metric = Metric \{", METRICS_RS)) == 14
+    assert len(names) == len(re.findall(r"pub const \w+: Metric = Metric \{", METRICS_RS)) == 15
     for asked in ["SessionsCreated", "SessionsClosed", "PoolExhausted", "BindingFallbacks", "Calls",
-                  "TwilioLatency", "TwilioErrors", "IndexHits", "IndexMisses", "Latency", "Errors4xx",
+                  "TwilioLatency", "TwilioErrors", "IndexHits", "IndexMisses", "IndexUnavailable", "Latency", "Errors4xx",
                   "Errors5xx", "Unauthorized"]:
         assert asked in names
     assert catalogue.metric("Calls").dimensions == ("Function", "Outcome")

@@ -81,13 +81,22 @@ pub struct NewSession {
 
 impl NewSession {
     /// Puts `caller` in the session (if the request left them out) on
-    /// `proxy`, the pool number they reached.
+    /// `proxy`, the pool number they reached: a number of `pool`, the pool
+    /// for the caller's channel. Like every participant, the caller must
+    /// not be a number of any of `pools`.
     pub fn pin(
         &mut self,
         caller: Address,
         proxy: PhoneNumber,
         pool: &Pool,
+        pools: &[&Pool],
     ) -> Result<(), InvalidField> {
+        if pools.iter().any(|p| p.contains(caller.number())) {
+            return Err(InvalidField::new(
+                "from",
+                "is one of the pool's proxy numbers, not a participant",
+            ));
+        }
         if !pool.contains(&proxy) {
             return Err(InvalidField::new(
                 "to",
@@ -422,7 +431,8 @@ mod tests {
         let mut s = request(&["+14155550101"])
             .validate(&[&pool()], &SessionDefaults::default())
             .unwrap();
-        s.pin(caller.clone(), proxy.clone(), &pool()).unwrap();
+        s.pin(caller.clone(), proxy.clone(), &pool(), &[&pool()])
+            .unwrap();
         assert_eq!(s.participants[0], caller);
         assert_eq!(s.participants.len(), 2);
         assert_eq!(s.pinned, Some((caller.clone(), proxy.clone())));
@@ -430,11 +440,15 @@ mod tests {
         let mut listed = request(&["+14155550101", "+14155550199"])
             .validate(&[&pool()], &SessionDefaults::default())
             .unwrap();
-        listed.pin(caller.clone(), proxy, &pool()).unwrap();
+        listed
+            .pin(caller.clone(), proxy.clone(), &pool(), &[&pool()])
+            .unwrap();
         assert_eq!(listed.participants.len(), 2);
         // A number outside the pool cannot be pinned.
         let outside = PhoneNumber::parse("+15005550009").unwrap();
-        let e = s.pin(caller.clone(), outside, &pool()).unwrap_err();
+        let e = s
+            .pin(caller.clone(), outside, &pool(), &[&pool()])
+            .unwrap_err();
         assert_eq!(e.field, "to");
         // A full session has no room for the caller.
         let fifty: Vec<String> = (0..MAX_PARTICIPANTS)
@@ -447,9 +461,36 @@ mod tests {
         .validate(&[&pool()], &SessionDefaults::default())
         .unwrap();
         let e = full
-            .pin(caller, PhoneNumber::parse("+15005550001").unwrap(), &pool())
+            .pin(
+                caller,
+                PhoneNumber::parse("+15005550001").unwrap(),
+                &pool(),
+                &[&pool()],
+            )
             .unwrap_err();
         assert_eq!(e.field, "addresses");
+    }
+
+    #[test]
+    fn a_pinned_caller_may_not_be_a_pool_number() {
+        let mut s = request(&["+14155550101"])
+            .validate(&[&pool()], &SessionDefaults::default())
+            .unwrap();
+        let proxy = PhoneNumber::parse("+15005550002").unwrap();
+        let other_pool = Pool::new(vec!["+15005550077".to_owned()]).unwrap();
+        for caller in ["+15005550001", "whatsapp:+15005550077"] {
+            let e = s
+                .pin(
+                    Address::parse(caller).unwrap(),
+                    proxy.clone(),
+                    &pool(),
+                    &[&pool(), &other_pool],
+                )
+                .unwrap_err();
+            assert_eq!(e.field, "from", "{caller}");
+        }
+        assert_eq!(s.participants.len(), 1, "nobody was added");
+        assert_eq!(s.pinned, None);
     }
 
     #[test]

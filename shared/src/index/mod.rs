@@ -6,6 +6,7 @@
 //! races), the session service keeps the index in step on every change, and
 //! entries found wrong are repaired where they are found.
 
+pub mod access;
 pub mod items;
 
 use std::collections::HashMap;

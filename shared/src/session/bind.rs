@@ -420,8 +420,10 @@ impl<'a> Sessions<'a> {
 
     /// Counts a create or add the pool could not serve.
     pub(crate) fn count_refusal(&self, err: &SessionError) {
-        if matches!(err, SessionError::PoolExhausted { .. }) {
-            self.metrics.count(Count::PoolExhausted);
+        match err {
+            SessionError::PoolExhausted { .. } => self.metrics.count(Count::PoolExhausted),
+            SessionError::Index(_) => self.metrics.count(Count::IndexUnavailable),
+            _ => {}
         }
     }
 

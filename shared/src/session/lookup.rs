@@ -5,6 +5,8 @@
 //! has nothing (a session made before it existed, or by another tool),
 //! Twilio's `ParticipantConversations` is paged as before.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -16,6 +18,11 @@ use crate::domain::roster::{user_attributes, RosterEntry, SessionRecord};
 use crate::index::{Binding, Index};
 use crate::metrics::Count;
 use crate::twilio::{Conversation, ConversationState, ParticipantConversation, TwilioError};
+
+/// How long a call waits for the index before paging Twilio instead: a
+/// healthy read takes milliseconds; a hung one must leave most of the
+/// request budget for Twilio.
+pub const CALL_INDEX_WAIT: Duration = Duration::from_secs(2);
 
 /// The session a call belongs to, as Twilio says it is now.
 #[derive(Debug, Clone)]
@@ -171,24 +178,48 @@ impl Sessions<'_> {
         proxy: &str,
     ) -> Result<Option<CallSession>, SessionError> {
         if let Some(index) = &self.index {
-            let indexed = index.sessions_on(caller, proxy).await?;
-            for binding in &indexed {
-                match self.confirmed(binding).await? {
-                    Some(found) => {
+            // Derived data: an index that cannot answer must not stop a call.
+            match tokio::time::timeout(CALL_INDEX_WAIT, index.sessions_on(caller, proxy)).await {
+                Ok(Ok(indexed)) => {
+                    if let Some(found) = self.first_confirmed(&indexed).await? {
                         self.metrics.count(Count::IndexHits);
                         return Ok(Some(found));
                     }
-                    None => {
-                        let sid = &binding.sid;
-                        tracing::warn!(session = %sid, "the index named a session Twilio has closed; removing its entries");
-                        self.forget(sid, std::slice::from_ref(binding)).await?;
-                    }
+                    // Nothing (or only stale entries): Twilio is paged after all.
+                    self.metrics.count(Count::IndexMisses);
                 }
+                Ok(Err(err)) => self.index_unavailable(&err.to_string()),
+                Err(_) => self.index_unavailable("no answer in time"),
             }
-            // Nothing (or only stale entries): Twilio is paged after all.
-            self.metrics.count(Count::IndexMisses);
         }
         self.for_call_from_twilio(caller, proxy).await
+    }
+
+    /// The first of the index's sessions that Twilio confirms; entries of
+    /// sessions Twilio has closed are removed on the way (a failed removal
+    /// is left for the next close or exhaustion check).
+    async fn first_confirmed(
+        &self,
+        indexed: &[Binding],
+    ) -> Result<Option<CallSession>, SessionError> {
+        for binding in indexed {
+            if let Some(found) = self.confirmed(binding).await? {
+                return Ok(Some(found));
+            }
+            let sid = &binding.sid;
+            tracing::warn!(session = %sid, "the index named a session Twilio has closed; removing its entries");
+            if let Err(err) = self.forget(sid, std::slice::from_ref(binding)).await {
+                tracing::warn!(session = %sid, error = %err, "could not remove a closed session's index entries");
+            }
+        }
+        Ok(None)
+    }
+
+    /// A call's index read failed: counted (an alarm watches it), and Twilio
+    /// is paged as on a miss.
+    fn index_unavailable(&self, why: &str) {
+        tracing::warn!(error = %why, "the session index could not answer a call's lookup; paging Twilio");
+        self.metrics.count(Count::IndexUnavailable);
     }
 
     /// The session, if Twilio has it open, ours, with this binding.

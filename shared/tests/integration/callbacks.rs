@@ -6,6 +6,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use masked_comms::after_answer::{AfterAnswer, RECEIVER_RETRY_EVERY};
+use masked_comms::config::Function;
 use masked_comms::handlers::{inbound_call, sessions};
 use serde_json::{json, Value};
 use twilio_emulator::Operation;
@@ -153,8 +155,7 @@ async fn every_change_of_a_session_is_told_once_per_fact() {
 async fn a_receiver_that_is_down_delays_no_create_and_loses_no_event() {
     let receiver = Receiver::start().await;
     receiver.answer(503);
-    let (mut h, _index) = harness(&receiver, true).await;
-    h.state.after_answer_budget = Duration::from_secs(2);
+    let (h, _index) = harness(&receiver, true).await;
 
     let started = Instant::now();
     let (status, first) = send(&h, "POST", "/sessions", Some(json!({"addresses": [A]}))).await;
@@ -166,16 +167,25 @@ async fn a_receiver_that_is_down_delays_no_create_and_loses_no_event() {
     );
 
     // After the answer: retried with backoff inside the budget, then kept.
-    h.state.run_deferred().await;
+    // An invocation that began 10 s ago: 3 s left of its 13.
+    let invocation =
+        AfterAnswer::of_invocation(Function::Sessions, Instant::now() - Duration::from_secs(10));
+    h.state.after_answer(invocation).await;
     let attempts = receiver.requests().len();
     assert!(attempts >= 2, "retried: {attempts} attempts");
     assert!(create_took < Duration::from_secs(2), "{create_took:?}");
 
     // The receiver is back; the next invocation delivers its own event and
     // the one kept from before.
+    // A minute later (this environment waits that long after a failure).
     receiver.answer(200);
     let (_, second) = send(&h, "POST", "/sessions", Some(json!({"addresses": [B]}))).await;
-    h.state.run_deferred().await;
+    h.state
+        .after_answer_at(
+            AfterAnswer::of_invocation(Function::Sessions, Instant::now()),
+            Instant::now() + RECEIVER_RETRY_EVERY,
+        )
+        .await;
     let delivered: BTreeSet<String> = receiver
         .requests()
         .iter()

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod budgets;
 mod callbacks;
 mod contract;
 mod conversation_events;
@@ -15,8 +16,10 @@ mod ending;
 mod events;
 mod faults;
 mod hostile;
+mod iam_facts;
 mod inbound_call;
 mod index;
+mod index_down;
 mod landing;
 mod lifecycle;
 mod logs;

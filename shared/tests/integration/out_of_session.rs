@@ -359,6 +359,28 @@ async fn the_backend_is_asked_signed_and_its_session_puts_the_call_through() {
     assert_eq!(created(&h), conversations);
 }
 
+/// A pool number is never a participant, whoever asks: not even the
+/// caller the backend's session pins to the number they reached.
+#[tokio::test]
+async fn a_pool_number_calling_is_never_pinned_into_a_session() {
+    let backend = Receiver::start().await;
+    backend.reply_with(
+        &json!({"action": "create_session", "session": {"addresses": [B]}}).to_string(),
+        Duration::ZERO,
+    );
+    let (h, _index) = with_backend(&backend, true).await;
+    let twiml = call(&h, POOL[1], POOL[2], &call_sid(9)).await;
+
+    assert_eq!(backend.requests().len(), 1, "the backend was asked");
+    assert_eq!(
+        created(&h),
+        0,
+        "no session holds a pool number as a participant"
+    );
+    assert!(h.emulator.conversations().is_empty());
+    assert!(!twiml.contains("<Dial"), "{twiml}");
+}
+
 #[tokio::test]
 async fn a_text_that_opens_a_session_reaches_the_others_from_their_own_numbers() {
     let backend = Receiver::start().await;
