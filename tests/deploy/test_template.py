@@ -168,7 +168,7 @@ LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 # that makes the functions use it). The landing page only lists pool usage.
 SESSION_INDEX_ACTIONS = {
     "sessions": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "BatchWriteItem"},
-    "inbound-call": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
+    "inbound-call": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem", "ConditionCheckItem"},
     # Forgetting a closed session updates its participants' holdings items.
     "conversation-events": {"GetItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
     "landing-page": {"Query"},
@@ -509,8 +509,17 @@ def test_session_index_table(template):
         "Projection": {"ProjectionType": "ALL"},
     }]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {
+        "PointInTimeRecoveryEnabled": {"Fn::If": ["PointInTimeRecoveryOn", True, False]}
+    }
     assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_point_in_time_recovery_is_a_parameter_off_by_default(template):
+    # On, it keeps deleted items (closed sessions' numbers) restorable for 35 days.
+    param = template["Parameters"]["PointInTimeRecovery"]
+    assert param["Default"] == "false" and sorted(param["AllowedValues"]) == ["false", "true"]
+    assert template["Conditions"]["PointInTimeRecoveryOn"] == {"Fn::Equals": [{"Ref": "PointInTimeRecovery"}, "true"]}
 
 
 def test_a_parameter_chooses_whether_the_table_outlives_the_stack(template):
