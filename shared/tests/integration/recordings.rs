@@ -90,7 +90,7 @@ async fn a_recording_before_its_call_is_logged_is_linked_and_deleted_with_its_se
         url.as_str(),
         "linked to its call: {log}"
     );
-    assert_eq!(recordings_left(&h), [recording.clone()]);
+    assert_eq!(recordings_left(&h), [recording.as_str()]);
 
     let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
@@ -173,7 +173,7 @@ async fn a_failed_recording_delete_is_retried_until_twilio_deletes_it() {
     let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     h.state.run_deferred().await;
-    assert_eq!(recordings_left(&h), [recording.clone()], "Twilio refused");
+    assert_eq!(recordings_left(&h), [recording.as_str()], "Twilio refused");
     let waiting =
         |items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>]| {
             items
