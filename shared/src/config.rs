@@ -622,7 +622,12 @@ impl RawConfig {
         let owned = |k: &Key| self.optional(k).map(str::to_owned);
         let session = SessionDefaults {
             inactive_timer: self.timer(&key::INACTIVE_TIMER, SessionTimer::inactive)?,
-            closed_timer: self.timer(&key::CLOSED_TIMER, SessionTimer::closed)?,
+            // Every session gets a closed timer, so Twilio ends it and its
+            // data goes (no session is kept open for good).
+            closed_timer: Some(
+                self.timer(&key::CLOSED_TIMER, SessionTimer::closed)?
+                    .unwrap_or_else(default_closed_timer),
+            ),
         };
         let events = match (
             self.optional(&key::EVENTS_URL),
@@ -756,6 +761,14 @@ impl RawConfig {
             .map(|t| parse(t).map_err(|e| self.invalid(key, e.to_string())))
             .transpose()
     }
+}
+
+/// The closed timer of a session whose request and configuration name
+/// none (`session/closed-timer` unset).
+pub const DEFAULT_CLOSED_TIMER: &str = "P30D";
+
+fn default_closed_timer() -> SessionTimer {
+    SessionTimer::closed(DEFAULT_CLOSED_TIMER).expect("the default closed timer is valid")
 }
 
 /// Plain http to this machine (a local emulator, mock or `make dev`).

@@ -54,6 +54,7 @@ pub struct Deferred {
     sender: OnceLock<Option<EventSender>>,
     /// Whether this environment's receiver failed lately.
     receiver_backoff: ReceiverBackoff,
+    recording_retry: crate::recording_deletes::RetryGate,
 }
 
 impl Deferred {
@@ -80,6 +81,10 @@ impl Deferred {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_empty()
+    }
+
+    pub(crate) fn recording_retry(&self) -> &crate::recording_deletes::RetryGate {
+        &self.recording_retry
     }
 
     /// Built on first use: functions without a receiver never pay for it.
@@ -154,8 +159,14 @@ impl AppState {
                 Job::DeleteRecordings(sids) => recordings.extend(sids),
             }
         }
+        // Earlier failures first: a delete failing now is retried after
+        // the next answer, not again at once.
+        if let Some(index) = &index {
+            self.retry_recording_deletes(config, index, &invocation, until)
+                .await;
+        }
         if !recordings.is_empty() {
-            self.delete_recordings(config, &invocation, until, &recordings)
+            self.delete_recordings(config, index.as_ref(), &invocation, until, &recordings)
                 .await;
         }
         let Some(receiver) = &config.events else {
@@ -192,7 +203,11 @@ impl AppState {
         }
     }
 
-    /// The call's entry in the session's call log, and its event.
+    /// The call's entry in the session's call log, and its event. The
+    /// entry expires with its session and is written only while the
+    /// session is indexed; a call also pushes the session's items out when
+    /// Twilio's closed timer has moved past them; recordings that arrived
+    /// before the entry are linked to it.
     async fn log_call_start(
         &self,
         config: &Config,
@@ -201,14 +216,32 @@ impl AppState {
         until: Instant,
         start: CallStart,
     ) -> Option<Event> {
+        let twilio = self.twilio_until(config, invocation, until).ok();
         // Participant sids name people in the log and the event: never numbers.
-        let participants = match self.twilio_until(config, invocation, until) {
-            Ok(twilio) => twilio
-                .participants(&start.session)
-                .await
-                .unwrap_or_default(),
-            Err(_) => Vec::new(),
-        };
+        let (participants, conversation, indexed) = futures_util::future::join3(
+            async {
+                match &twilio {
+                    Some(twilio) => twilio
+                        .participants(&start.session)
+                        .await
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                }
+            },
+            async {
+                match (&twilio, index) {
+                    (Some(twilio), Some(_)) => twilio.fetch_conversation(&start.session).await.ok(),
+                    _ => None,
+                }
+            },
+            async {
+                match index {
+                    Some(index) => index.session(&start.session).await,
+                    None => Ok(None),
+                }
+            },
+        )
+        .await;
         let party = |(address, proxy): &(String, String)| CallParty {
             participant: participants
                 .iter()
@@ -216,9 +249,10 @@ impl AppState {
                 .map(|p| p.sid.clone()),
             proxy: proxy.clone(),
         };
-        let call = CallItem {
-            pk: String::new(),
-            sk: String::new(),
+        let key = CallItem::key(&start.session, &start.call_sid);
+        let mut call = CallItem {
+            pk: key.pk,
+            sk: key.sk,
             created: CallItem::created_key(&start.started, &start.call_sid),
             call_sid: start.call_sid.clone(),
             started: start.started.clone(),
@@ -237,41 +271,89 @@ impl AppState {
             recording_url: None,
             expires_at: None,
         };
-        let call = CallItem {
-            pk: CallItem::key(&start.session, &start.call_sid).pk,
-            sk: CallItem::key(&start.session, &start.call_sid).sk,
-            ..call
+        let event = |call: &CallItem| {
+            Some(Event::new(
+                EventType::CallStarted,
+                &start.session,
+                Some(&start.call_sid),
+                unix_now(),
+                call_data(call),
+            ))
         };
-        if let Some(index) = index {
-            if let Err(err) = index.put_call(&call).await {
+        let Some(index) = index else {
+            return event(&call);
+        };
+        let indexed = match indexed {
+            Ok(Some(indexed)) => indexed,
+            Ok(None) => {
+                tracing::info!(session = %start.session, "the session closed before its call was logged; not logged");
+                return event(&call);
+            }
+            Err(err) => {
                 tracing::error!(session = %start.session, error = %err, "could not log a call");
+                return event(&call);
+            }
+        };
+        let mut expires_at = crate::index::expiry::of_session(indexed.expires_at, unix_now());
+        let needed = conversation.as_ref().and_then(crate::session::expires_at);
+        if let Some(to) =
+            needed.and_then(|needed| crate::index::expiry::push_out(indexed.expires_at, needed))
+        {
+            match index.push_out(&indexed, to).await {
+                Ok(writes) => {
+                    tracing::info!(session = %start.session, writes, "moved the session's index items with its closed timer");
+                    expires_at = to;
+                }
+                Err(err) => {
+                    tracing::error!(session = %start.session, error = %err, "could not move the session's index items with its closed timer")
+                }
             }
         }
-        Some(Event::new(
-            EventType::CallStarted,
-            &start.session,
-            Some(&start.call_sid),
-            unix_now(),
-            call_data(&call),
-        ))
+        call.expires_at = Some(expires_at);
+        match index.put_call(&start.session, &call).await {
+            Ok(true) => self.link_recordings(index, &start.session, &mut call).await,
+            Ok(false) => {
+                tracing::info!(session = %start.session, "the session closed before its call was logged; not logged")
+            }
+            Err(err) => {
+                tracing::error!(session = %start.session, error = %err, "could not log a call")
+            }
+        }
+        event(&call)
     }
 
-    async fn delete_recordings(
-        &self,
-        config: &Config,
-        invocation: &Invocation,
-        until: Instant,
-        sids: &[String],
-    ) {
-        let Ok(twilio) = self.twilio_until(config, invocation, until) else {
+    /// Recordings of this call whose callback came before its log entry:
+    /// moved into the entry.
+    async fn link_recordings(&self, index: &Index<'_>, session: &str, call: &mut CallItem) {
+        let pending = match index.pending_recordings(session).await {
+            Ok(pending) => pending,
+            Err(err) => {
+                // They stay under the session and go with it.
+                tracing::warn!(%session, error = %err, "could not read the recordings waiting for their call");
+                return;
+            }
+        };
+        let Some(recording) = pending
+            .into_iter()
+            .find(|p| p.call_sid.as_deref() == Some(call.call_sid.as_str()))
+        else {
             return;
         };
-        for (sid, result) in sids
-            .iter()
-            .zip(join_all(sids.iter().map(|sid| twilio.delete_recording(sid))).await)
-        {
-            if let Err(err) = result {
-                tracing::error!(recording = %sid, error = %err, "could not delete a recording; delete it in the Twilio console");
+        call.recording_sid = Some(recording.recording_sid.clone());
+        call.recording_url = recording.recording_url.clone();
+        match index.put_call(session, call).await {
+            Ok(true) => {
+                let key = crate::index::ItemKey {
+                    pk: recording.pk,
+                    sk: recording.sk,
+                };
+                if let Err(err) = index.delete(&[key]).await {
+                    tracing::warn!(%session, error = %err, "linked a recording to its call, but could not remove its waiting entry");
+                }
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(%session, error = %err, "could not link a recording to its call; it stays under its session")
             }
         }
     }

@@ -20,6 +20,7 @@ pub mod logging;
 pub mod metrics;
 pub mod out_of_session;
 pub mod privacy;
+pub mod recording_deletes;
 pub mod session;
 pub mod trust_roots;
 pub mod twilio;

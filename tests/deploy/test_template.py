@@ -515,8 +515,17 @@ def test_session_index_table(template):
         "Projection": {"ProjectionType": "ALL"},
     }]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {
+        "PointInTimeRecoveryEnabled": {"Fn::If": ["PointInTimeRecoveryOn", True, False]}
+    }
     assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_point_in_time_recovery_is_a_parameter_off_by_default(template):
+    # On, it keeps deleted items (closed sessions' numbers) restorable for 35 days.
+    param = template["Parameters"]["PointInTimeRecovery"]
+    assert param["Default"] == "false" and sorted(param["AllowedValues"]) == ["false", "true"]
+    assert template["Conditions"]["PointInTimeRecoveryOn"] == {"Fn::Equals": [{"Ref": "PointInTimeRecovery"}, "true"]}
 
 
 def test_a_parameter_chooses_whether_the_table_outlives_the_stack(template):

@@ -460,6 +460,24 @@ impl Emulator {
         self.shared.seed_conversation(seed)
     }
 
+    /// Creates a recording directly (no HTTP, no faults, no callback), as a call's end
+    /// would leave one, e.g. for a recording callback a test sends itself. Returns its
+    /// sid; it exists until deleted (`DELETE .../Recordings/{sid}.json`).
+    pub fn seed_recording(&self, call_sid: &str) -> String {
+        let sid = crate::state::new_sid("RE");
+        lock(&self.shared.state)
+            .recordings
+            .push(crate::calls::Recording {
+                sid: sid.clone(),
+                call_sid: call_sid.to_owned(),
+                channels: 2,
+                source: "DialVerb",
+                duration: 1,
+                started: crate::clock::now_unix(),
+            });
+        sid
+    }
+
     /// Clears all state, records, faults and deliveries; restores the configured latency,
     /// rate limit and webhook URLs.
     pub fn reset(&self) {

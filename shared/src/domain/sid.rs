@@ -15,6 +15,8 @@ pub enum SidKind {
     Message,
     /// An inbound MMS.
     MediaMessage,
+    Recording,
+    Conference,
 }
 
 impl SidKind {
@@ -27,6 +29,8 @@ impl SidKind {
             SidKind::MessagingService => "MG",
             SidKind::Message => "SM",
             SidKind::MediaMessage => "MM",
+            SidKind::Recording => "RE",
+            SidKind::Conference => "CF",
         }
     }
 }

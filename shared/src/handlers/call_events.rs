@@ -8,13 +8,14 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
-use crate::config::Function;
+use crate::config::{Config, Function};
 use crate::deferred::call_data;
 use crate::deferred::Job;
-use crate::domain::sid::{is_sid_shaped, Sid, SidKind};
+use crate::domain::sid::{Sid, SidKind};
 use crate::events::{Event, EventType};
 use crate::http::webhook::{verified_params, WebhookParams};
 use crate::http::{response, serve, Invocation};
+use crate::index::{CallItem, PendingRecording};
 use crate::session::unix_now;
 use crate::twilio::twiml::{render, Tracking, Verb};
 
@@ -75,36 +76,44 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Sta
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let (Some(session), Some(call_sid)) = (
-        from_query("session").filter(|s| Sid::parse(s, SidKind::Conversation).is_some()),
-        params
-            .get("CallSid")
-            .filter(|s| Sid::parse(s, SidKind::Call).is_some()),
-    ) else {
+    let Some(session) =
+        from_query("session").filter(|s| Sid::parse(s, SidKind::Conversation).is_some())
+    else {
         return StatusCode::BAD_REQUEST;
     };
     invocation.set_session(session);
-    let recording = from_query("kind") == Some("recording");
+    let call_sid = params
+        .get("CallSid")
+        .filter(|s| Sid::parse(s, SidKind::Call).is_some());
+    if from_query("kind") == Some("recording") {
+        // A conference's recording may name no call: its RecordingSid
+        // (and ConferenceSid) link it to the session instead.
+        let Some(recording) = Recording::read(&params, call_sid) else {
+            return StatusCode::BAD_REQUEST;
+        };
+        return recorded(state, &config, invocation, session, recording).await;
+    }
+    let Some(call_sid) = call_sid else {
+        return StatusCode::BAD_REQUEST;
+    };
     // Without a call log (no index, or a call that ended before its start
     // was logged), the end is all there is to tell.
     let tell_end_only = || {
-        if !recording {
-            let data = serde_json::json!({
-                "call_sid": call_sid,
-                "status": params.get("DialCallStatus"),
-                "duration": duration(&params),
-            });
-            state.deferred.event(
-                &config,
-                Event::new(
-                    EventType::CallEnded,
-                    session,
-                    Some(call_sid),
-                    unix_now(),
-                    data,
-                ),
-            );
-        }
+        let data = serde_json::json!({
+            "call_sid": call_sid,
+            "status": params.get("DialCallStatus"),
+            "duration": duration(&params),
+        });
+        state.deferred.event(
+            &config,
+            Event::new(
+                EventType::CallEnded,
+                session,
+                Some(call_sid),
+                unix_now(),
+                data,
+            ),
+        );
         StatusCode::OK
     };
     let Some(index) = &state.index else {
@@ -113,61 +122,143 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Sta
     let index = index.for_invocation(invocation.index_requests());
     let mut call = match index.call(session, call_sid).await {
         Ok(Some(call)) => call,
-        Ok(None) if recording => {
-            // A recording of a session whose data is gone (closed while the
-            // recording was being made) is deleted, like its others were.
-            match index.session(session).await {
-                Ok(None) => {
-                    if let Some(sid) = params.get("RecordingSid").filter(|s| is_sid_shaped(s)) {
-                        tracing::info!(%session, "a recording arrived after its session closed; deleting it");
-                        state
-                            .deferred
-                            .push(Job::DeleteRecordings(vec![sid.to_owned()]));
-                    }
-                    return StatusCode::OK;
-                }
-                Ok(Some(_)) => return tell_end_only(),
-                Err(err) => {
-                    tracing::error!(error = %err, "could not read the session index");
-                    return StatusCode::SERVICE_UNAVAILABLE;
-                }
-            }
-        }
         Ok(None) => return tell_end_only(),
         Err(err) => {
             tracing::error!(error = %err, "could not read the call log");
             return StatusCode::SERVICE_UNAVAILABLE;
         }
     };
-    if recording {
-        call.recording_sid = params.get("RecordingSid").map(str::to_owned);
-        call.recording_url = params.get("RecordingUrl").map(str::to_owned);
-    } else {
-        call.status = params
-            .get("DialCallStatus")
-            .unwrap_or("completed")
-            .to_owned();
-        call.duration = duration(&params).or(call.duration);
+    call.status = params
+        .get("DialCallStatus")
+        .unwrap_or("completed")
+        .to_owned();
+    call.duration = duration(&params).or(call.duration);
+    match index.put_call(session, &call).await {
+        Ok(true) => {}
+        // Closed meanwhile: its log is gone, and stays gone.
+        Ok(false) => return tell_end_only(),
+        Err(err) => {
+            tracing::error!(error = %err, "could not update the call log");
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
     }
-    if let Err(err) = index.put_call(&call).await {
-        tracing::error!(error = %err, "could not update the call log");
-        return StatusCode::SERVICE_UNAVAILABLE;
-    }
-    // Whichever of the end and the recording arrives second tells.
+    tell_if_complete(state, &config, session, &call);
+    StatusCode::OK
+}
+
+/// Whichever of the end and the recording arrives second tells.
+fn tell_if_complete(state: &AppState, config: &Config, session: &str, call: &CallItem) {
     let told = call.status != "in-progress" && (!call.recorded || call.recording_sid.is_some());
     if told {
         state.deferred.event(
-            &config,
+            config,
             Event::new(
                 EventType::CallEnded,
                 session,
-                Some(call_sid),
+                Some(&call.call_sid),
                 unix_now(),
-                call_data(&call),
+                call_data(call),
             ),
         );
     }
-    StatusCode::OK
+}
+
+/// What a recording callback says (Twilio's parameters; a conference's
+/// recording carries `ConferenceSid` and may carry no `CallSid`).
+struct Recording<'a> {
+    sid: &'a str,
+    call_sid: Option<&'a str>,
+    conference_sid: Option<&'a str>,
+    url: Option<&'a str>,
+}
+
+impl<'a> Recording<'a> {
+    fn read(params: &'a WebhookParams, call_sid: Option<&'a str>) -> Option<Self> {
+        Some(Recording {
+            sid: params
+                .get("RecordingSid")
+                .filter(|s| Sid::parse(s, SidKind::Recording).is_some())?,
+            call_sid,
+            conference_sid: params
+                .get("ConferenceSid")
+                .filter(|s| Sid::parse(s, SidKind::Conference).is_some()),
+            url: params.get("RecordingUrl"),
+        })
+    }
+}
+
+/// A recording is written where its session's close finds it (its call's
+/// log entry, or a waiting entry under the session); a recording of a
+/// session no longer indexed is deleted at once, whichever way it came.
+async fn recorded(
+    state: &AppState,
+    config: &Config,
+    invocation: &Invocation,
+    session: &str,
+    recording: Recording<'_>,
+) -> StatusCode {
+    let Some(index) = &state.index else {
+        // Recording needs the index (sessions refuse it without one).
+        return StatusCode::OK;
+    };
+    let index = index.for_invocation(invocation.index_requests());
+    let delete = || {
+        tracing::info!(%session, "a recording arrived after its session closed; deleting it");
+        state
+            .deferred
+            .push(Job::DeleteRecordings(vec![recording.sid.to_owned()]));
+        StatusCode::OK
+    };
+    if let Some(call_sid) = recording.call_sid {
+        match index.call(session, call_sid).await {
+            Ok(Some(mut call)) => {
+                call.recording_sid = Some(recording.sid.to_owned());
+                call.recording_url = recording.url.map(str::to_owned);
+                return match index.put_call(session, &call).await {
+                    Ok(true) => {
+                        tell_if_complete(state, config, session, &call);
+                        StatusCode::OK
+                    }
+                    Ok(false) => delete(),
+                    Err(err) => {
+                        tracing::error!(error = %err, "could not update the call log");
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                };
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!(error = %err, "could not read the call log");
+                return StatusCode::SERVICE_UNAVAILABLE;
+            }
+        }
+    }
+    // No log entry to hold it (yet): a waiting entry under the session,
+    // expiring with it, linked when the call is logged.
+    let indexed = match index.session(session).await {
+        Ok(Some(indexed)) => indexed,
+        Ok(None) => return delete(),
+        Err(err) => {
+            tracing::error!(error = %err, "could not read the session index");
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+    };
+    let pending = PendingRecording::new(
+        session,
+        recording.sid,
+        recording.call_sid,
+        recording.conference_sid,
+        recording.url,
+        crate::index::expiry::of_session(indexed.expires_at, unix_now()),
+    );
+    match index.put_pending_recording(session, &pending).await {
+        Ok(true) => StatusCode::OK,
+        Ok(false) => delete(),
+        Err(err) => {
+            tracing::error!(error = %err, "could not keep a recording for its session");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
 }
 
 fn duration(params: &WebhookParams) -> Option<u64> {

@@ -14,6 +14,11 @@
 //! | a call of the session (its call log) | `SESSION#{sid}` | `CALL#{call sid}` |
 //! | an event not yet delivered | `OUTBOX` | `{created}#{event id}` |
 //! | an out-of-session text reply, sent at most hourly | `REPLY#{digest of sender, number}` | `REPLY` |
+//! | a recording not yet in its call's log (its callback came first, or a conference's, without `CallSid`) | `SESSION#{sid}` | `RECORDING#{recording sid}` |
+//! | a recording Twilio has not yet confirmed deleted | `RECORDING-DELETE` | `{recording sid}` |
+//!
+//! Every item carries `expires_at` (the table's TTL attribute): a session's
+//! items a margin after its closed timer (see [`super::expiry`]).
 //!
 //! Bindings also carry `proxy` (the bare pool number: the `by-proxy` index
 //! counts a number's sessions) and `created` (`{date}#{sid}`: the
@@ -215,6 +220,67 @@ impl SessionItem {
 
 pub const CALL_PREFIX: &str = "CALL#";
 pub const OUTBOX_PK: &str = "OUTBOX";
+pub const PENDING_RECORDING_PREFIX: &str = "RECORDING#";
+pub const RECORDING_DELETE_PK: &str = "RECORDING-DELETE";
+
+/// A recording whose call is not (yet) in the log: kept under its session,
+/// so it is found and deleted with the session whatever happens to the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRecording {
+    pub pk: String,
+    pub sk: String,
+    pub recording_sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conference_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_url: Option<String>,
+    pub expires_at: u64,
+}
+
+impl PendingRecording {
+    pub fn new(
+        session: &str,
+        recording_sid: &str,
+        call_sid: Option<&str>,
+        conference_sid: Option<&str>,
+        recording_url: Option<&str>,
+        expires_at: u64,
+    ) -> Self {
+        PendingRecording {
+            pk: session_pk(session),
+            sk: format!("{PENDING_RECORDING_PREFIX}{recording_sid}"),
+            recording_sid: recording_sid.to_owned(),
+            call_sid: call_sid.map(str::to_owned),
+            conference_sid: conference_sid.map(str::to_owned),
+            recording_url: recording_url.map(str::to_owned),
+            expires_at,
+        }
+    }
+}
+
+/// A recording to delete from Twilio, kept until Twilio confirms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingDelete {
+    pub pk: String,
+    pub sk: String,
+    pub expires_at: u64,
+}
+
+impl RecordingDelete {
+    pub fn new(recording_sid: &str, expires_at: u64) -> Self {
+        RecordingDelete {
+            pk: RECORDING_DELETE_PK.to_owned(),
+            sk: recording_sid.to_owned(),
+            expires_at,
+        }
+    }
+
+    pub fn recording_sid(&self) -> &str {
+        &self.sk
+    }
+}
 
 /// One call of a session: who called whom (participant sids and proxies),
 /// when, how it ended, and its recording.

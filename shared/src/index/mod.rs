@@ -7,7 +7,11 @@
 //! entries found wrong are repaired where they are found.
 
 pub mod access;
+mod calls;
+pub mod expiry;
 pub mod items;
+mod lifetime;
+mod recordings;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,9 +30,10 @@ use items::{
     LOCK_SK,
 };
 pub use items::{
-    Binding, CallItem, CallParty, IndexedParticipant, ItemKey, OutboxItem, SessionItem,
+    Binding, CallItem, CallParty, IndexedParticipant, ItemKey, OutboxItem, PendingRecording,
+    SessionItem,
 };
-use items::{CALL_PREFIX, OUTBOX_PK, REPLY_PREFIX, REPLY_SK, SESSION_SK};
+use items::{OUTBOX_PK, REPLY_PREFIX, REPLY_SK};
 
 fn put_request(item: HashMap<String, AttributeValue>) -> WriteRequest {
     WriteRequest::builder()
@@ -281,7 +286,9 @@ impl Index<'_> {
         expires_at: Option<u64>,
         outdated: &[String],
     ) -> Result<(), IndexError> {
-        let item = encode(&BindingItem::new(binding, created, expires_at))?;
+        let now = crate::session::unix_now();
+        let expires_at = expiry::of_session(expires_at, now);
+        let item = encode(&BindingItem::new(binding, created, Some(expires_at)))?;
         let mut requests = vec![put_request(item)];
         let pair = self.add_to_pair(binding, expires_at);
         let holdings = self.update_holdings(
@@ -295,11 +302,10 @@ impl Index<'_> {
                 ),
                 (
                     ":expires",
-                    AttributeValue::N(
-                        (crate::session::unix_now() + HISTORY_KEPT_FOR.as_secs()).to_string(),
-                    ),
+                    AttributeValue::N((now + HISTORY_KEPT_FOR.as_secs()).to_string()),
                 ),
             ],
+            Holdings::MadeIfMissing,
         );
         let prune = async {
             if outdated.is_empty() {
@@ -309,6 +315,7 @@ impl Index<'_> {
                 &binding.address,
                 "DELETE used :old",
                 vec![(":old", string_set(outdated.iter().cloned()))],
+                Holdings::OnlyIfPresent,
             )
             .await
         };
@@ -324,27 +331,19 @@ impl Index<'_> {
         written.and(paired).and(held).and(pruned)
     }
 
-    async fn add_to_pair(
-        &self,
-        binding: &Binding,
-        expires_at: Option<u64>,
-    ) -> Result<(), IndexError> {
+    async fn add_to_pair(&self, binding: &Binding, expires_at: u64) -> Result<(), IndexError> {
         self.count();
         let key = ItemKey::of_pair(&binding.address, &binding.proxy);
-        let mut update = self
-            .client()
+        self.client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key_attributes(&key)))
-            .expression_attribute_values(":sid", string_set([binding.sid.clone()]));
-        update = match expires_at {
-            Some(at) => update
-                .update_expression("ADD sids :sid SET expires_at = :expires")
-                .expression_attribute_values(":expires", AttributeValue::N(at.to_string())),
-            // A session without a closed timer: the item lives until unbound.
-            None => update.update_expression("ADD sids :sid REMOVE expires_at"),
-        };
-        update.send().await.map_err(IndexError::from_sdk)?;
+            .update_expression("ADD sids :sid SET expires_at = :expires")
+            .expression_attribute_values(":sid", string_set([binding.sid.clone()]))
+            .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
         Ok(())
     }
 
@@ -360,11 +359,17 @@ impl Index<'_> {
             .table_name(self.table())
             .set_key(Some(key.clone()))
             .update_expression("DELETE sids :sid")
+            // An item already gone (TTL, an earlier removal) is not made again.
+            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":sid", string_set([binding.sid.clone()]))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
-            .await
-            .map_err(IndexError::from_sdk)?;
+            .await;
+        let left = match left {
+            Ok(left) => left,
+            Err(err) if is_condition_failure(&err) => return Ok(false),
+            Err(err) => return Err(IndexError::from_sdk(err)),
+        };
         if !sids_of(left.attributes.as_ref()).is_empty() {
             return Ok(true);
         }
@@ -419,8 +424,17 @@ impl Index<'_> {
         }
         self.update_holdings(
             address,
-            "ADD bound :bound",
-            vec![(":bound", string_set(proxies.iter().cloned()))],
+            "ADD bound :bound SET expires_at = :expires",
+            vec![
+                (":bound", string_set(proxies.iter().cloned())),
+                (
+                    ":expires",
+                    AttributeValue::N(
+                        (crate::session::unix_now() + HISTORY_KEPT_FOR.as_secs()).to_string(),
+                    ),
+                ),
+            ],
+            Holdings::MadeIfMissing,
         )
         .await
     }
@@ -435,6 +449,7 @@ impl Index<'_> {
             address,
             "DELETE bound :bound",
             vec![(":bound", string_set(proxies.iter().cloned()))],
+            Holdings::OnlyIfPresent,
         )
         .await
     }
@@ -457,6 +472,7 @@ impl Index<'_> {
                         address,
                         "DELETE bound :bound",
                         vec![(":bound", string_set(bound))],
+                        Holdings::OnlyIfPresent,
                     )
                     .await
             }
@@ -465,6 +481,7 @@ impl Index<'_> {
                     address,
                     "DELETE used :used",
                     vec![(":used", string_set(used))],
+                    Holdings::OnlyIfPresent,
                 )
                 .await?
             }
@@ -473,6 +490,7 @@ impl Index<'_> {
                     address,
                     "DELETE bound :bound, used :used",
                     vec![(":bound", string_set(bound)), (":used", string_set(used))],
+                    Holdings::OnlyIfPresent,
                 )
                 .await?
             }
@@ -502,30 +520,31 @@ impl Index<'_> {
             .await;
         match deleted {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(err) if is_condition_failure(&err) => Ok(()),
             Err(err) => Err(IndexError::from_sdk(err)),
         }
     }
 
-    /// One atomic change of an address's holdings item (made if absent).
+    /// One atomic change of an address's holdings item. Only a change that
+    /// sets `expires_at` may make a missing item: a removal from one that
+    /// is gone leaves it gone.
     async fn update_holdings(
         &self,
         address: &str,
         expression: &str,
         values: Vec<(&str, AttributeValue)>,
+        missing: Holdings,
     ) -> Result<(), IndexError> {
         self.count();
-        self.client()
+        let outcome = self
+            .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key_attributes(&ItemKey::of_holdings(address))))
             .update_expression(expression)
+            .set_condition_expression(
+                (missing == Holdings::OnlyIfPresent).then(|| "attribute_exists(pk)".to_owned()),
+            )
             .set_expression_attribute_values(Some(
                 values
                     .into_iter()
@@ -533,13 +552,25 @@ impl Index<'_> {
                     .collect(),
             ))
             .send()
-            .await
-            .map_err(IndexError::from_sdk)?;
-        Ok(())
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(IndexError::from_sdk(err)),
+        }
     }
 
+    /// Writes a session's item; one without a known closed timer still
+    /// expires (see [`expiry::of_session`]).
     pub async fn put_session(&self, session: &SessionItem) -> Result<(), IndexError> {
-        self.put(session).await
+        let session = SessionItem {
+            expires_at: Some(expiry::of_session(
+                session.expires_at,
+                crate::session::unix_now(),
+            )),
+            ..session.clone()
+        };
+        self.put(&session).await
     }
 
     pub async fn session(&self, sid: &str) -> Result<Option<SessionItem>, IndexError> {
@@ -595,40 +626,6 @@ impl Index<'_> {
                 .unwrap_or_default();
         }
         Ok(())
-    }
-
-    /// Removes a session and every item about it: its own, its bindings
-    /// (`bindings`, and those its session item lists), and what is stored
-    /// under it (its call log). Answers the recordings its calls had, which
-    /// the caller deletes from Twilio.
-    pub async fn forget(&self, sid: &str, bindings: &[Binding]) -> Result<Vec<String>, IndexError> {
-        let under = self
-            .query("pk = :pk", &[(":pk", AttributeValue::S(session_pk(sid)))])
-            .await?;
-        let mut keys = Vec::with_capacity(under.len());
-        let mut every_binding = bindings.to_vec();
-        let mut recordings = Vec::new();
-        for item in under {
-            let key: ItemKey = decode(item.clone())?;
-            if key.sk == SESSION_SK {
-                let session: SessionItem = decode(item)?;
-                every_binding.extend(session.bindings.iter().map(|p| Binding {
-                    address: p.address.clone(),
-                    proxy: p.proxy.clone(),
-                    sid: sid.to_owned(),
-                }));
-            } else if key.sk.starts_with(CALL_PREFIX) {
-                let call: CallItem = decode(item)?;
-                recordings.extend(call.recording_sid);
-            }
-            keys.push(key);
-        }
-        every_binding.sort_by(|a, b| (&a.address, &a.proxy).cmp(&(&b.address, &b.proxy)));
-        every_binding.dedup();
-        let (deleted, unbound) =
-            futures_util::future::join(self.delete(&keys), self.unbind(&every_binding, None)).await;
-        deleted.and(unbound)?;
-        Ok(recordings)
     }
 
     /// Newest first, `limit` at most, after `cursor` (from an earlier page).
@@ -778,64 +775,6 @@ impl Index<'_> {
             .await
             .map_err(IndexError::from_sdk)?;
         Ok(())
-    }
-
-    /// Records a call in its session's call log.
-    pub async fn put_call(&self, call: &CallItem) -> Result<(), IndexError> {
-        self.put(call).await
-    }
-
-    /// One call of a session, if the log has it.
-    pub async fn call(
-        &self,
-        session: &str,
-        call_sid: &str,
-    ) -> Result<Option<CallItem>, IndexError> {
-        self.count();
-        let answer = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(key_attributes(&CallItem::key(session, call_sid))))
-            .send()
-            .await
-            .map_err(IndexError::from_sdk)?;
-        answer.item.map(decode).transpose()
-    }
-
-    /// A session's calls, newest first, `limit` at most, after `cursor`.
-    pub async fn calls(
-        &self,
-        session: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<CallItem>, Option<String>), IndexError> {
-        self.count();
-        let answer = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(BY_CREATED)
-            .key_condition_expression("pk = :pk")
-            .filter_expression("begins_with(sk, :call)")
-            .expression_attribute_values(":pk", AttributeValue::S(session_pk(session)))
-            .expression_attribute_values(":call", AttributeValue::S(CALL_PREFIX.to_owned()))
-            .scan_index_forward(false)
-            .limit(limit as i32)
-            .set_exclusive_start_key(cursor.map(cursor_key))
-            .send()
-            .await
-            .map_err(IndexError::from_sdk)?;
-        let calls = answer
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(decode)
-            .collect::<Result<_, _>>()?;
-        Ok((
-            calls,
-            answer.last_evaluated_key.map(|key| encode_cursor(&key)),
-        ))
     }
 
     /// Keeps an event whose delivery failed, for a later invocation.
@@ -995,6 +934,23 @@ impl Index<'_> {
             }
         }
     }
+}
+
+/// Whether the holdings item may be made by a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holdings {
+    MadeIfMissing,
+    OnlyIfPresent,
+}
+
+/// A write refused by its condition (not an outage).
+fn is_condition_failure<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 fn encode(item: &impl Serialize) -> Result<HashMap<String, AttributeValue>, IndexError> {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use masked_comms::handlers::{inbound_call, sessions};
 use serde_json::{json, Value};
-use twilio_emulator::{ConversationSeed, ConversationState, Operation};
+use twilio_emulator::{ConversationSeed, Operation};
 
 use crate::support::*;
 
