@@ -21,6 +21,11 @@ Other keys (CONFIG_TTL_SECONDS, RUST_LOG, TWILIO_*_URL, ...) are not SSM
 settings and are skipped. Empty values are skipped. Existing parameters are
 overwritten; parameters that .env does not mention are left alone.
 
+REPLY_KEY (the reply throttle's HMAC key, a SecureString) is made here when
+.env does not give one: 32 random bytes, base64, written only if the
+parameter is not there yet (SSM refuses to overwrite it: a second run keeps
+the first key), and never printed.
+
 Writes with the AWS CLI when `aws` is on PATH, else with boto3 (the venv has
 it); --backend chooses. Credentials, region and endpoint come from the usual
 AWS settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...) or --region,
@@ -32,9 +37,11 @@ parameters and their types only, and error text has every value masked.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -72,11 +79,16 @@ KEYS: list[tuple[str, str, str]] = [
     ("OUT_OF_SESSION_FORWARD_TO", "out-of-session/forward-to", "String"),
     ("OUT_OF_SESSION_CALLBACK_URL", "out-of-session/callback-url", "String"),
     ("OUT_OF_SESSION_MESSAGE_FOR_SMS", "message/out-of-session-message", "String"),
+    ("REPLY_KEY", "reply-key", "SecureString"),
 ]
+# Made by make params when .env has none (generated_reply_key).
+GENERATED = "REPLY_KEY"
 REQUIRED = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "NUMBER_POOL", "AUTH_USERNAME", "AUTH_PASSWORD"]
 # The functions refuse a shorter operator password (MIN_PASSWORD_CHARS in
 # shared/src/config.rs); refusing it here saves a deploy that answers 503.
 MIN_PASSWORD_CHARS = 16
+# Likewise MIN_REPLY_KEY_CHARS in shared/src/reply_key.rs.
+MIN_REPLY_KEY_CHARS = 32
 PREFIX_PATTERN = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")  # template.yaml's AllowedPattern
 
 
@@ -90,6 +102,16 @@ class Parameter:
     name: str
     type: str
     value: str
+    # False: written only if absent (a generated secret is made once).
+    overwrite: bool = True
+
+
+def generated_reply_key(prefix: str) -> Parameter:
+    """A fresh reply-throttle key: 32 random bytes, base64 (44 characters,
+    above the functions' minimum of 32)."""
+    env, name, kind = next(k for k in KEYS if k[0] == GENERATED)
+    value = base64.b64encode(secrets.token_bytes(32)).decode()
+    return Parameter(env, f"{prefix}/{name}", kind, value, overwrite=False)
 
 
 # ---------------------------------------------------------------- inputs
@@ -147,6 +169,8 @@ def parameters(values: dict[str, str], prefix: str) -> tuple[list[Parameter], li
         raise ParamsError(f"missing in the env file: {', '.join(missing)}")
     if len(values["AUTH_PASSWORD"].strip()) < MIN_PASSWORD_CHARS:
         raise ParamsError(f"AUTH_PASSWORD must be at least {MIN_PASSWORD_CHARS} characters")
+    if values.get("REPLY_KEY", "").strip() and len(values["REPLY_KEY"].strip()) < MIN_REPLY_KEY_CHARS:
+        raise ParamsError(f"REPLY_KEY must be at least {MIN_REPLY_KEY_CHARS} characters (or leave it out: one is made)")
     out = []
     for env, name, kind in KEYS:
         value = values.get(env, "").strip()
@@ -210,7 +234,8 @@ def put_with_aws_cli(params: list[Parameter], args, aws: str) -> None:
     with tempfile.TemporaryDirectory(prefix="masked-comms-params-") as tmp:
         os.chmod(tmp, 0o700)
         for p in params:
-            request = {"Name": p.name, "Value": p.value, "Type": p.type, "Overwrite": True, "Tier": "Standard"}
+            request = {"Name": p.name, "Value": p.value, "Type": p.type, "Overwrite": p.overwrite,
+                       "Tier": "Standard"}
             if p.type == "SecureString" and args.kms_key_id:
                 request["KeyId"] = args.kms_key_id
             request_file = Path(tmp) / "request.json"
@@ -225,6 +250,9 @@ def put_with_aws_cli(params: list[Parameter], args, aws: str) -> None:
                 text=True,
             )
             request_file.unlink()
+            if done.returncode != 0 and not p.overwrite and "ParameterAlreadyExists" in done.stderr:
+                report(p, kept=True)
+                continue
             if done.returncode != 0:
                 detail = (done.stderr or done.stdout).strip()
                 raise ParamsError(f"aws ssm put-parameter {p.name} failed: {detail}")
@@ -244,12 +272,16 @@ def put_with_boto3(params: list[Parameter], args) -> None:
         raise ParamsError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, a profile's region) or --region")
     client = session.client("ssm", endpoint_url=args.endpoint_url)
     for p in params:
-        request = {"Name": p.name, "Value": p.value, "Type": p.type, "Overwrite": True, "Tier": "Standard"}
+        request = {"Name": p.name, "Value": p.value, "Type": p.type, "Overwrite": p.overwrite, "Tier": "Standard"}
         if p.type == "SecureString" and args.kms_key_id:
             request["KeyId"] = args.kms_key_id
         try:
             client.put_parameter(**request)
         except Exception as e:  # botocore's errors, credential errors, ...
+            code = (getattr(e, "response", None) or {}).get("Error", {}).get("Code")
+            if code == "ParameterAlreadyExists" and not p.overwrite:
+                report(p, kept=True)
+                continue
             raise ParamsError(f"put_parameter {p.name} failed: {type(e).__name__}: {e}") from None
         report(p)
 
@@ -282,8 +314,14 @@ def delete_with_boto3(prefix: str, args) -> tuple[list[str], list[str]]:
     return deleted, missing
 
 
-def report(p: Parameter) -> None:
-    print(f"  {p.name}  ({p.type})", flush=True)
+def report(p: Parameter, kept: bool = False) -> None:
+    """Names the parameter and its type, never its value."""
+    if kept:
+        print(f"  {p.name}  ({p.type}, already there: kept)", flush=True)
+    elif not p.overwrite:
+        print(f"  {p.name}  ({p.type}, generated if absent)", flush=True)
+    else:
+        print(f"  {p.name}  ({p.type})", flush=True)
 
 
 # ---------------------------------------------------------------- main
@@ -321,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     values: dict[str, str] = {}
+    generated_value = ""
     try:
         if args.delete:
             return delete(args)
@@ -341,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
         verb = "would write" if args.dry_run else "writing"
         how = "the AWS CLI" if backend == "aws-cli" else "boto3"
         print(f"{verb} {len(params)} parameters under {prefix} from {args.env_file} with {how}:", flush=True)
+        if not values.get(GENERATED, "").strip():
+            generated = generated_reply_key(prefix)
+            generated_value = generated.value
+            params.append(generated)
         if args.dry_run:
             for p in params:
                 report(p)
@@ -350,12 +393,13 @@ def main(argv: list[str] | None = None) -> int:
             put_with_boto3(params, args)
         if skipped:
             print(f"skipped (not SSM settings): {', '.join(skipped)}")
-        print("dry run: nothing written." if args.dry_run else f"done: {len(params)} parameters written.")
+        print("dry run: nothing written." if args.dry_run else f"done: {len(params)} parameters written or kept.")
         return 0
     except ParamsError as e:
         # Only the SSM settings' values can reach an error message.
         settings = [v for k, v in values.items() if k in {env for env, _, _ in KEYS}]
         settings += [string_list_or_empty(k, v) for k, v in values.items() if k in ("NUMBER_POOL", "WHATSAPP_POOL")]
+        settings.append(generated_value)
         print(f"make params: {mask(str(e), settings)}", file=sys.stderr)
         return 1
 

@@ -18,6 +18,7 @@ use crate::domain::geo::GeoMatch;
 use crate::domain::pool::{ChoiceSettings, Pool, Sticky};
 use crate::domain::session::SessionDefaults;
 use crate::domain::sid::{Sid, SidKind};
+use crate::reply_key::{ReplyKey, MIN_REPLY_KEY_CHARS};
 
 /// Configuration keys: the SSM name below the prefix and the environment
 /// variable the original app used.
@@ -146,6 +147,12 @@ pub mod key {
         env: "OUT_OF_SESSION_MESSAGE_FOR_SMS",
         secret: false,
     };
+    /// Keys the out-of-session reply throttle's items (crate::reply_key).
+    pub const REPLY_KEY: Key = Key {
+        ssm: "reply-key",
+        env: "REPLY_KEY",
+        secret: true,
+    };
 
     /// Misspellings the original app read (and its users may still set).
     pub const ENV_ALIASES: [(&str, &Key); 3] = [
@@ -154,7 +161,7 @@ pub mod key {
         ("CONNECTING_CALL_ANNOUCEMENT", &CONNECTING_ANNOUNCEMENT),
     ];
 
-    pub const ALL: [&Key; 23] = [
+    pub const ALL: [&Key; 24] = [
         &ACCOUNT_SID,
         &AUTH_TOKEN,
         &NUMBER_POOL,
@@ -178,6 +185,7 @@ pub mod key {
         &OUT_OF_SESSION_FORWARD_TO,
         &OUT_OF_SESSION_CALLBACK_URL,
         &OUT_OF_SESSION_TEXT,
+        &REPLY_KEY,
     ];
 }
 
@@ -263,6 +271,7 @@ impl Function {
                 &OUT_OF_SESSION_FORWARD_TO,
                 &OUT_OF_SESSION_CALLBACK_URL,
                 &OUT_OF_SESSION_TEXT,
+                &REPLY_KEY,
                 // What a session created at the callback's word needs.
                 &NUMBER_POOL,
                 &WHATSAPP_POOL,
@@ -375,6 +384,9 @@ pub struct Config {
     pub out_of_session: OutOfSession,
     /// Texted back to someone with no session (message mode).
     pub out_of_session_text: Option<String>,
+    /// Keys the reply throttle's index items; without it the throttle is
+    /// per environment only (see `handlers::inbound_message`).
+    pub reply_key: Option<ReplyKey>,
 }
 
 /// The operator's endpoint for events, and the secret they are signed with.
@@ -537,6 +549,14 @@ impl RawConfig {
         };
         for key in function.required() {
             own.required(key)?;
+        }
+        if function.keys().any(|k| k.ssm == key::REPLY_KEY.ssm)
+            && own.optional(&key::REPLY_KEY).is_none()
+        {
+            tracing::warn!(
+                key = own.name(&key::REPLY_KEY),
+                "no reply key: the out-of-session reply throttle is kept per execution environment only"
+            );
         }
         own.parse_present()
     }
@@ -737,6 +757,7 @@ impl RawConfig {
             events,
             out_of_session,
             out_of_session_text: owned(&key::OUT_OF_SESSION_TEXT),
+            reply_key: self.reply_key()?,
         })
     }
 
@@ -750,6 +771,19 @@ impl RawConfig {
             text.split(',').map(str::to_owned).collect()
         };
         Pool::new(numbers).map_err(|e| self.invalid(key, e.to_string()))
+    }
+
+    fn reply_key(&self) -> Result<Option<ReplyKey>, ConfigError> {
+        let Some(secret) = self.optional(&key::REPLY_KEY) else {
+            return Ok(None);
+        };
+        if secret.chars().count() < MIN_REPLY_KEY_CHARS {
+            return Err(self.invalid(
+                &key::REPLY_KEY,
+                format!("must be at least {MIN_REPLY_KEY_CHARS} characters"),
+            ));
+        }
+        Ok(Some(ReplyKey::new(Secret::new(secret))))
     }
 
     fn timer(

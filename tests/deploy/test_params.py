@@ -104,13 +104,64 @@ def test_writes_typed_parameters_and_prints_no_value(deploy_moto, env_file, back
     for name, (kind, _) in EXPECTED.items():
         assert f"{prefix}/{name}  ({kind})" in done.stdout
     assert "skipped (not SSM settings): CONFIG_TTL_SECONDS, RUST_LOG, TWILIO_API_URL" in done.stdout
-    assert read_back(ssm, prefix) == {**EXPECTED, "number-selection/sticky": ("String", "avoid")}
+    written = read_back(ssm, prefix)
+    reply_key = written.pop("reply-key")
+    assert written == {**EXPECTED, "number-selection/sticky": ("String", "avoid")}
+    assert_a_generated_reply_key(reply_key, output)
 
     # Run again with a changed password: overwritten in place, still String types intact.
     env_file.write_text(ENV_FILE.replace(SECRET_PASSWORD, SECRET_PASSWORD + "-2"))
     done = run_params(["--env-file", str(env_file), "--prefix", prefix, "--backend", backend], deploy_moto)
     assert done.returncode == 0, done.stderr
     assert read_back(ssm, prefix)["auth/password"] == ("SecureString", SECRET_PASSWORD + "-2")
+    assert read_back(ssm, prefix)["reply-key"] == reply_key, "a made reply key is never overwritten"
+    assert f"{prefix}/reply-key  (SecureString, already there: kept)" in done.stdout
+    assert reply_key[1] not in done.stdout + done.stderr
+
+
+def assert_a_generated_reply_key(parameter: tuple[str, str], output: str) -> None:
+    """32 random bytes, base64, as a SecureString, and not in the output."""
+    import base64
+
+    kind, value = parameter
+    assert kind == "SecureString"
+    assert len(base64.b64decode(value, validate=True)) == 32
+    assert len(value) >= params.MIN_REPLY_KEY_CHARS
+    assert value not in output and value[:12] not in output
+
+
+def test_a_reply_key_is_made_per_stack_and_one_already_there_is_kept(deploy_moto, env_file):
+    """Each prefix gets its own random key; an existing one (written by an
+    earlier run, or by hand) survives a run whose env file has none."""
+    ssm = ssm_client(deploy_moto)
+    keys = []
+    for prefix in ("/masked-comms/test-key-a", "/masked-comms/test-key-b"):
+        done = run_params(["--env-file", str(env_file), "--prefix", prefix], deploy_moto)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"{prefix}/reply-key  (SecureString, generated if absent)" in done.stdout
+        keys.append(read_back(ssm, prefix)["reply-key"])
+        assert_a_generated_reply_key(keys[-1], done.stdout + done.stderr)
+    assert keys[0][1] != keys[1][1], "a key per stack"
+
+    prefix = "/masked-comms/test-key-kept"
+    ssm.put_parameter(Name=f"{prefix}/reply-key", Type="SecureString", Value="an-operators-own-key-" + "k" * 20)
+    done = run_params(["--env-file", str(env_file), "--prefix", prefix], deploy_moto)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert read_back(ssm, prefix)["reply-key"] == ("SecureString", "an-operators-own-key-" + "k" * 20)
+
+
+def test_a_short_reply_key_in_the_env_file_is_refused(tmp_path):
+    path = tmp_path / "env"
+    path.write_text(ENV_FILE + "REPLY_KEY=too-short-key\n")
+    done = run_params(["--env-file", str(path), "--prefix", "/x/y", "--dry-run"])
+    assert done.returncode == 1
+    assert "REPLY_KEY must be at least 32 characters" in done.stderr
+    assert "too-short-key" not in done.stdout + done.stderr
+
+
+def test_min_reply_key_length_matches_reply_key_rs():
+    text = (REPO / "shared" / "src" / "reply_key.rs").read_text()
+    assert f"pub const MIN_REPLY_KEY_CHARS: usize = {params.MIN_REPLY_KEY_CHARS};" in text
 
 
 def test_the_functions_config_parser_accepts_what_was_written(deploy_moto, env_file):
@@ -288,6 +339,7 @@ def test_delete_removes_every_key_under_the_prefix_ten_at_a_time(deploy_moto, en
     done = run_params(["--prefix", prefix, "--delete"], deploy_moto)
     assert done.returncode == 0, done.stderr
     assert read_back(ssm, prefix) == {"someone-elses": ("String", "x")}
-    assert f"deleted {len(EXPECTED)} parameters" in done.stdout
+    # The env file's keys and the reply key make params made.
+    assert f"deleted {len(EXPECTED) + 1} parameters" in done.stdout
     assert "not there:" in done.stdout
     assert_no_secret(done.stdout + done.stderr)

@@ -173,9 +173,20 @@ async fn reply_once(
     text: &Text<'_>,
     reply: Option<String>,
 ) -> Vec<Verb> {
-    let pair = pair_digest(text.from, text.to);
-    let mut first = state.replies.claim(&pair, Instant::now());
-    if let (true, Some(index)) = (first, sessions.index()) {
+    // The index keeps only a keyed digest (crate::reply_key). Without the
+    // stack's key nothing is stored there: a plain hash of the numbers
+    // would give the sender's number away, so the throttle is then this
+    // environment's alone (in memory, never stored), which still stops two
+    // auto-responders texting each other through one environment.
+    let keyed = config
+        .reply_key
+        .as_ref()
+        .map(|k| k.pair(text.from, text.to));
+    let local = keyed
+        .clone()
+        .unwrap_or_else(|| pair_digest(text.from, text.to));
+    let mut first = state.replies.claim(&local, Instant::now());
+    if let (true, Some(index), Some(pair)) = (first, sessions.index(), keyed) {
         let now = unix_now();
         match index
             .claim_reply(&pair, now, now + REPLY_AT_MOST_EVERY.as_secs())
@@ -202,7 +213,8 @@ async fn reply_once(
     }]
 }
 
-/// Sender and pool number, as a digest: what the reply ledger keeps.
+/// Sender and pool number, as a digest: this environment's in-memory
+/// ledger's name for them when the stack has no reply key.
 fn pair_digest(from: &str, to: &str) -> String {
     hex::encode(&Sha256::digest(format!("{from}|{to}").as_bytes())[..16])
 }

@@ -819,9 +819,10 @@ impl Index<'_> {
         self.claim(call_pk(call_sid), FANOUT_SK, expires_at).await
     }
 
-    /// True when no out-of-session reply went to this pair (a digest of
-    /// sender and pool number: no number is stored) before `expires_at`
-    /// of the last one.
+    /// True when no out-of-session reply went to this pair (an HMAC of
+    /// sender and pool number keyed with the stack's secret,
+    /// [`crate::reply_key`]: no number is stored, nor a hash that gives one
+    /// away) before `expires_at` of the last one.
     pub async fn claim_reply(
         &self,
         pair_digest: &str,

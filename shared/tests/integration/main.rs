@@ -31,6 +31,7 @@ mod properties;
 mod races;
 mod recordings;
 mod replays;
+mod reply_key;
 mod seams;
 mod sessions;
 mod trust_roots;

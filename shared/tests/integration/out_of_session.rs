@@ -34,7 +34,7 @@ async fn call(h: &Harness, from: &str, to: &str, call_sid: &str) -> String {
     body_text(&response)
 }
 
-async fn text(h: &Harness, from: &str, to: &str, body: &str, sid: &str) -> String {
+pub(crate) async fn text(h: &Harness, from: &str, to: &str, body: &str, sid: &str) -> String {
     text_in(h, &h.state, from, to, body, sid).await
 }
 
@@ -134,7 +134,7 @@ fn attribute(element: &Element, name: &str) -> Option<String> {
         .map(|(_, v)| v.clone())
 }
 
-fn message_sid(n: u32) -> String {
+pub(crate) fn message_sid(n: u32) -> String {
     format!("SM{n:032x}")
 }
 
@@ -143,7 +143,7 @@ fn call_sid(n: u32) -> String {
 }
 
 /// The `<Message>` elements of a messaging answer: (to, from, text).
-fn messages(twiml: &str) -> Vec<(Option<String>, Option<String>, String)> {
+pub(crate) fn messages(twiml: &str) -> Vec<(Option<String>, Option<String>, String)> {
     elements(twiml)
         .iter()
         .skip(1)

@@ -16,6 +16,8 @@ use twilio_emulator::{Emulator, EmulatorConfig};
 pub const USERNAME: &str = "operator";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const POOL: [&str; 3] = ["+15005550001", "+15005550002", "+15005550003"];
+/// The stack's reply-throttle key in these tests (`reply-key`).
+pub const REPLY_KEY: &str = "reply-key-for-tests-0123456789abcdef01234";
 /// The host webhook requests are addressed to in these tests.
 pub const HOST: &str = "masked.example.com";
 
@@ -44,6 +46,9 @@ impl Harness {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         values.insert("number-pool".into(), pool.join(","));
+        // As `make params` makes one for every stack; a test may replace it
+        // (or blank it: an empty value is no value).
+        values.insert("reply-key".into(), REPLY_KEY.into());
         for (k, v) in extra {
             values.insert(k.to_string(), v.to_string());
         }
