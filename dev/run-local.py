@@ -146,6 +146,8 @@ def main() -> int:
                 # The account owns its pool numbers, so `make twilio-setup LOCAL=1` can wire them.
                 numbers=pool_numbers(values),
             )
+        # The functions run here: loopback http event and callback URLs are allowed.
+        values[stack.LOCAL_FLAG] = "1"
         run.watch(port, values, stack.watched_functions(project.router()), reload=True)
         print(instructions(mode, port, emulator_port, values, taken, origin, time.monotonic() - started), flush=True)
         while True:

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use crate::callback_url;
 use crate::domain::address::{Channel, PhoneNumber};
 use crate::domain::duration::SessionTimer;
 use crate::domain::geo::GeoMatch;
@@ -458,6 +459,9 @@ pub struct RawConfig {
     values: HashMap<String, String>,
     /// How the source names keys, for error messages.
     naming: Naming,
+    /// The function runs on this machine (crate::callback_url::LOCAL_FLAG):
+    /// loopback http URLs are allowed.
+    local: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -473,6 +477,7 @@ impl RawConfig {
         RawConfig {
             values,
             naming: Naming::Ssm,
+            local: false,
         }
     }
 
@@ -501,7 +506,15 @@ impl RawConfig {
         RawConfig {
             values,
             naming: Naming::Env,
+            local: false,
         }
+    }
+
+    /// Whether the function runs locally, where loopback http URLs reach
+    /// this machine's receivers (on Lambda they reach the Runtime API).
+    pub fn running_locally(mut self, local: bool) -> Self {
+        self.local = local;
+        self
     }
 
     fn name(&self, key: &Key) -> String {
@@ -546,6 +559,7 @@ impl RawConfig {
                 .filter_map(|k| Some((k.ssm.to_owned(), self.values.get(k.ssm)?.clone())))
                 .collect(),
             naming: self.naming,
+            local: self.local,
         };
         for key in function.required() {
             own.required(key)?;
@@ -665,15 +679,8 @@ impl RawConfig {
                 })
             }
             (Some(url), Some(secret)) => {
-                let url = url::Url::parse(url)
-                    .ok()
-                    .filter(|u| u.scheme() == "https" || is_loopback_http(u))
-                    .ok_or_else(|| {
-                        self.invalid(
-                            &key::EVENTS_URL,
-                            "must be an https URL (http only for this machine)",
-                        )
-                    })?;
+                let url = callback_url::parse(url, self.local)
+                    .map_err(|problem| self.invalid(&key::EVENTS_URL, problem))?;
                 if secret.chars().count() < MIN_SIGNING_SECRET_CHARS {
                     return Err(self.invalid(
                         &key::EVENTS_SIGNING_SECRET,
@@ -707,15 +714,8 @@ impl RawConfig {
             }
             Some("callback") => {
                 let url = self.required(&key::OUT_OF_SESSION_CALLBACK_URL)?;
-                let url = url::Url::parse(url)
-                    .ok()
-                    .filter(|u| u.scheme() == "https" || is_loopback_http(u))
-                    .ok_or_else(|| {
-                        self.invalid(
-                            &key::OUT_OF_SESSION_CALLBACK_URL,
-                            "must be an https URL (http only for this machine)",
-                        )
-                    })?;
+                let url = callback_url::parse(url, self.local)
+                    .map_err(|problem| self.invalid(&key::OUT_OF_SESSION_CALLBACK_URL, problem))?;
                 if events.is_none() {
                     // The callback is signed with the events' secret.
                     return Err(ConfigError::Missing {
@@ -852,13 +852,16 @@ impl ConfigSource {
 
     pub async fn load(&self) -> Result<RawConfig, ConfigError> {
         match self {
-            ConfigSource::Env => Ok(RawConfig::from_env_vars(|name| std::env::var(name).ok())),
+            ConfigSource::Env => Ok(RawConfig::from_env_vars(|name| std::env::var(name).ok())
+                .running_locally(callback_url::runs_locally())),
             ConfigSource::Values(raw) => Ok(raw.clone()),
             ConfigSource::Ssm {
                 client,
                 prefix,
                 function,
-            } => load_ssm(client, prefix, *function).await,
+            } => Ok(load_ssm(client, prefix, *function)
+                .await?
+                .running_locally(callback_url::runs_locally())),
         }
     }
 }

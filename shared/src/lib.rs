@@ -6,6 +6,7 @@
 
 pub mod after_answer;
 pub mod app;
+pub mod callback_url;
 pub mod config;
 pub mod deferred;
 pub mod domain;

@@ -601,6 +601,21 @@ def test_deployed_environment_reads_ssm_and_holds_no_configuration(template):
         assert "Environment" not in fn["Properties"], f"{name}: environment comes from Globals"
 
 
+def test_no_function_is_told_it_runs_locally(template):
+    """MASKED_COMMS_LOCAL lets loopback http URLs through (shared/src/callback_url.rs);
+    on Lambda loopback is the Runtime API, so the template never sets it,
+    in either configuration source, for any function."""
+    flag = re.search(r'LOCAL_FLAG: &str = "([A-Z_]+)"', (REPO / "shared" / "src" / "callback_url.rs").read_text())
+    assert flag and flag.group(1) == "MASKED_COMMS_LOCAL"
+    condition, *branches = template["Globals"]["Function"]["Environment"]["Variables"]["Fn::If"]
+    environments = list(branches) + [
+        fn["Properties"].get("Environment", {}).get("Variables", {}) for fn in functions(template).values()
+    ]
+    for variables in environments:
+        assert "MASKED_COMMS_LOCAL" not in variables
+    assert "MASKED_COMMS_LOCAL" not in (REPO / "template.yaml").read_text()
+
+
 def test_outputs(template):
     base = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
     outputs = {k: sub(v["Value"]) for k, v in template["Outputs"].items() if sub(v["Value"])}

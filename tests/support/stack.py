@@ -56,6 +56,9 @@ LOCAL_AWS = {
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 
+# Tells a function it runs locally (shared/src/callback_url.rs LOCAL_FLAG).
+LOCAL_FLAG = "MASKED_COMMS_LOCAL"
+
 # Lines in the watch log meaning a function will never answer: cargo-lambda
 # keeps an HTTP request waiting forever when the function does not compile.
 WATCH_FATAL_MARKERS = ("error: could not compile", "ERROR command exited")
@@ -501,6 +504,10 @@ class Stack:
         if not (VENV_BIN / "cargo-lambda").exists():
             raise StackError(f"{VENV_BIN / 'cargo-lambda'} is missing: run `bash dev/bootstrap-venv.sh`")
         self.cargo_build([binary for binary, _ in functions], name="build-functions")
+        # The functions run on this machine: loopback http URLs (the emulator, a test's
+        # receiver) are theirs to call. On Lambda loopback is the Runtime API, and
+        # template.yaml never sets this (shared/src/callback_url.rs).
+        function_env = {**function_env, LOCAL_FLAG: "1"}
 
         env_file = self.log_dir / "functions.env"
         write_private(env_file, env_file_text(function_env))

@@ -23,6 +23,7 @@ mod index;
 mod index_down;
 mod landing;
 mod lifecycle;
+mod local_flag;
 mod logs;
 mod metrics;
 mod out_of_session;

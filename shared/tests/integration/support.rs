@@ -52,7 +52,9 @@ impl Harness {
         for (k, v) in extra {
             values.insert(k.to_string(), v.to_string());
         }
+        // The receivers and backends of these tests listen on loopback.
         let config = RawConfig::from_ssm(values)
+            .running_locally(true)
             .parse()
             .expect("test config is valid");
         let twilio = TwilioHttp::new(settings(&emulator.base_url())).expect("client builds");
