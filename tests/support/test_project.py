@@ -48,7 +48,7 @@ def test_config_keys_match_what_make_params_writes():
     assert len(project.config_keys()) == len(written) >= 16
 
 
-def test_the_secrets_are_the_twilio_token_the_operator_password_and_the_event_signing_secret():
+def test_the_secrets_are_the_twilio_token_the_operator_password_the_event_signing_secret_and_the_reply_key():
     assert project.config_key("twilio/auth-token").secret
     assert project.config_key("twilio/auth-token").env == "TWILIO_AUTH_TOKEN"
     assert project.config_key("auth/password").secret
@@ -56,6 +56,7 @@ def test_the_secrets_are_the_twilio_token_the_operator_password_and_the_event_si
         "twilio/auth-token",
         "auth/password",
         "events/signing-secret",
+        "reply-key",
     }
     with pytest.raises(ProjectFactError):
         project.config_key("no/such-key")
