@@ -186,8 +186,9 @@ if [[ $BEFORE_AFTER == 1 ]]; then
     log "before: bench package (release) against $BENCH_BEFORE_REV's library"
     (cd "$tree/bench" && CARGO_TARGET_DIR="$BENCH_TARGET" cargo build --release --bin bench-harness)
     cp "$BENCH_TARGET/release/bench-harness" "$ART/before/bench-harness"
-    git worktree remove --force "$tree"
-    rmdir "$(dirname "$tree")"
+    # The worktree stays until both have run: the harness finds its tools
+    # (dev/session_index.py) beside the sources it was built from.
+    trap 'git worktree remove --force "$tree"; rmdir "$(dirname "$tree")"' EXIT
     log "after: bench package (release)"
     bench_cargo "$BENCH_TARGET" build --release --bin bench-harness
     cp "$BENCH_TARGET/release/bench-harness" "$ART/after/bench-harness"

@@ -45,6 +45,9 @@ pub struct CallStart {
     pub conference: bool,
     pub started: String,
     pub recorded: bool,
+    /// When the session's index items may expire, from Twilio's closed
+    /// timer as the call's lookup read it (`None`: not known).
+    pub expires_at: Option<u64>,
 }
 
 /// The queue, shared by every invocation of an execution environment.
@@ -218,7 +221,7 @@ impl AppState {
     ) -> Option<Event> {
         let twilio = self.twilio_until(config, invocation, until).ok();
         // Participant sids name people in the log and the event: never numbers.
-        let (participants, conversation, indexed) = futures_util::future::join3(
+        let (participants, indexed) = futures_util::future::join(
             async {
                 match &twilio {
                     Some(twilio) => twilio
@@ -226,12 +229,6 @@ impl AppState {
                         .await
                         .unwrap_or_default(),
                     None => Vec::new(),
-                }
-            },
-            async {
-                match (&twilio, index) {
-                    (Some(twilio), Some(_)) => twilio.fetch_conversation(&start.session).await.ok(),
-                    _ => None,
                 }
             },
             async {
@@ -295,7 +292,7 @@ impl AppState {
             }
         };
         let mut expires_at = crate::index::expiry::of_session(indexed.expires_at, unix_now());
-        let needed = conversation.as_ref().and_then(crate::session::expires_at);
+        let needed = start.expires_at;
         if let Some(to) =
             needed.and_then(|needed| crate::index::expiry::push_out(indexed.expires_at, needed))
         {

@@ -250,7 +250,7 @@ async fn connect(
     if sessions.index().is_some() || config.events.is_some() {
         if let Some(start) = plan
             .as_ref()
-            .and_then(|plan| call_start(&session.sid, call, plan, session.record))
+            .and_then(|plan| call_start(&session, call, plan))
         {
             sessions.deferred().push(Job::CallStarted(start));
         }
@@ -321,19 +321,14 @@ async fn first_fan_out(sessions: &Sessions<'_>, fanout: &FanOutLedger, call_sid:
 }
 
 /// What the call log needs to know of a call that connects.
-fn call_start(
-    session: &str,
-    call: &InboundCall<'_>,
-    plan: &CallPlan,
-    recorded: bool,
-) -> Option<CallStart> {
+fn call_start(session: &CallSession, call: &InboundCall<'_>, plan: &CallPlan) -> Option<CallStart> {
     let (callees, conference) = match plan {
         CallPlan::Connect { callee } => (vec![callee], false),
         CallPlan::Conference { callees, .. } => (callees.iter().collect(), true),
         CallPlan::NobodyDialable => return None,
     };
     Some(CallStart {
-        session: session.to_owned(),
+        session: session.sid.clone(),
         call_sid: call.call_sid.to_owned(),
         caller: (call.caller.to_owned(), call.proxy.to_owned()),
         callees: callees
@@ -342,7 +337,8 @@ fn call_start(
             .collect(),
         conference,
         started: iso_now(),
-        recorded,
+        recorded: session.record,
+        expires_at: session.expires_at,
     })
 }
 

@@ -34,6 +34,9 @@ pub struct CallSession {
     pub capabilities: Capabilities,
     /// Whether its calls are recorded.
     pub record: bool,
+    /// When its index items may expire, from Twilio's closed timer as the
+    /// lookup read it (the call log moves them with it: no second read).
+    pub expires_at: Option<u64>,
 }
 
 impl CallSession {
@@ -43,6 +46,7 @@ impl CallSession {
             capabilities: record.capabilities,
             record: record.record,
             roster: record.roster,
+            expires_at: None,
         }
     }
 }
@@ -233,7 +237,11 @@ impl Sessions<'_> {
             return Ok(None);
         }
         let record = SessionRecord::read(&conversation.attributes).expect("checked by is_session");
-        Ok(Some(CallSession::of(conversation.sid, record)))
+        let expires_at = super::expires_at(&conversation);
+        Ok(Some(CallSession {
+            expires_at,
+            ..CallSession::of(conversation.sid, record)
+        }))
     }
 
     async fn for_call_from_twilio(
@@ -245,8 +253,12 @@ impl Sessions<'_> {
         // Twilio's pair rule makes this unique among non-closed conversations.
         let found = conversations.into_iter().find_map(|c| {
             let record = record_of(&c)?;
-            (c.conversation_state.holds_bindings() && c.proxy_address() == Some(proxy))
-                .then(|| CallSession::of(c.conversation_sid, record))
+            (c.conversation_state.holds_bindings() && c.proxy_address() == Some(proxy)).then(|| {
+                CallSession {
+                    expires_at: super::expires_at_of(c.conversation_timers.as_ref()),
+                    ..CallSession::of(c.conversation_sid.clone(), record)
+                }
+            })
         });
         Ok(found)
     }

@@ -198,11 +198,12 @@ const TTL_GRACE: Duration = Duration::from_secs(60 * 60);
 /// When the index may forget this session: an hour after Twilio's closed
 /// timer fires (`timers.date_closed`); `None` keeps it until it closes.
 pub fn expires_at(conversation: &Conversation) -> Option<u64> {
-    let closes = conversation
-        .other
-        .get("timers")?
-        .get("date_closed")?
-        .as_str()?;
+    expires_at_of(conversation.other.get("timers"))
+}
+
+/// The same from a conversation's `timers` object, wherever Twilio gave it.
+pub fn expires_at_of(timers: Option<&serde_json::Value>) -> Option<u64> {
+    let closes = timers?.get("date_closed")?.as_str()?;
     Some(unix_seconds(closes)? + TTL_GRACE.as_secs())
 }
 
