@@ -13,10 +13,10 @@ use serde_json::json;
 use crate::after_answer::{AfterAnswer, ReceiverBackoff};
 use crate::app::AppState;
 use crate::config::Config;
+use crate::domain::instant::unix_now;
 use crate::events::{Delivered, Event, EventSender, EventType};
 use crate::http::Invocation;
 use crate::index::{CallItem, CallParty, Index};
-use crate::session::unix_now;
 
 /// How long an undelivered event waits in the index for another try.
 const OUTBOX_KEEPS: Duration = Duration::from_secs(3 * 24 * 60 * 60);

@@ -9,11 +9,12 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, OutOfSession};
 use crate::deferred::Deferred;
 use crate::domain::address::{split_channel, Address, PhoneNumber};
+use crate::domain::instant::unix_now;
 use crate::domain::out_of_session::{read_answer, Disposition, Knock, KnockKind};
 use crate::domain::session::SessionRequest;
 use crate::handlers::sessions::request::SessionRequestJson;
 use crate::privacy::Redacted;
-use crate::session::{unix_now, CreateRequest, Created, Session, SessionError, Sessions};
+use crate::session::{CreateRequest, Created, Session, SessionError, Sessions};
 
 /// How long a caller waits for the backend: Twilio gives the whole webhook
 /// 15 s, and a session may still have to be made after.

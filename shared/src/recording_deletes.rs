@@ -10,9 +10,9 @@ use futures_util::future::join_all;
 
 use crate::app::AppState;
 use crate::config::Config;
+use crate::domain::instant::unix_now;
 use crate::http::Invocation;
 use crate::index::Index;
-use crate::session::unix_now;
 
 /// How long a delete is retried before it is given up (and logged).
 pub const RETRIED_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);

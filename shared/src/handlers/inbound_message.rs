@@ -16,13 +16,14 @@ use crate::app::AppState;
 use crate::config::{Config, Function};
 use crate::domain::address::{split_channel, Channel};
 use crate::domain::capabilities::Capability;
+use crate::domain::instant::unix_now;
 use crate::domain::out_of_session::{Disposition, Knock};
 use crate::domain::sid::{Sid, SidKind};
 use crate::http::webhook::{verified_params, WebhookError};
 use crate::http::{response, serve, Invocation};
 use crate::out_of_session::{decide, text_knock};
 use crate::privacy::Redacted;
-use crate::session::{unix_now, Session, Sessions};
+use crate::session::{Session, Sessions};
 use crate::twilio::twiml::{render, Verb};
 
 pub const PATH: &str = "/inbound-message";
