@@ -25,6 +25,10 @@ pub struct AfterAnswer {
     pub deadline: Instant,
     /// Whether events earlier invocations kept may be retried here.
     pub retries_outbox: bool,
+    /// Whether recording deletes Twilio refused earlier are retried here:
+    /// by every function that ends sessions or receives recordings, not
+    /// the page (its role only counts pool numbers).
+    pub retries_recording_deletes: bool,
 }
 
 impl AfterAnswer {
@@ -36,6 +40,7 @@ impl AfterAnswer {
         AfterAnswer {
             deadline: started + INVOCATION_BUDGET,
             retries_outbox: function != Function::InboundCall,
+            retries_recording_deletes: function != Function::LandingPage,
         }
     }
 

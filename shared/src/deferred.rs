@@ -161,7 +161,7 @@ impl AppState {
         }
         // Earlier failures first: a delete failing now is retried after
         // the next answer, not again at once.
-        if let Some(index) = &index {
+        if let (Some(index), true) = (&index, after.retries_recording_deletes) {
             self.retry_recording_deletes(config, index, &invocation, until)
                 .await;
         }

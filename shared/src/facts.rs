@@ -44,7 +44,13 @@ impl Facts {
             iam: FUNCTIONS
                 .iter()
                 .map(|f| {
-                    let dynamodb = actions_of(*f).iter().map(|a| a.name()).collect();
+                    let mut dynamodb: Vec<&str> = actions_of(*f)
+                        .iter()
+                        .flat_map(|a| a.iam())
+                        .copied()
+                        .collect();
+                    dynamodb.sort();
+                    dynamodb.dedup();
                     (f.binary(), Iam { dynamodb })
                 })
                 .collect(),

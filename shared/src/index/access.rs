@@ -18,12 +18,31 @@ pub enum Action {
     BatchGetItem,
     BatchWriteItem,
     Query,
+    /// A transaction: a check of one item and a put of another, all or
+    /// nothing (IAM grants its parts: [`Action::iam`]).
+    TransactWriteItems,
 }
 
 impl Action {
-    /// The name in IAM (after `dynamodb:`) and in the `X-Amz-Target` header.
+    /// What IAM must grant for it (each after `dynamodb:`).
+    pub const fn iam(self) -> &'static [&'static str] {
+        match self {
+            Action::GetItem => &["GetItem"],
+            Action::PutItem => &["PutItem"],
+            Action::UpdateItem => &["UpdateItem"],
+            Action::DeleteItem => &["DeleteItem"],
+            Action::BatchGetItem => &["BatchGetItem"],
+            Action::BatchWriteItem => &["BatchWriteItem"],
+            Action::Query => &["Query"],
+            Action::TransactWriteItems => &["ConditionCheckItem", "PutItem"],
+        }
+    }
+
+    /// The name in the `X-Amz-Target` header (and in IAM, but for a
+    /// transaction).
     pub const fn name(self) -> &'static str {
         match self {
+            Action::TransactWriteItems => "TransactWriteItems",
             Action::GetItem => "GetItem",
             Action::PutItem => "PutItem",
             Action::UpdateItem => "UpdateItem",
@@ -60,6 +79,13 @@ pub enum Operation {
     Outbox,
     ClaimFanout,
     ClaimReply,
+    /// The session's items moved with its closed timer.
+    PushOut,
+    PutPendingRecording,
+    PendingRecordings,
+    PutRecordingDeletes,
+    RecordingDeletes,
+    RecordingsDeleted,
 }
 
 impl Operation {
@@ -67,9 +93,17 @@ impl Operation {
     pub const fn actions(self) -> &'static [Action] {
         use Action::*;
         match self {
-            Operation::Preconnect | Operation::PoolUsage | Operation::Calls | Operation::Outbox => {
-                &[Query]
-            }
+            Operation::Preconnect
+            | Operation::PoolUsage
+            | Operation::Calls
+            | Operation::Outbox
+            | Operation::PendingRecordings
+            | Operation::RecordingDeletes => &[Query],
+            // Checked against the session's own item, so nothing is
+            // written under a session that is gone.
+            Operation::PutCall | Operation::PutPendingRecording => &[TransactWriteItems],
+            Operation::PushOut => &[Query, UpdateItem],
+            Operation::PutRecordingDeletes | Operation::RecordingsDeleted => &[BatchWriteItem],
             Operation::Address | Operation::SessionsOn | Operation::Session | Operation::Call => {
                 &[GetItem]
             }
@@ -80,7 +114,6 @@ impl Operation {
             Operation::Hold | Operation::Release => &[UpdateItem],
             Operation::PutSession
             | Operation::LockSession
-            | Operation::PutCall
             | Operation::PutOutbox
             | Operation::ClaimFanout
             | Operation::ClaimReply => &[PutItem],
@@ -117,6 +150,9 @@ pub fn used_by(function: Function) -> &'static [Operation] {
             PutOutbox,
             Outbox,
             Delete,
+            PutRecordingDeletes,
+            RecordingDeletes,
+            RecordingsDeleted,
         ],
         // Calls (stale entries forgotten, group fan-out claimed), their log
         // and recordings, out-of-session replies and the sessions a
@@ -138,10 +174,27 @@ pub fn used_by(function: Function) -> &'static [Operation] {
             Hold,
             Release,
             PutSession,
+            PushOut,
+            PutPendingRecording,
+            PendingRecordings,
+            Delete,
+            PutRecordingDeletes,
+            RecordingDeletes,
+            RecordingsDeleted,
         ],
         // A closed conversation's cleanup; its `session.closed` event kept
         // while the receiver is down, and the outbox retried.
-        Function::ConversationEvents => &[Preconnect, Session, Forget, PutOutbox, Outbox, Delete],
+        Function::ConversationEvents => &[
+            Preconnect,
+            Session,
+            Forget,
+            PutOutbox,
+            Outbox,
+            Delete,
+            PutRecordingDeletes,
+            RecordingDeletes,
+            RecordingsDeleted,
+        ],
         Function::LandingPage => &[Preconnect, PoolUsage],
     }
 }
