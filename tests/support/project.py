@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
 CARGO_TOML = REPO / "Cargo.toml"
 CONFIG_RS = REPO / "shared" / "src" / "config.rs"
-METRICS_RS = REPO / "shared" / "src" / "metrics.rs"
+METRICS_RS = REPO / "shared" / "src" / "metrics" / "catalogue.rs"
 SHARED_SRC = REPO / "shared" / "src"
 ERROR_RS = SHARED_SRC / "http" / "error.rs"
 

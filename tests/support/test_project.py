@@ -21,7 +21,7 @@ from support.project import ProjectFactError, parse_config_source, parse_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_RS = (REPO / "shared" / "src" / "config.rs").read_text()
-METRICS_RS = (REPO / "shared" / "src" / "metrics.rs").read_text()
+METRICS_RS = (REPO / "shared" / "src" / "metrics" / "catalogue.rs").read_text()
 
 
 def dev_params_keys() -> list[tuple[str, str, str]]:
