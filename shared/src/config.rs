@@ -772,7 +772,7 @@ fn default_closed_timer() -> SessionTimer {
 }
 
 /// Plain http to this machine (a local emulator, mock or `make dev`).
-pub(crate) fn is_loopback_http(url: &url::Url) -> bool {
+pub fn is_loopback_http(url: &url::Url) -> bool {
     url.scheme() == "http"
         && match url.host() {
             Some(url::Host::Domain(name)) => name == "localhost",

@@ -2,7 +2,8 @@
 //!
 //! The domain (number choice, session rules) is pure and lives in [`domain`];
 //! Twilio I/O in [`twilio`]; configuration in [`config`]; each Lambda's
-//! request handling in [`handlers`]; `make twilio-setup` in [`twilio_setup`].
+//! request handling in [`handlers`]. `make twilio-setup` is its own crate
+//! (dev/twilio-setup), never linked into a Lambda binary.
 
 pub mod after_answer;
 pub mod app;
@@ -24,6 +25,5 @@ pub mod recording_deletes;
 pub mod session;
 pub mod trust_roots;
 pub mod twilio;
-pub mod twilio_setup;
 
 pub use app::AppState;

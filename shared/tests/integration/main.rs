@@ -34,4 +34,3 @@ mod replays;
 mod seams;
 mod sessions;
 mod trust_roots;
-mod twilio_setup;
