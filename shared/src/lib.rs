@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod out_of_session;
 pub mod privacy;
 pub mod recording_deletes;
+pub mod runner;
 pub mod session;
 pub mod trust_roots;
 pub mod twilio;

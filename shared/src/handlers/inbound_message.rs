@@ -6,7 +6,7 @@
 //! Answers are messaging TwiML. A forged request is refused (403); every
 //! other outcome is a 200, so Twilio never retries into a second reply.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -27,10 +27,7 @@ use crate::session::{Session, Sessions};
 use crate::twilio::twiml::{render, Verb};
 
 pub const PATH: &str = "/inbound-message";
-/// The reply to a sender with no session goes to the same sender and
-/// number at most this often: two auto-responders must not text each
-/// other forever.
-pub const REPLY_AT_MOST_EVERY: Duration = Duration::from_secs(60 * 60);
+pub use crate::domain::out_of_session::REPLY_AT_MOST_EVERY;
 const DEFAULT_OUT_OF_SESSION_TEXT: &str = "This number is not connected to an active conversation.";
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {

@@ -18,7 +18,9 @@ pub mod close;
 pub mod create;
 pub mod lock;
 pub mod lookup;
+mod open_for;
 pub mod participants;
+pub mod request;
 pub mod update;
 
 use std::time::Duration;

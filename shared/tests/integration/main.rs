@@ -16,6 +16,7 @@ mod ending;
 mod events;
 mod expiry;
 mod faults;
+mod floors;
 mod hostile;
 mod iam_facts;
 mod inbound_call;

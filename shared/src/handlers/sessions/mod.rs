@@ -23,7 +23,7 @@ use crate::index::cursor_belongs_to;
 use crate::session::lookup::{Cursor, Listing};
 use crate::session::{CreateRequest, Created, Session, SessionError, Sessions};
 
-pub mod request;
+pub use crate::session::request;
 
 use request::{ParticipantRequest, SessionRequestForm, SessionRequestJson, UpdateJson};
 
