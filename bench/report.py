@@ -607,6 +607,72 @@ def cold_section(cold, art, command, spliced, before_name=""):
     return L
 
 
+# Issue 20's before and after: create, call and close of a busy participant
+# (k open sessions), the same harness built against both libraries.
+BA_BEGIN, BA_END = "<!-- busy-before-after:begin -->", "<!-- busy-before-after:end -->"
+
+
+def before_after_section(before, after, art, command, before_name):
+    L = [BA_BEGIN]
+    w = L.append
+    w("## 7b. Before and after one close path and the session lock: create, call, close")
+    w("")
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    w(f"Measured {now} by `{command}`.{phase_load_text(art, 'busy-before-after')} "
+      f"**Before** is `{before_name}` (an API close kept the conversation and took no lock), "
+      "**after** is this checkout (the close deletes the conversation once Twilio confirms; "
+      "PATCH, participant changes and close take the session's lock; calls take no lock). "
+      "The same harness (this checkout's `bench/`) measured both, one after the other, "
+      "in-process, release build, emulator latency "
+      f"{after['emulator_latency_ms']:g} ms per Twilio request, the session index in moto's "
+      "DynamoDB. *Round trips* are sequential Twilio requests; *index* the requests the "
+      "index's proxy received. A close is `DELETE /sessions/{sid}`.")
+    w("")
+    w("| k | index | op | before: p50 / p95 ms | before: round trips (index requests) "
+      "| after: p50 / p95 ms | after: round trips (index requests) | ok (before / after) |")
+    w("| ---: | --- | --- | --- | --- | --- | --- | --- |")
+    runs_before = {r["k"]: r for r in before["runs"]}
+    for run in after["runs"]:
+        k = run["k"]
+        old = runs_before.get(k)
+        if not old:
+            continue
+        for side in ("on", "off"):
+            for op in ("create", "call", "close"):
+                a = run[side].get(op)
+                b = old[side].get(op)
+                if not a or not b:
+                    continue
+                def cell(x):
+                    return f"{f1(x['latency_ms']['p50'])} / {f1(x['latency_ms']['p95'])}"
+                def counts(x):
+                    return f"{span(x['round_trips'])} ({span(x['index_requests'])})"
+                w(f"| {k_text(k)} | {side} | {op} | {cell(b)} | {counts(b)} | {cell(a)} "
+                  f"| {counts(a)} | {b['ok']}/{b['n']} / {a['ok']}/{a['n']} |")
+    w("")
+    w("A call's answer path is the same before and after (one index read, one Twilio read; "
+      "no lock). A create is unchanged. A close now waits for Twilio's delete (and the "
+      "lock's two index requests): that is the price of leaving nothing behind, paid once "
+      "per session. Without the index a close reads the session first (its record says it "
+      "is ours); with it, the index's item says so and the close is the first request.")
+    w(BA_END)
+    return L
+
+
+def splice_before_after(art, out, command, before_name):
+    before = load(os.path.join(art, "before", "busy.json"))
+    after = load(os.path.join(art, "after", "busy.json"))
+    if not before or not after:
+        sys.exit(f"report.py: no before/after busy results in {art}/before and {art}/after")
+    with open(out) as fh:
+        lines = fh.read().rstrip("\n").split("\n")
+    place_section(lines, BA_BEGIN, BA_END,
+                  before_after_section(before, after, art, command, before_name),
+                  ("## opt-level", "## Notes"))
+    with open(out, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
 def splice_cold(art, out, command, before_name):
     cold, lines = splice_start(art, out, "cold", "cold-start", COLD_ROW, "| 3 |", cold_summary_rows)
     place_section(lines, COLD_BEGIN, COLD_END,
@@ -1040,6 +1106,7 @@ def main():
     p.add_argument("--hello")
     p.add_argument("--busy-only", action="store_true")
     p.add_argument("--cold-only", action="store_true")
+    p.add_argument("--busy-before-after", action="store_true")
     p.add_argument("--before-name", default="")
     a = p.parse_args()
     if a.sizes:
@@ -1054,6 +1121,9 @@ def main():
         return
     if a.cold_only:
         splice_cold(a.artifacts, a.out, a.command.strip(), a.before_name)
+        return
+    if a.busy_before_after:
+        splice_before_after(a.artifacts, a.out, a.command.strip(), a.before_name)
         return
     text = build_report(a.artifacts, a.command.strip(), a.elapsed, a.before_name)
     with open(a.out, "w") as fh:

@@ -12,6 +12,11 @@
 #                                     bench package), replacing only its parts of BENCHMARKS.md
 #   bash bench/run.sh --cold-only     only the cold start over TLS (release builds of the
 #                                     functions), replacing only its parts of BENCHMARKS.md
+#   BENCH_BEFORE_REV=REV bash bench/run.sh --busy-before-after
+#                                     create, call and close of a busy participant (k =
+#                                     BENCH_BUSY_KS, default 1,5000) with this checkout's
+#                                     harness built against REV's library and this one's,
+#                                     one after the other; writes BENCHMARKS.md section 7b
 #
 # Environment knobs:
 #   BENCH_MAX_LOAD   (1.5)  timed phases wait until the 1-minute load is below this ...
@@ -48,7 +53,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-QUICK=0 ARM64=1 O3=1 REPORT_ONLY=0 BUSY_ONLY=0 COLD_ONLY=0
+QUICK=0 ARM64=1 O3=1 REPORT_ONLY=0 BUSY_ONLY=0 COLD_ONLY=0 BEFORE_AFTER=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ARM64=0 O3=0 ;;
@@ -57,6 +62,7 @@ for arg in "$@"; do
         --report-only) REPORT_ONLY=1 ;;
         --busy-only) BUSY_ONLY=1 ARM64=0 O3=0 ;;
         --cold-only) COLD_ONLY=1 ARM64=0 O3=0 ;;
+        --busy-before-after) BEFORE_AFTER=1 ARM64=0 O3=0 ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
             exit 0
@@ -164,6 +170,36 @@ if [[ $BUSY_ONLY == 1 ]]; then
     after "s/busy"
     report --busy-only --command "bash bench/run.sh $*"
     log "updated the busy-participant parts of BENCHMARKS.md"
+    exit 0
+fi
+
+if [[ $BEFORE_AFTER == 1 ]]; then
+    [[ -n "${BENCH_BEFORE_REV:-}" ]] || { echo "bench/run.sh: --busy-before-after needs BENCH_BEFORE_REV" >&2; exit 2; }
+    KS="${BENCH_BUSY_KS:-1,5000}"
+    mkdir -p "$ART/before" "$ART/after"
+    # This checkout's harness against REV's library: a worktree outside the
+    # checkout (so only its own .cargo settings apply) with bench/ replaced.
+    tree="$(mktemp -d)/before"
+    git worktree add --detach --force "$tree" "$BENCH_BEFORE_REV" >/dev/null
+    rm -rf "$tree/bench"
+    cp -r "$ROOT/bench" "$tree/bench"
+    log "before: bench package (release) against $BENCH_BEFORE_REV's library"
+    (cd "$tree/bench" && CARGO_TARGET_DIR="$BENCH_TARGET" cargo build --release --bin bench-harness)
+    cp "$BENCH_TARGET/release/bench-harness" "$ART/before/bench-harness"
+    git worktree remove --force "$tree"
+    rmdir "$(dirname "$tree")"
+    log "after: bench package (release)"
+    bench_cargo "$BENCH_TARGET" build --release --bin bench-harness
+    cp "$BENCH_TARGET/release/bench-harness" "$ART/after/bench-harness"
+    wait_quiet "busy-before-after"
+    for side in before after; do
+        log "[$side] a busy participant, k = $KS, session index off and on"
+        "$ART/$side/bench-harness" busy --ks "$KS" --moto "$MOTO" --out "$ART/$side/busy.json"
+    done
+    after "busy-before-after"
+    report --busy-before-after --before-name "$BENCH_BEFORE_REV" \
+        --command "BENCH_BEFORE_REV=$BENCH_BEFORE_REV bash bench/run.sh $*"
+    log "updated section 7b of BENCHMARKS.md"
     exit 0
 fi
 

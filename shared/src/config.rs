@@ -249,6 +249,8 @@ impl Function {
                 &STICKY,
                 &EVENTS_URL,
                 &EVENTS_SIGNING_SECRET,
+                // Its closes delete the conversation, or keep it.
+                &CLOSED_CONVERSATIONS,
             ],
             Function::InboundCall => &[
                 &PUBLIC_BASE_URL,

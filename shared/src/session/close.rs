@@ -52,19 +52,33 @@ impl Sessions<'_> {
     /// conversation that is gone or not a session is [`SessionError::NotFound`].
     pub async fn close(&self, sid: &str) -> Result<(), SessionError> {
         self.locked(sid, async || {
-            let conversation = match self.twilio.fetch_conversation(sid).await {
-                Ok(conversation) if is_session(&conversation) => conversation,
-                Ok(_) => return Err(SessionError::NotFound),
-                Err(e) if e.is_not_found() => {
+            // The index's item says it is ours: then the close itself is the
+            // first Twilio request (its answer has our record); else Twilio's
+            // record says, read first.
+            let indexed = match &self.index {
+                Some(index) => index.session(sid).await?.is_some(),
+                None => false,
+            };
+            let closing = ConversationParams::default();
+            let closed = match indexed {
+                true => self.close_in_twilio_by_sid(sid, &closing).await,
+                false => match self.twilio.fetch_conversation(sid).await {
+                    Ok(conversation) if is_session(&conversation) => {
+                        self.close_in_twilio(conversation, &closing).await
+                    }
+                    Ok(_) => return Err(SessionError::NotFound),
+                    Err(e) if e.is_not_found() => Err(SessionError::NotFound),
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            let closed = match closed {
+                Err(SessionError::NotFound) => {
                     // Deleted already: whatever the index still has goes too.
                     self.forget(sid, &[]).await?;
                     return Err(SessionError::NotFound);
                 }
-                Err(e) => return Err(e.into()),
+                other => other?,
             };
-            let closed = self
-                .close_in_twilio(conversation, &ConversationParams::default())
-                .await?;
             self.end(&closed, Ending::Api).await.map(|_| ())
         })
         .await
@@ -113,20 +127,23 @@ impl Sessions<'_> {
         if conversation.state == ConversationState::Closed {
             return Ok(conversation);
         }
+        self.close_in_twilio_by_sid(&conversation.sid, params).await
+    }
+
+    /// The same, for a session known to be ours without reading it.
+    async fn close_in_twilio_by_sid(
+        &self,
+        sid: &str,
+        params: &ConversationParams<'_>,
+    ) -> Result<Conversation, SessionError> {
         let closing = ConversationParams {
             state: Some(ConversationState::Closed),
             ..*params
         };
-        match self
-            .twilio
-            .update_conversation(&conversation.sid, &closing)
-            .await
-        {
+        match self.twilio.update_conversation(sid, &closing).await {
             Ok(closed) => Ok(closed),
-            // Closed meanwhile (a timer): closed is final, so that is the same.
-            Err(e) if e.is_code(code::CONVERSATION_CLOSED) => {
-                Ok(self.fetch_session(&conversation.sid).await?)
-            }
+            // Closed already (a timer, an earlier close): closed is final.
+            Err(e) if e.is_code(code::CONVERSATION_CLOSED) => Ok(self.fetch_session(sid).await?),
             Err(e) if e.is_not_found() => Err(SessionError::NotFound),
             Err(e) => Err(e.into()),
         }

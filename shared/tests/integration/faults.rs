@@ -751,9 +751,10 @@ async fn conversation_events_retry_or_ask_for_redelivery() {
 // GET and DELETE /sessions/{sid}
 
 /// All Safe: once → retried and answered; persistently → 503
-/// `upstream_unavailable`. A GET changes nothing; a failed DELETE leaves the
-/// session open with all its participants, a successful one closes and
-/// deletes it.
+/// `upstream_unavailable`. A GET changes nothing; a DELETE whose close fails
+/// leaves the session open with all its participants, one whose delete
+/// fails leaves it closed for a retry to delete; a successful one closes
+/// and deletes it.
 async fn lifecycle_case(case: Case) -> Report {
     let mut h = Harness::start().await;
     let mut checks = Checks::default();
@@ -764,7 +765,10 @@ async fn lifecycle_case(case: Case) -> Report {
     h.state.budget = BUDGET;
     case.inject(&h);
     let auth = basic(USERNAME, PASSWORD);
-    let deleting = case.op == Operation::UpdateConversation;
+    let deleting = matches!(
+        case.op,
+        Operation::UpdateConversation | Operation::DeleteConversation
+    );
     let method = if deleting { "DELETE" } else { "GET" };
 
     let started = Instant::now();
@@ -795,6 +799,29 @@ async fn lifecycle_case(case: Case) -> Report {
                 format!("not closed and deleted: {conversation:?}")
             });
         }
+        (Times::Persistent, _) if case.op == Operation::DeleteConversation => {
+            // Closed (Twilio confirmed it), not yet deleted: a retry of the
+            // DELETE finishes the job.
+            check_api_error(&mut checks, status, &body, 503, "upstream_unavailable");
+            checks.check(
+                conversation
+                    .as_ref()
+                    .is_some_and(|c| c.state == ConversationState::Closed),
+                || format!("expected the closed conversation to remain: {conversation:?}"),
+            );
+            h.emulator.clear_faults();
+            let retried = sessions::handle(
+                &h.state,
+                request("DELETE", &format!("/sessions/{sid}"), None, "", Some(&auth)),
+            )
+            .await;
+            checks.check(retried.status() == 204, || {
+                format!("the retry answered {}", retried.status())
+            });
+            checks.check(h.emulator.conversation(&sid).is_none(), || {
+                "the retry did not delete the conversation".into()
+            });
+        }
         (Times::Persistent, _) => {
             check_api_error(&mut checks, status, &body, 503, "upstream_unavailable");
             checks.check(after == before, || {
@@ -820,8 +847,9 @@ async fn session_reads_and_closes_retry_or_answer_503() {
     let cases = table(&[
         Operation::FetchConversation,
         Operation::ListParticipants,
-        // DELETE /sessions/{sid} closes with an update.
+        // DELETE /sessions/{sid} closes with an update, then deletes.
         Operation::UpdateConversation,
+        Operation::DeleteConversation,
     ]);
     run_table("GET|DELETE /sessions/{sid}", cases, lifecycle_case).await;
 }

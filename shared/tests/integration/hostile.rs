@@ -1150,6 +1150,19 @@ const DIAL_ENDED: [(&str, &str); 5] = [
     ("DialCallSid", "CA0123456789abcdef0123456789abcdee"),
 ];
 
+/// A conference's recording callback: no `CallSid`, only the conference's
+/// and the recording's sids.
+const CONFERENCE_RECORDING: [(&str, &str); 5] = [
+    ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+    ("ConferenceSid", "CF0123456789abcdef0123456789abcdef"),
+    ("RecordingSid", "RE0123456789abcdef0123456789abcdef"),
+    ("RecordingStatus", "completed"),
+    (
+        "RecordingUrl",
+        "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Recordings/RE0123456789abcdef0123456789abcdef",
+    ),
+];
+
 const MESSAGE_ADD: [(&str, &str); 4] = [
     ("EventType", "onMessageAdd"),
     ("ConversationSid", SID),
@@ -1301,13 +1314,14 @@ fn webhook_corpus(
         endpoint,
         {
             let hash = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
-            let signed_url = format!("{url}?bodySHA256={hash}");
+            let joint = if url.contains('?') { '&' } else { '?' };
+            let signed_url = format!("{url}{joint}bodySHA256={hash}");
             let signature = twilio_emulator::compute_signature(token, &signed_url, &[]);
             let mut req = signed_raw(
                 text(&signature),
                 &[],
                 Body::Text(json_body.into()),
-                &format!("{path}?bodySHA256={hash}"),
+                &format!("{path}{joint}bodySHA256={hash}"),
             );
             req.headers_mut()
                 .insert("content-type", text("application/json"));
@@ -1722,6 +1736,11 @@ async fn the_webhooks_refuse_what_twilio_did_not_sign() {
         ("/proxypoc/inboundCall", Endpoint::InboundCall, &CALL[..]),
         ("/inbound-message", Endpoint::InboundCall, &TEXT[..]),
         ("/call-events", Endpoint::InboundCall, &DIAL_ENDED[..]),
+        (
+            "/call-events?session=CH0123456789abcdef0123456789abcdef&kind=recording",
+            Endpoint::InboundCall,
+            &CONFERENCE_RECORDING[..],
+        ),
         (
             "/conversation-events",
             Endpoint::ConversationEvents,
