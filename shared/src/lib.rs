@@ -13,6 +13,7 @@ pub mod domain;
 pub mod events;
 pub mod facts;
 pub mod fanout;
+pub mod function;
 pub mod handlers;
 pub mod http;
 pub mod index;

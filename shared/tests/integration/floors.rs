@@ -15,6 +15,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("trust_roots", 1),
     ("fanout", 1),
     ("config", 1),
+    ("function", 1),
     ("index", 1),
     ("twilio", 1),
     ("events", 1),
