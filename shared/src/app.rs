@@ -31,7 +31,7 @@ pub struct AppState {
     /// when there is one, remembers them across environments).
     pub fanout: FanOutLedger,
     /// Senders already told that a pool number has no session for them
-    /// ([`crate::handlers::inbound_message::REPLY_AT_MOST_EVERY`]).
+    /// ([`crate::domain::out_of_session::REPLY_AT_MOST_EVERY`]).
     pub replies: FanOutLedger,
     /// Work queued for after the answer (events, the call log); it shares
     /// the invocation's deadline ([`crate::after_answer`]).
@@ -50,9 +50,7 @@ impl AppState {
             budget: REQUEST_BUDGET,
             create_window: crate::session::CREATE_MAY_RUN_FOR,
             fanout: FanOutLedger::default(),
-            replies: FanOutLedger::remembering(
-                crate::handlers::inbound_message::REPLY_AT_MOST_EVERY,
-            ),
+            replies: FanOutLedger::remembering(crate::domain::out_of_session::REPLY_AT_MOST_EVERY),
             deferred: Deferred::default(),
             metrics: Sink::Discard,
         }

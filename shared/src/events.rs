@@ -194,7 +194,7 @@ impl EventSender {
         body: &[u8],
         timeout: Duration,
     ) -> Result<Vec<u8>, String> {
-        let timestamp = crate::session::unix_now();
+        let timestamp = crate::domain::instant::unix_now();
         let answer = self
             .http
             .post(url.clone())
@@ -235,7 +235,7 @@ impl EventSender {
         if left.is_zero() {
             return Err("no time left".into());
         }
-        let timestamp = crate::session::unix_now();
+        let timestamp = crate::domain::instant::unix_now();
         let answer = self
             .http
             .post(receiver.url.clone())

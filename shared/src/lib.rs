@@ -2,7 +2,8 @@
 //!
 //! The domain (number choice, session rules) is pure and lives in [`domain`];
 //! Twilio I/O in [`twilio`]; configuration in [`config`]; each Lambda's
-//! request handling in [`handlers`]; `make twilio-setup` in [`twilio_setup`].
+//! request handling in [`handlers`]. `make twilio-setup` is its own crate
+//! (dev/twilio-setup), never linked into a Lambda binary.
 
 pub mod after_answer;
 pub mod app;
@@ -13,6 +14,7 @@ pub mod domain;
 pub mod events;
 pub mod facts;
 pub mod fanout;
+pub mod function;
 pub mod handlers;
 pub mod http;
 pub mod index;
@@ -23,9 +25,9 @@ pub mod out_of_session;
 pub mod privacy;
 pub mod recording_deletes;
 pub mod reply_key;
+pub mod runner;
 pub mod session;
 pub mod trust_roots;
 pub mod twilio;
-pub mod twilio_setup;
 
 pub use app::AppState;

@@ -777,7 +777,7 @@ def test_the_function_dimension_is_each_functions_lambda_name(template):
     # The code takes AWS_LAMBDA_FUNCTION_NAME, which Lambda sets to FunctionName.
     for name, fn in functions(template).items():
         assert sub(fn["Properties"]["FunctionName"]) == f"${{AWS::StackName}}-{binary_of(fn)}", name
-    rust = (REPO / "shared" / "src" / "metrics.rs").read_text()
+    rust = (REPO / "shared" / "src" / "metrics" / "recorder.rs").read_text()
     assert 'std::env::var("AWS_LAMBDA_FUNCTION_NAME")' in rust
 
 

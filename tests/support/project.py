@@ -36,8 +36,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
 CARGO_TOML = REPO / "Cargo.toml"
-CONFIG_RS = REPO / "shared" / "src" / "config.rs"
-METRICS_RS = REPO / "shared" / "src" / "metrics.rs"
+CONFIG_DIR = REPO / "shared" / "src" / "config"
+FUNCTION_RS = REPO / "shared" / "src" / "function.rs"
+
+
+def config_source() -> str:
+    """The key catalogue (config/keys.rs, as `pub mod key`) and `Function`
+    (function.rs), in the shape config.rs had before it was split."""
+    keys = (CONFIG_DIR / "keys.rs").read_text()
+    return "pub mod key {\n" + keys + "}\n" + FUNCTION_RS.read_text()
+METRICS_RS = REPO / "shared" / "src" / "metrics" / "catalogue.rs"
 SHARED_SRC = REPO / "shared" / "src"
 ERROR_RS = SHARED_SRC / "http" / "error.rs"
 
@@ -342,7 +350,7 @@ def parse_config_source(text: str) -> ConfigSource:
 
 @functools.cache
 def _config() -> ConfigSource:
-    return parse_config_source(CONFIG_RS.read_text())
+    return parse_config_source(config_source())
 
 
 def config_keys() -> tuple[ConfigKey, ...]:

@@ -20,8 +20,8 @@ from support import project
 from support.project import ProjectFactError, parse_config_source, parse_metrics_source, routes_in
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG_RS = (REPO / "shared" / "src" / "config.rs").read_text()
-METRICS_RS = (REPO / "shared" / "src" / "metrics.rs").read_text()
+CONFIG_RS = project.config_source()
+METRICS_RS = (REPO / "shared" / "src" / "metrics" / "catalogue.rs").read_text()
 
 
 def dev_params_keys() -> list[tuple[str, str, str]]:

@@ -1,9 +1,9 @@
-//! `twilio-setup` (`make twilio-setup`): see `masked_comms::twilio_setup`.
+//! `twilio-setup` (`make twilio-setup`): see the library (`twilio_setup`).
 
 use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    masked_comms::twilio_setup::cli::main(&args).await
+    twilio_setup::cli::main(&args).await
 }

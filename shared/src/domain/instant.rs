@@ -1,6 +1,15 @@
 //! Points in time as Twilio writes them (`2026-12-02T10:00:00Z`), as unix
 //! seconds, for the index's expiry times.
 
+/// Seconds since the Unix epoch, from the system clock: the one clock read
+/// the index's expiry times and the events' timestamps share.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Unix seconds of an ISO-8601 date and time with a UTC offset; `None` for
 /// anything else (week or ordinal dates, no offset, before 1970).
 pub fn unix_seconds(text: &str) -> Option<u64> {

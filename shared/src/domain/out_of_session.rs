@@ -8,6 +8,11 @@ use serde_json::Value;
 use super::address::{split_channel, PhoneNumber};
 use super::pool::Pool;
 
+/// The reply to a sender with no session goes to the same sender and
+/// number at most this often: two auto-responders must not text each
+/// other forever.
+pub const REPLY_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
 /// What the backend is told (POSTed as JSON, signed like events).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Knock<'a> {
@@ -118,9 +123,23 @@ impl Classify for serde_json::Error {
     }
 }
 
+/// The same id on Twilio's retries of the same call or text: names the
+/// callback (its idempotency id) and the session it makes.
+pub fn callback_id(sid: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("oos_{}", hex::encode(&Sha256::digest(sid.as_bytes())[..16]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_of_the_same_call_has_the_same_callback_id() {
+        assert_eq!(callback_id("CA1"), callback_id("CA1"));
+        assert_ne!(callback_id("CA1"), callback_id("CA2"));
+        assert!(callback_id("CA1").starts_with("oos_"));
+    }
 
     fn pool() -> Pool {
         Pool::new(["+15550001111"]).unwrap()

@@ -11,12 +11,12 @@ use crate::app::AppState;
 use crate::config::{Config, Function};
 use crate::deferred::call_data;
 use crate::deferred::Job;
+use crate::domain::instant::unix_now;
 use crate::domain::sid::{Sid, SidKind};
 use crate::events::{Event, EventType};
 use crate::http::webhook::{verified_params, WebhookParams};
 use crate::http::{response, serve, Invocation};
 use crate::index::{CallItem, PendingRecording};
-use crate::session::unix_now;
 use crate::twilio::twiml::{render, Tracking, Verb};
 
 pub const PATH: &str = "/call-events";

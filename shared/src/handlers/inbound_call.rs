@@ -13,6 +13,7 @@ use lambda_http::{Body, Request, Response};
 use crate::app::AppState;
 use crate::config::{CallSettings, Config, Function};
 use crate::deferred::{CallStart, Job};
+use crate::domain::instant::unix_now;
 use crate::domain::out_of_session::Disposition;
 use crate::domain::roster::RosterEntry;
 use crate::domain::routing::{plan_call, CallPlan};
@@ -25,7 +26,7 @@ use crate::metrics::CallOutcome;
 use crate::out_of_session::{call_knock, decide};
 use crate::privacy::Redacted;
 use crate::session::lookup::CallSession;
-use crate::session::{unix_now, SessionError, Sessions};
+use crate::session::{SessionError, Sessions};
 use crate::twilio::twiml::{render, Verb, Voice};
 use crate::twilio::{Twilio, TwilioError};
 

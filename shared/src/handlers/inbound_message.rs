@@ -6,7 +6,7 @@
 //! Answers are messaging TwiML. A forged request is refused (403); every
 //! other outcome is a 200, so Twilio never retries into a second reply.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -16,20 +16,18 @@ use crate::app::AppState;
 use crate::config::{Config, Function};
 use crate::domain::address::{split_channel, Channel};
 use crate::domain::capabilities::Capability;
+use crate::domain::instant::unix_now;
 use crate::domain::out_of_session::{Disposition, Knock};
 use crate::domain::sid::{Sid, SidKind};
 use crate::http::webhook::{verified_params, WebhookError};
 use crate::http::{response, serve, Invocation};
 use crate::out_of_session::{decide, text_knock};
 use crate::privacy::Redacted;
-use crate::session::{unix_now, Session, Sessions};
+use crate::session::{Session, Sessions};
 use crate::twilio::twiml::{render, Verb};
 
 pub const PATH: &str = "/inbound-message";
-/// The reply to a sender with no session goes to the same sender and
-/// number at most this often: two auto-responders must not text each
-/// other forever.
-pub const REPLY_AT_MOST_EVERY: Duration = Duration::from_secs(60 * 60);
+pub use crate::domain::out_of_session::REPLY_AT_MOST_EVERY;
 const DEFAULT_OUT_OF_SESSION_TEXT: &str = "This number is not connected to an active conversation.";
 
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {

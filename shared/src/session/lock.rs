@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 
-use super::{unix_now, SessionError, Sessions};
+use super::{SessionError, Sessions};
+use crate::domain::instant::unix_now;
 
 /// How long one change may hold the lock: a request's whole budget, after
 /// which a crashed holder no longer blocks others.

@@ -403,7 +403,7 @@ pub async fn pool_usage(
     numbers.dedup();
     let counts = match index {
         Some(index) => index
-            .pool_usage(&numbers, super::unix_now())
+            .pool_usage(&numbers, crate::domain::instant::unix_now())
             .await?
             .into_iter()
             .map(Some)

@@ -18,7 +18,9 @@ pub mod close;
 pub mod create;
 pub mod lock;
 pub mod lookup;
+mod open_for;
 pub mod participants;
+pub mod request;
 pub mod update;
 
 use std::time::Duration;
@@ -28,7 +30,7 @@ use serde::Serialize;
 use crate::config::{Config, ConfigError};
 use crate::deferred::Deferred;
 use crate::domain::capabilities::Capability;
-use crate::domain::instant::unix_seconds;
+use crate::domain::instant::{unix_now, unix_seconds};
 use crate::domain::roster::{user_attributes, SessionRecord};
 use crate::domain::session::InvalidField;
 use crate::events::{Event, EventType};
@@ -180,14 +182,6 @@ impl<'a> Sessions<'a> {
 /// Twilio account have conversations too, and those are not sessions.
 pub fn is_session(conversation: &Conversation) -> bool {
     SessionRecord::read(&conversation.attributes).is_some()
-}
-
-/// Seconds since the Unix epoch, from the system clock.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// How long after Twilio's closed timer the index keeps a session's items

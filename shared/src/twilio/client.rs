@@ -214,7 +214,7 @@ impl<'a> Twilio<'a> {
         format!("{}{}", self.http.settings.api_url, path)
     }
 
-    pub(crate) fn account_sid(&self) -> &str {
+    pub fn account_sid(&self) -> &str {
         &self.credentials.account_sid
     }
 

@@ -78,7 +78,7 @@ async fn events_reach_the_receiver_signed_after_the_answer() {
     );
     assert_eq!(headers["content-type"], "application/json");
     let timestamp = &headers["x-masked-comms-timestamp"];
-    let age = masked_comms::session::unix_now() - timestamp.parse::<u64>().unwrap();
+    let age = masked_comms::domain::instant::unix_now() - timestamp.parse::<u64>().unwrap();
     assert!(age < 60, "a fresh timestamp");
     assert_eq!(
         headers["x-masked-comms-signature"],

@@ -36,12 +36,12 @@ use masked_comms::twilio::{
     ConversationParams, ConversationState, NumberWebhooks, TwilioError, TwilioHttp, TwilioSettings,
     WebhookConfigurationUpdate,
 };
-use masked_comms::twilio_setup::base_url::BaseUrl;
-use masked_comms::twilio_setup::plan::Choices;
-use masked_comms::twilio_setup::{wire, Outcome, Wiring};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use twilio_setup::base_url::BaseUrl;
+use twilio_setup::plan::Choices;
+use twilio_setup::{wire, Outcome, Wiring};
 
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";

@@ -295,7 +295,7 @@ async fn a_used_session_moves_its_items_with_its_closed_timer() {
     .await;
     let sid = session["sid"].as_str().unwrap().to_owned();
     h.state.run_deferred().await;
-    let now = masked_comms::session::unix_now();
+    let now = masked_comms::domain::instant::unix_now();
     let before: Vec<u64> = scan(&h).await.iter().filter_map(expiry_of).collect();
     assert!(before.iter().all(|&at| at > now), "{before:?}");
     // Activity moved Twilio's closed timer ten days out.

@@ -23,7 +23,7 @@ use crate::index::cursor_belongs_to;
 use crate::session::lookup::{Cursor, Listing};
 use crate::session::{CreateRequest, Created, Session, SessionError, Sessions};
 
-pub mod request;
+pub use crate::session::request;
 
 use request::{ParticipantRequest, SessionRequestForm, SessionRequestJson, UpdateJson};
 
@@ -272,7 +272,7 @@ fn create_request(
         return Ok(CreateRequest {
             id: hex::encode(nonce),
             idempotent_name: None,
-            started: crate::session::unix_now(),
+            started: crate::domain::instant::unix_now(),
             may_still_run,
         });
     };
@@ -300,7 +300,7 @@ fn create_request(
     Ok(CreateRequest {
         id: fingerprint(session),
         idempotent_name: Some(format!("mc-idem-{name}")),
-        started: crate::session::unix_now(),
+        started: crate::domain::instant::unix_now(),
         may_still_run,
     })
 }

@@ -6,14 +6,30 @@ use std::time::Duration;
 
 use masked_comms::config::{RawConfig, Secret, TwilioCredentials};
 use masked_comms::twilio::TwilioHttp;
-use masked_comms::twilio_setup::base_url::BaseUrl;
-use masked_comms::twilio_setup::plan::{Choices, POST_EVENTS, PRE_EVENT};
-use masked_comms::twilio_setup::{wire, Outcome, SetupError, Wiring};
 use twilio_emulator::{
     Emulator, EmulatorConfig, Fault, HttpMethod, Operation, PhoneNumberSnapshot, RecordedRequest,
 };
+use twilio_setup::base_url::BaseUrl;
+use twilio_setup::plan::{Choices, POST_EVENTS, PRE_EVENT};
+use twilio_setup::{wire, Outcome, SetupError, Wiring};
 
-use crate::support::{settings, POOL};
+use masked_comms::twilio::TwilioSettings;
+
+/// The pool the stack is configured with in these tests.
+const POOL: [&str; 3] = ["+15005550001", "+15005550002", "+15005550003"];
+
+/// Twilio settings pointed at the emulator, with short timeouts and retries.
+fn settings(base_url: &str) -> TwilioSettings {
+    TwilioSettings {
+        conversations_url: base_url.to_owned(),
+        api_url: base_url.to_owned(),
+        connect_timeout: Duration::from_millis(500),
+        attempt_timeout: Duration::from_millis(800),
+        max_retries: 3,
+        min_retry_delay: Duration::from_millis(5),
+        max_retry_delay: Duration::from_millis(40),
+    }
+}
 
 const BASE: &str = "https://masked.example.com";
 const VOICE: &str = "https://masked.example.com/inbound-call";

@@ -21,9 +21,9 @@ use std::io::Write;
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::config::Config;
-use crate::twilio::{Twilio, TwilioError};
 use base_url::BaseUrl;
+use masked_comms::config::Config;
+use masked_comms::twilio::{Twilio, TwilioError};
 use plan::{Choices, Current, Plan};
 
 /// Pool numbers looked up at once: quick for a large pool, gentle on the

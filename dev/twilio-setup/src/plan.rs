@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use super::base_url::Targets;
-use crate::twilio::{
+use masked_comms::twilio::{
     IncomingPhoneNumber, NumberWebhooks, WebhookConfiguration, WebhookConfigurationUpdate,
 };
 
@@ -414,7 +414,7 @@ fn plan_webhooks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::twilio_setup::base_url::BaseUrl;
+    use crate::base_url::BaseUrl;
 
     const BASE: &str = "https://masked.example.com";
     const EVENTS: &str = "https://masked.example.com/conversation-events";

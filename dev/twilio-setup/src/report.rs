@@ -8,8 +8,8 @@ use std::fmt::Write;
 
 use super::plan::{Change, NumberPlan, Override, Plan, Refusal, Setting, WebhookNote};
 use super::{Outcome, SetupError};
-use crate::privacy::{redact, redact_numbers};
-use crate::twilio::TwilioError;
+use masked_comms::privacy::{redact, redact_numbers};
+use masked_comms::twilio::TwilioError;
 
 /// The plan: each pool number and the webhook configuration, current
 /// against wanted.
@@ -117,7 +117,7 @@ pub fn refusals(plan: &Plan, account_sid: &str) -> String {
                 redact(number)
             ),
             Refusal::ForeignWebhook { setting, url } => {
-                let earlier = url.ends_with(crate::handlers::conversation_events::PATH);
+                let earlier = url.ends_with(masked_comms::handlers::conversation_events::PATH);
                 format!(
                     "{setting} points elsewhere: {url} ({}). Whatever is there would stop \
                      getting the account's Conversations events: pass --replace-webhooks if it \

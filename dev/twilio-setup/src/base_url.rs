@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use crate::config::is_loopback_http;
-use crate::handlers::{conversation_events, inbound_call, inbound_message};
+use masked_comms::config::is_loopback_http;
+use masked_comms::handlers::{conversation_events, inbound_call, inbound_message};
 
 /// The stack's public base URL: https (plain http only to this machine), no
 /// credentials, query or fragment, no trailing slash. A path is kept (an API

@@ -9,9 +9,9 @@ use tracing_subscriber::EnvFilter;
 use super::base_url::BaseUrl;
 use super::plan::Choices;
 use super::{wire, Outcome, Wiring};
-use crate::config::{key, Config, ConfigSource, Function, OutOfSession};
-use crate::privacy::redact;
-use crate::twilio::{TwilioHttp, TwilioSettings};
+use masked_comms::config::{key, Config, ConfigSource, Function, OutOfSession};
+use masked_comms::privacy::redact;
+use masked_comms::twilio::{TwilioHttp, TwilioSettings};
 
 pub const USAGE: &str = "\
 usage: twilio-setup [--base-url URL] [--stack-url URL] [--dry-run]
@@ -145,7 +145,7 @@ async fn run(options: &Options) -> Result<Outcome, String> {
     );
     let settings = TwilioSettings::from_env().map_err(|e| e.to_string())?;
     let http = TwilioHttp::new(settings).map_err(|e| format!("HTTP client: {e}"))?;
-    let metrics = crate::metrics::Recorder::default();
+    let metrics = masked_comms::metrics::Recorder::default();
     let twilio = http.session(credentials, BUDGET, &metrics);
     wire(&twilio, &wiring, &mut std::io::stdout())
         .await
