@@ -71,8 +71,9 @@ impl AppState {
     /// to Twilio ([`TwilioHttp::preconnect`]) and to the session index
     /// ([`SessionIndex::preconnect`]), so a cold start's first answer pays
     /// no TLS handshake. Every client trusts the roots read once at the
-    /// start ([`TrustRoots::system`]). The pools' numbers are placed
-    /// ([`warm_numbers`]) as soon as the configuration is read.
+    /// start ([`TrustRoots::system`]). For the session API, the pools'
+    /// numbers are placed ([`warm_numbers`]) as soon as the configuration
+    /// is read.
     pub async fn from_env(function: Function) -> Result<Self, lambda_http::Error> {
         let roots = TrustRoots::system();
         let twilio = TwilioHttp::with_roots(TwilioSettings::from_env()?, roots)?;
@@ -94,7 +95,14 @@ impl AppState {
         let index = aws.as_ref().and_then(SessionIndex::from_env);
         // A failure is logged by the store and answered with 503 until fixed.
         let (_, _, _) = tokio::join!(
-            warm_numbers(&config),
+            async {
+                // Only a create places numbers on its way to the answer;
+                // the others would only add the metadata's load to init.
+                match function {
+                    Function::Sessions => warm_numbers(&config).await,
+                    _ => drop(config.current().await),
+                }
+            },
             twilio.preconnect(function.twilio_connections_at_once(index.is_some())),
             async {
                 if let Some(index) = &index {
