@@ -157,11 +157,18 @@ impl AppState {
 
 /// Loads the configuration and places every pool number (country, region,
 /// area code), so libphonenumber's metadata is read during init rather than
-/// by the first request that chooses or recognises a proxy.
+/// by the first request that chooses or recognises a proxy. The placing is
+/// CPU work, so it runs on the blocking pool: the connections opened beside
+/// it in init keep making progress.
 pub async fn warm_numbers(config: &ConfigStore) {
     if let Ok(config) = config.current().await {
-        for pool in config.pools() {
-            pool.warm();
+        let placed = tokio::task::spawn_blocking(move || {
+            for pool in config.pools() {
+                pool.warm();
+            }
+        });
+        if placed.await.is_err() {
+            tracing::warn!("placing the pool numbers failed; the first create will");
         }
     }
 }
