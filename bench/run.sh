@@ -47,7 +47,9 @@
 #   3b. bench-harness cold: the same binaries with Twilio and SSM behind TLS listeners:
 #      init, the first invocation and a warm one; Twilio connections opened in init and
 #      by the first invocation (none); the version before (BENCH_BEFORE_REV) alongside.
-#   5. sizes: `cargo lambda build --release --arm64 --output-format zip`.
+#   5. sizes: `cargo lambda build --release --arm64 --output-format zip`; and
+#      `bench-harness linked` (every mode): the page's assets only in landing-page,
+#      the twilio-setup CLI in no function binary, read from the built binaries.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -143,6 +145,8 @@ if [[ $QUICK == 1 ]]; then
     log "quick: building the functions (debug) and the bench package"
     cargo build -q "${PACKAGES[@]}"
     bench_cargo "$BENCH_TARGET" build -q --bins
+    log "quick: what each function binary carries (the page only in landing-page)"
+    "$BENCH_TARGET/debug/bench-harness" linked --bin-dir "$ROOT_TARGET/debug" --out "$ART/s/linked.json"
     log "quick: bench library tests and each Criterion benchmark once"
     bench_cargo "$BENCH_TARGET" test -q --lib --benches
     log "quick: in-process round trips"
@@ -239,6 +243,7 @@ if [[ $COLD_ONLY == 1 ]]; then
     log "cold only: cargo build --release (functions) and the bench package"
     cargo build --release "${PACKAGES[@]}"
     bench_cargo "$BENCH_TARGET" build --release --bin bench-harness --bin hello-lambda
+    "$BENCH_TARGET/release/bench-harness" linked --bin-dir "$ROOT_TARGET/release" --out "$ART/s/linked.json"
     measure_cold "$BENCH_TARGET"
     report --cold-only --before-name "$BEFORE_NAME" \
         --command "${BENCH_BEFORE_REV:+BENCH_BEFORE_REV=$BENCH_BEFORE_REV }${BENCH_BEFORE_DIR:+BENCH_BEFORE_DIR=$BENCH_BEFORE_DIR }bash bench/run.sh $*"
@@ -256,6 +261,9 @@ build_variant() {
     log "[$variant] bench package (release; benches use the same profile)"
     bench_cargo "$bench_target" build --release --bins
     bench_cargo "$bench_target" bench --no-run --bench overhead
+    log "[$variant] what each function binary carries (the page only in landing-page)"
+    "$bench_target/release/bench-harness" linked --bin-dir "$root_target/release" \
+        --out "$ART/$variant/linked.json"
     if [[ $ARM64 == 1 ]]; then
         # The zip holds the bootstrap; report.py reads both sizes from it.
         log "[$variant] cargo lambda build --release --arm64 --output-format zip"

@@ -69,7 +69,9 @@ impl AppState {
     /// to Twilio ([`TwilioHttp::preconnect`]) and to the session index
     /// ([`SessionIndex::preconnect`]), so a cold start's first answer pays
     /// no TLS handshake. Every client trusts the roots read once at the
-    /// start ([`TrustRoots::system`]).
+    /// start ([`TrustRoots::system`]). For the session API, the pools'
+    /// numbers are placed ([`warm_numbers`]) as soon as the configuration
+    /// is read.
     pub async fn from_env(function: Function) -> Result<Self, lambda_http::Error> {
         let roots = TrustRoots::system();
         let twilio = TwilioHttp::with_roots(TwilioSettings::from_env()?, roots)?;
@@ -91,7 +93,14 @@ impl AppState {
         let index = aws.as_ref().and_then(SessionIndex::from_env);
         // A failure is logged by the store and answered with 503 until fixed.
         let (_, _, _) = tokio::join!(
-            config.current(),
+            async {
+                // Only a create places numbers on its way to the answer;
+                // the others would only add the metadata's load to init.
+                match function {
+                    Function::Sessions => warm_numbers(&config).await,
+                    _ => drop(config.current().await),
+                }
+            },
             twilio.preconnect(function.twilio_connections_at_once(index.is_some())),
             async {
                 if let Some(index) = &index {
@@ -141,5 +150,69 @@ impl AppState {
             .as_ref()
             .map(|index| index.for_invocation(invocation.index_requests()));
         Sessions::new(twilio, index, config, &self.deferred, invocation.metrics())
+    }
+}
+
+/// Loads the configuration and places every pool number (country, region,
+/// area code), so libphonenumber's metadata is read during init rather than
+/// by the first request that chooses or recognises a proxy. The placing is
+/// CPU work, so it runs on the blocking pool: the connections opened beside
+/// it in init keep making progress.
+pub async fn warm_numbers(config: &ConfigStore) {
+    if let Ok(config) = config.current().await {
+        let placed = tokio::task::spawn_blocking(move || {
+            for pool in config.pools() {
+                pool.warm();
+            }
+        });
+        if placed.await.is_err() {
+            tracing::warn!("placing the pool numbers failed; the first create will");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::RawConfig;
+
+    fn store() -> ConfigStore {
+        let raw = RawConfig::from_ssm(
+            [
+                ("twilio/account-sid", "AC00000000000000000000000000000000"),
+                ("twilio/auth-token", "an-auth-token"),
+                ("number-pool", "+14155550001,+16045550002,+447700900003"),
+                ("auth/username", "operator"),
+                ("auth/password", "correct horse battery staple"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        );
+        ConfigStore::new(
+            ConfigSource::Values(raw),
+            Function::Sessions,
+            Duration::from_secs(300),
+        )
+    }
+
+    #[tokio::test]
+    async fn init_places_the_pool_numbers_that_invocations_then_use() {
+        let store = store();
+        let unwarmed = store.current().await.unwrap();
+        assert!(!unwarmed.pool().unwrap().is_warm());
+
+        let store = self::store();
+        warm_numbers(&store).await;
+        let first_invocation = store.current().await.unwrap();
+        assert!(first_invocation.pool().unwrap().is_warm());
+        // The configuration was read once: the warmed pool is the one served.
+        assert_eq!(store.loads(), 1);
+        assert!(Arc::ptr_eq(
+            &first_invocation,
+            &store.current().await.unwrap()
+        ));
     }
 }

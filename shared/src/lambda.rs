@@ -10,6 +10,7 @@
 //! Extensions API, or one that tells extensions late, as local stand-ins do,
 //! the work still runs at once.)
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,15 +24,21 @@ use tokio::sync::Notify;
 use crate::after_answer::AfterAnswer;
 use crate::app::AppState;
 use crate::config::Function;
-use crate::handlers::{conversation_events, inbound_call, landing, sessions};
 use crate::logging;
 
 /// Registering is a local call; a runtime without the Extensions API
 /// answers at once or not at all.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Runs `function` until Lambda ends the environment.
-pub async fn run(function: Function) -> Result<(), Error> {
+/// Runs `function` with its `handler` until Lambda ends the environment.
+///
+/// Each binary names its own handler here, at compile time, so the linker
+/// keeps only that handler (and, for the page, its assets) in the binary.
+pub async fn run<H, F>(function: Function, handler: H) -> Result<(), Error>
+where
+    H: Fn(&'static AppState, Request) -> F + Copy + Send + 'static,
+    F: Future<Output = Response<Body>> + Send,
+{
     logging::init();
     // One per process, for the process's whole life.
     let state: &'static AppState = Box::leak(Box::new(AppState::from_env(function).await?));
@@ -46,7 +53,7 @@ pub async fn run(function: Function) -> Result<(), Error> {
             after: AfterAnswer::of_invocation(function, Instant::now()),
         };
         async move {
-            let response = handle(function, state, req).await;
+            let response = handler(state, req).await;
             drop(answered);
             Ok::<_, Error>(response)
         }
@@ -57,16 +64,6 @@ pub async fn run(function: Function) -> Result<(), Error> {
             Ok(())
         }
         None => runtime.await,
-    }
-}
-
-/// The function's handler.
-pub async fn handle(function: Function, state: &AppState, req: Request) -> Response<Body> {
-    match function {
-        Function::Sessions => sessions::handle(state, req).await,
-        Function::InboundCall => inbound_call::handle(state, req).await,
-        Function::ConversationEvents => conversation_events::handle(state, req).await,
-        Function::LandingPage => landing::handle(state, req).await,
     }
 }
 

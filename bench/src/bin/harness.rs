@@ -23,6 +23,9 @@
 //!     each start measured to its first `next` (init), its first invocation and
 //!     a second one; the binaries of --before-dir and --bin-dir alternately, in
 //!     one run, beside a hello-world function and one fresh SSM read. See cold.rs.
+//! bench-harness linked --out FILE --bin-dir DIR
+//!     What each function binary carries: the page's assets only in
+//!     `landing-page`, the twilio-setup CLI in none. Fails otherwise. See linked.rs.
 //! ```
 //!
 //! Results are JSON for bench/report.py. With `--quick` every piece runs with tiny
@@ -58,6 +61,8 @@ use twilio_emulator::{sequential_round_trips, ConversationSeed, Emulator, Emulat
 mod busy;
 #[path = "harness/cold.rs"]
 mod cold;
+#[path = "harness/linked.rs"]
+mod linked;
 
 type Result<T, E = String> = std::result::Result<T, E>;
 
@@ -66,10 +71,11 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().cloned().unwrap_or_default();
     let flags = match command.as_str() {
-        "inprocess" | "busy" | "process" | "cold" => Flags::parse(&args[1..]),
-        _ => {
-            Err("usage: bench-harness inprocess|busy|process|cold --out FILE [--quick] ...".into())
-        }
+        "inprocess" | "busy" | "process" | "cold" | "linked" => Flags::parse(&args[1..]),
+        _ => Err(
+            "usage: bench-harness inprocess|busy|process|cold|linked --out FILE [--quick] ..."
+                .into(),
+        ),
     };
     let flags = match flags {
         Ok(f) => f,
@@ -82,6 +88,7 @@ async fn main() -> ExitCode {
         "inprocess" => inprocess(&flags).await,
         "busy" => busy::busy(&flags).await,
         "cold" => cold::cold(&flags).await,
+        "linked" => linked::linked(&flags),
         _ => process(&flags).await,
     };
     match outcome {

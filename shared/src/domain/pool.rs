@@ -89,6 +89,17 @@ impl Pool {
         &self.numbers
     }
 
+    /// Places every number now (libphonenumber's metadata, read on first
+    /// use, included), so no later lookup pays for it.
+    pub fn warm(&self) {
+        self.index();
+    }
+
+    /// Whether the numbers are placed already ([`Pool::warm`]).
+    pub fn is_warm(&self) -> bool {
+        self.index.get().is_some()
+    }
+
     pub fn len(&self) -> usize {
         self.numbers.len()
     }
