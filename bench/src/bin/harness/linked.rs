@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use masked_comms::handlers::landing::page::{SCRIPT, STYLE};
-use masked_comms::twilio_setup::cli::USAGE;
+use twilio_setup::cli::USAGE;
 use serde_json::{json, Value};
 
 use super::{Flags, Result};
