@@ -13,8 +13,8 @@
 use std::path::Path;
 
 use masked_comms::handlers::landing::page::{SCRIPT, STYLE};
-use twilio_setup::cli::USAGE;
 use serde_json::{json, Value};
+use twilio_setup::cli::USAGE;
 
 use super::{Flags, Result};
 
