@@ -617,7 +617,8 @@ def before_after_section(before, after, art, command, before_name):
     w = L.append
     w("## 7b. Before and after one close path and the session lock: create, call, close")
     w("")
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    written = os.path.getmtime(os.path.join(art, "after", "busy.json"))
+    now = datetime.datetime.fromtimestamp(written, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     w(f"Measured {now} by `{command}`.{phase_load_text(art, 'busy-before-after')} "
       f"**Before** is `{before_name}` (an API close kept the conversation and took no lock), "
       "**after** is this checkout (the close deletes the conversation once Twilio confirms; "
@@ -649,6 +650,17 @@ def before_after_section(before, after, art, command, before_name):
                     return f"{span(x['round_trips'])} ({span(x['index_requests'])})"
                 w(f"| {k_text(k)} | {side} | {op} | {cell(b)} | {counts(b)} | {cell(a)} "
                   f"| {counts(a)} | {b['ok']}/{b['n']} / {a['ok']}/{a['n']} |")
+    failing = sorted({f"k = {k_text(r['k'])}, index {side}"
+                      for r in after["runs"] + before["runs"]
+                      for side in ("on", "off")
+                      for op in ("create", "call", "close")
+                      if r[side].get(op) and r[side][op]["ok"] < r[side][op]["n"]})
+    if failing:
+        w("")
+        w(f"Failures ({'; '.join(failing)}) are the same in both versions: without the "
+          "index, a participant with thousands of sessions is "
+          "found by paging Twilio's list, which runs past the 10 s budget (section 7); no "
+          "create succeeded there, so there was no close to time.")
     w("")
     w("A call's answer path is the same before and after (one index read, one Twilio read; "
       "no lock). A create is unchanged. A close now waits for Twilio's delete (and the "
