@@ -91,17 +91,7 @@ impl Index<'_> {
         session: &str,
         call_sid: &str,
     ) -> Result<Option<CallItem>, IndexError> {
-        self.count();
-        let answer = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(key_attributes(&CallItem::key(session, call_sid))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(IndexError::from_sdk)?;
-        answer.item.map(decode).transpose()
+        self.get(&CallItem::key(session, call_sid), true).await
     }
 
     /// A session's calls, newest first, `limit` at most, after `cursor`.

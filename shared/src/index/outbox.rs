@@ -1,9 +1,6 @@
 //! Events whose delivery failed, kept for a later invocation to send.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use super::items::{OutboxItem, OUTBOX_PK};
-use super::table::decode;
 use super::{Index, IndexError};
 
 impl Index<'_> {
@@ -25,22 +22,6 @@ impl Index<'_> {
 
     /// The oldest events waiting, `limit` at most.
     pub async fn outbox(&self, limit: usize) -> Result<Vec<OutboxItem>, IndexError> {
-        self.count();
-        let answer = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(OUTBOX_PK.to_owned()))
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(IndexError::from_sdk)?;
-        answer
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(decode)
-            .collect()
+        self.first(OUTBOX_PK, limit).await
     }
 }

@@ -60,23 +60,11 @@ impl Index<'_> {
 
     /// The oldest `limit` recordings waiting to be deleted.
     pub async fn recording_deletes(&self, limit: usize) -> Result<Vec<String>, IndexError> {
-        self.count();
-        let answer = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(RECORDING_DELETE_PK.to_owned()))
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(IndexError::from_sdk)?;
-        answer
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| decode::<RecordingDelete>(item).map(|d| d.recording_sid().to_owned()))
-            .collect()
+        let waiting: Vec<RecordingDelete> = self.first(RECORDING_DELETE_PK, limit).await?;
+        Ok(waiting
+            .iter()
+            .map(|d| d.recording_sid().to_owned())
+            .collect())
     }
 
     /// Twilio confirmed these deletes.

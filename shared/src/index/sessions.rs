@@ -34,17 +34,7 @@ impl Index<'_> {
     }
 
     pub async fn session(&self, sid: &str) -> Result<Option<SessionItem>, IndexError> {
-        self.count();
-        let key = ItemKey::of_session(sid);
-        let answer = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(key_attributes(&key)))
-            .send()
-            .await
-            .map_err(IndexError::from_sdk)?;
-        answer.item.map(decode).transpose()
+        self.get(&ItemKey::of_session(sid), false).await
     }
 
     /// Newest first, `limit` at most, after `cursor` (from an earlier page).

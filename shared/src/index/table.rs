@@ -130,6 +130,51 @@ impl Index<'_> {
         Ok(())
     }
 
+    /// One item by its key, decoded; `consistent` reads what every write
+    /// before it wrote.
+    pub(super) async fn get<T: DeserializeOwned>(
+        &self,
+        key: &ItemKey,
+        consistent: bool,
+    ) -> Result<Option<T>, IndexError> {
+        self.count();
+        let answer = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key_attributes(key)))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        answer.item.map(decode).transpose()
+    }
+
+    /// The first `limit` items of partition `pk` (a queue's oldest), decoded.
+    pub(super) async fn first<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        limit: usize,
+    ) -> Result<Vec<T>, IndexError> {
+        self.count();
+        let answer = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(IndexError::from_sdk)?;
+        answer
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(decode)
+            .collect()
+    }
+
     /// Every item matching, across pages.
     pub(super) async fn query(
         &self,

@@ -106,6 +106,21 @@ pub(crate) async fn call_event(
     .as_u16()
 }
 
+/// Twilio's recording callback for the harness's call: `recording` is ready.
+pub(crate) async fn recording_ready(h: &Harness, session: &str, recording: &str) -> u16 {
+    call_event(
+        h,
+        session,
+        true,
+        &[
+            ("CallSid", CALL_SID),
+            ("RecordingSid", recording),
+            ("RecordingStatus", "completed"),
+        ],
+    )
+    .await
+}
+
 pub(crate) fn twilio_of(h: &Harness) -> (TwilioHttp, TwilioCredentials, Recorder) {
     (
         TwilioHttp::new(settings(&h.emulator.base_url())).unwrap(),
@@ -166,17 +181,7 @@ async fn no_index_item_is_ever_without_an_expiry() {
     call_in(&h, &first, A).await;
     h.state.run_deferred().await;
     let recording = h.emulator.seed_recording(CALL_SID);
-    let recorded = call_event(
-        &h,
-        &first_sid,
-        true,
-        &[
-            ("CallSid", CALL_SID),
-            ("RecordingSid", &recording),
-            ("RecordingStatus", "completed"),
-        ],
-    )
-    .await;
+    let recorded = recording_ready(&h, &first_sid, &recording).await;
     assert_eq!(recorded, 200);
     call_event(
         &h,

@@ -5,7 +5,7 @@
 use serde_json::json;
 use twilio_emulator::{Fault, Operation};
 
-use crate::expiry::{call_event, call_in, scan, send};
+use crate::expiry::{call_event, call_in, recording_ready, scan, send};
 use crate::support::*;
 
 const A: &str = "+14155550101";
@@ -34,17 +34,7 @@ async fn a_recording_of_a_call_logged_after_close_is_deleted() {
     assert_eq!(status, 204);
     h.state.run_deferred().await;
     let recording = h.emulator.seed_recording(CALL_SID);
-    let status = call_event(
-        &h,
-        &sid,
-        true,
-        &[
-            ("CallSid", CALL_SID),
-            ("RecordingSid", &recording),
-            ("RecordingStatus", "completed"),
-        ],
-    )
-    .await;
+    let status = recording_ready(&h, &sid, &recording).await;
     assert_eq!(status, 200);
     h.state.run_deferred().await;
     assert_eq!(recordings_left(&h), Vec::<String>::new());
@@ -149,17 +139,7 @@ async fn a_failed_recording_delete_is_retried_until_twilio_deletes_it() {
     call_in(&h, &session, A).await;
     h.state.run_deferred().await;
     let recording = h.emulator.seed_recording(CALL_SID);
-    call_event(
-        &h,
-        &sid,
-        true,
-        &[
-            ("CallSid", CALL_SID),
-            ("RecordingSid", &recording),
-            ("RecordingStatus", "completed"),
-        ],
-    )
-    .await;
+    recording_ready(&h, &sid, &recording).await;
     h.state.run_deferred().await;
 
     h.emulator.inject(
