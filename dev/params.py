@@ -84,10 +84,11 @@ KEYS: list[tuple[str, str, str]] = [
 # Made by make params when .env has none (generated_reply_key).
 GENERATED = "REPLY_KEY"
 REQUIRED = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "NUMBER_POOL", "AUTH_USERNAME", "AUTH_PASSWORD"]
-# The functions refuse a shorter operator password (MIN_PASSWORD_CHARS in
-# shared/src/config.rs); refusing it here saves a deploy that answers 503.
+# The functions refuse a shorter operator password (the `secrets` facts the
+# code writes; tests/deploy/test_params.py checks these against them);
+# refusing it here saves a deploy that answers 503.
 MIN_PASSWORD_CHARS = 16
-# Likewise MIN_REPLY_KEY_CHARS in shared/src/reply_key.rs.
+# Likewise the reply key.
 MIN_REPLY_KEY_CHARS = 32
 PREFIX_PATTERN = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")  # template.yaml's AllowedPattern
 

@@ -1,9 +1,10 @@
 //! Facts the code states about itself, for the checks that are not Rust
 //! (tests/deploy reads them instead of parsing Rust sources). One JSON
-//! document with a section per kind of fact; today the IAM section: per
-//! function binary, the DynamoDB actions its code paths use
-//! ([`crate::index::access`]). Routes, configuration keys and metrics can
-//! join as sections of their own.
+//! document with a section per kind of fact: `iam`, per function binary,
+//! the DynamoDB actions its code paths use ([`crate::index::access`]); and
+//! `secrets`, the shortest value the functions accept for each secret key
+//! (`make params` checks its own limits against them). Routes, configuration keys and
+//! metrics can join as sections of their own.
 //!
 //! `cargo test -p masked-comms --lib facts` writes [`PATH`] (`make test`'s
 //! unit step does, before the deploy checks read it).
@@ -12,8 +13,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::Function;
+use crate::config::{key, Function, MIN_PASSWORD_CHARS, MIN_SIGNING_SECRET_CHARS};
 use crate::index::access::actions_of;
+use crate::reply_key::MIN_REPLY_KEY_CHARS;
 
 /// Where the facts are written, relative to the repository's root.
 pub const PATH: &str = "target/facts/facts.json";
@@ -30,6 +32,13 @@ const FUNCTIONS: [Function; 4] = [
 pub struct Facts {
     /// Per function binary: what its role must grant.
     pub iam: BTreeMap<&'static str, Iam>,
+    /// Per SSM key of a secret with a minimum length: that length.
+    pub secrets: BTreeMap<&'static str, Secret>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Secret {
+    pub min_chars: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,6 +63,14 @@ impl Facts {
                     (f.binary(), Iam { dynamodb })
                 })
                 .collect(),
+            secrets: [
+                (&key::PASSWORD, MIN_PASSWORD_CHARS),
+                (&key::EVENTS_SIGNING_SECRET, MIN_SIGNING_SECRET_CHARS),
+                (&key::REPLY_KEY, MIN_REPLY_KEY_CHARS),
+            ]
+            .into_iter()
+            .map(|(key, min_chars)| (key.ssm, Secret { min_chars }))
+            .collect(),
         }
     }
 }
