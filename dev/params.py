@@ -9,7 +9,7 @@ them; this script writes them, under the stack's ParameterPrefix:
     .venv/bin/python dev/params.py --config-env prod    # prefix of samconfig.toml [prod]
     .venv/bin/python dev/params.py --prefix /masked-comms/staging --dry-run
 
-.env holds the environment-variable names from shared/src/config.rs
+.env holds the environment-variable names of the configuration keys (shared/src/config/keys.rs)
 (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, NUMBER_POOL, AUTH_USERNAME,
 AUTH_PASSWORD, and optionally the others). Each becomes PREFIX/<ssm name>:
 
@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PREFIX = "/masked-comms/prod"  # template.yaml's ParameterPrefix default
 
 # (environment variable, SSM name below the prefix, type); mirrors
-# shared/src/config.rs `key::ALL` (tests/deploy/test_params.py checks that).
+# the configuration keys (config/keys.rs `key::ALL`; tests/support/test_project.py checks them against the facts file).
 KEYS: list[tuple[str, str, str]] = [
     ("TWILIO_ACCOUNT_SID", "twilio/account-sid", "String"),
     ("TWILIO_AUTH_TOKEN", "twilio/auth-token", "SecureString"),
@@ -84,8 +84,8 @@ KEYS: list[tuple[str, str, str]] = [
 # Made by make params when .env has none (generated_reply_key).
 GENERATED = "REPLY_KEY"
 REQUIRED = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "NUMBER_POOL", "AUTH_USERNAME", "AUTH_PASSWORD"]
-# The functions refuse a shorter operator password (the `secrets` facts the
-# code writes; tests/deploy/test_params.py checks these against them);
+# The functions refuse a shorter operator password (each key's `min_chars`
+# in the facts file; tests/deploy/test_params.py checks these against them);
 # refusing it here saves a deploy that answers 503.
 MIN_PASSWORD_CHARS = 16
 # Likewise the reply key.

@@ -16,7 +16,7 @@ rebuilds a function when its sources change. Ctrl-C stops everything.
 Emulator mode reads dev/local.env, then `.env` on top for everything but the
 Twilio credentials and endpoints (so a `.env` written for `make params` never
 switches to real Twilio by itself). Real mode (TWILIO=real) needs in `.env`
-every key a function requires (shared/src/config.rs), not the samples, and
+every key a function requires (from the facts file, support.project), not the samples, and
 PUBLIC_BASE_URL (in the environment or `.env`): Twilio must reach this
 machine through a tunnel, and it signs the URL it calls.
 

@@ -13,6 +13,13 @@ pub enum Function {
 }
 
 impl Function {
+    pub const ALL: [Function; 4] = [
+        Function::Sessions,
+        Function::InboundCall,
+        Function::ConversationEvents,
+        Function::LandingPage,
+    ];
+
     /// The binary's name (`functions/<binary>`); `${AWS::StackName}-<binary>`
     /// is its name in Lambda.
     pub fn binary(self) -> &'static str {

@@ -9,7 +9,7 @@ deployed stack configure them, run by one `cargo lambda watch`:
 
     built         `cargo build` of every function and the emulator (dev profile)
     ssm_config    the configuration in SSM, written by dev/params.py from the
-                  values in events/env.json (every config.rs key it has a value for)
+                  values in events/env.json (every configuration key it has a value for)
     emulator      the Twilio emulator holding events/env.json's account
     watch         (child, port) of `cargo lambda watch` serving every function,
                   its environment pointing at SSM (moto) and the emulator

@@ -3,7 +3,6 @@ types, read back with boto3; and that no value ever reaches its output."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -77,7 +76,7 @@ def env_file(tmp_path):
 
 
 def test_keys_mirror_config_rs():
-    """Every key config.rs reads, with its SSM name and whether it is a
+    """Every configuration key, with its SSM name and whether it is a
     SecureString, is one make params writes, and the other way round."""
     keys = project.config_keys()
     assert len(keys) == len(params.KEYS)
@@ -161,7 +160,7 @@ def test_a_short_reply_key_in_the_env_file_is_refused(tmp_path):
 
 
 def test_the_functions_config_parser_accepts_what_was_written(deploy_moto, env_file):
-    """Round trip through the shapes config.rs reads: the pool as SSM returns
+    """Round trip through the shapes the configuration loader reads: the pool as SSM returns
     a StringList (comma-separated)."""
     prefix = "/masked-comms/test-shape"
     assert run_params(["--env-file", str(env_file), "--prefix", prefix], deploy_moto).returncode == 0
@@ -207,14 +206,10 @@ def test_a_short_password_is_refused_before_anything_is_written(tmp_path, deploy
 
 
 def test_make_params_refuses_what_the_functions_refuse():
-    """The minimum lengths as the code states them (target/facts/facts.json,
-    written by `cargo test -p masked-comms --lib facts`), not as its source
-    text reads."""
-    facts = REPO / "target" / "facts" / "facts.json"
-    assert facts.exists(), f"{facts} is missing: run `cargo test -p masked-comms --lib facts` first"
-    secrets = json.loads(facts.read_text())["secrets"]
-    assert secrets["auth/password"]["min_chars"] == params.MIN_PASSWORD_CHARS
-    assert secrets["reply-key"]["min_chars"] == params.MIN_REPLY_KEY_CHARS
+    """The minimum lengths as the code states them (the facts file), not as
+    its source text reads."""
+    assert project.config_key("auth/password").min_chars == params.MIN_PASSWORD_CHARS
+    assert project.config_key("reply-key").min_chars == params.MIN_REPLY_KEY_CHARS
 
 
 def test_bad_pool_is_reported_without_its_value(tmp_path):

@@ -54,7 +54,7 @@ HANDLED_ROUTES = {
     ("POST", "/conversation-events"): "conversation-events",
 }
 
-# Every key some function cannot start without (shared/src/config.rs).
+# Every key some function cannot start without (the facts file).
 REQUIRED_CONFIG_ENV = sorted({k.env for f in project.functions() for k in f.required})
 
 
@@ -70,13 +70,6 @@ def cargo_metadata() -> dict:
         check=True,
     )
     return json.loads(out.stdout)
-
-
-def rust_const_seconds(path: str, name: str) -> int:
-    text = (REPO / path).read_text()
-    match = re.search(rf"const {name}: Duration = Duration::from_secs\((\d+)\)", text)
-    assert match, f"{name} not found in {path}"
-    return int(match.group(1))
 
 
 # ---------------------------------------------------------------- routes
@@ -148,9 +141,8 @@ def test_runtime_settings(template):
     assert glob["Handler"] == "bootstrap"
     assert glob["Architectures"] == ["arm64"]
     assert glob["MemorySize"] == 128
-    budget = rust_const_seconds("shared/src/app.rs", "REQUEST_BUDGET") + rust_const_seconds(
-        "shared/src/session/create.rs", "ROLLBACK_BUDGET"
-    )
+    budgets = project.budgets()
+    budget = budgets["request_secs"] + budgets["rollback_secs"]
     assert glob["Timeout"] == 15 and glob["Timeout"] > budget
     for name, fn in functions(template).items():
         for key in ("Runtime", "Handler", "Architectures", "MemorySize", "Timeout"):
@@ -164,18 +156,10 @@ ANY_KEY_HERE = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*
 VIA_SSM = {"Fn::Sub": "ssm.${AWS::Region}.${AWS::URLSuffix}"}
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 
-# What each function may do on the session index (the design for the change
-# that makes the functions use it). The landing page only lists pool usage.
-FACTS = REPO / "target" / "facts" / "facts.json"
-
-
 def session_index_actions() -> dict[str, set[str]]:
     """Per binary, the DynamoDB actions its code paths use, as the code states
-    them (shared/src/index/access.rs, written by `cargo test -p masked-comms
-    --lib facts`; `make test` and tests/deploy/check.sh write it first)."""
-    assert FACTS.exists(), f"{FACTS} is missing: run `cargo test -p masked-comms --lib facts` first"
-    iam = json.loads(FACTS.read_text())["iam"]
-    return {binary: set(facts["dynamodb"]) for binary, facts in iam.items()}
+    them (shared/src/index/access.rs, through the facts file)."""
+    return {f.binary: set(f.dynamodb) for f in project.functions()}
 
 
 SESSION_INDEX_ACTIONS = session_index_actions()
@@ -605,8 +589,7 @@ def test_no_function_is_told_it_runs_locally(template):
     """MASKED_COMMS_LOCAL lets loopback http URLs through (shared/src/callback_url.rs);
     on Lambda loopback is the Runtime API, so the template never sets it,
     in either configuration source, for any function."""
-    flag = re.search(r'LOCAL_FLAG: &str = "([A-Z_]+)"', (REPO / "shared" / "src" / "callback_url.rs").read_text())
-    assert flag and flag.group(1) == "MASKED_COMMS_LOCAL"
+    assert project.local_flag() == "MASKED_COMMS_LOCAL"
     condition, *branches = template["Globals"]["Function"]["Environment"]["Variables"]["Fn::If"]
     environments = list(branches) + [
         fn["Properties"].get("Environment", {}).get("Variables", {}) for fn in functions(template).values()
@@ -639,8 +622,8 @@ def test_outputs(template):
 
 # ---------------------------------------------------------------- metrics: dashboard and alarms
 #
-# The functions' own metrics are read from shared/src/metrics.rs (through
-# tests/support/project.py), so a metric renamed or dropped in the code
+# The functions' own metrics come from the code's catalogue (the facts file,
+# through tests/support/project.py), so a metric renamed or dropped in the code
 # fails here, not silently on an empty graph or an alarm that never fires.
 
 # What AWS publishes for this stack's resources, by namespace: the metric
@@ -777,8 +760,7 @@ def test_the_function_dimension_is_each_functions_lambda_name(template):
     # The code takes AWS_LAMBDA_FUNCTION_NAME, which Lambda sets to FunctionName.
     for name, fn in functions(template).items():
         assert sub(fn["Properties"]["FunctionName"]) == f"${{AWS::StackName}}-{binary_of(fn)}", name
-    rust = (REPO / "shared" / "src" / "metrics" / "recorder.rs").read_text()
-    assert 'std::env::var("AWS_LAMBDA_FUNCTION_NAME")' in rust
+    assert project.metrics().function_name_env == "AWS_LAMBDA_FUNCTION_NAME"
 
 
 # The alarms the issue asks for, by what each watches.

@@ -4,7 +4,7 @@
     watch_port    the port `cargo lambda watch` will listen on (chosen up front:
                   the functions' `public-base-url` names it)
     ssm_params    the functions' configuration, written to SSM under /masked-comms/e2e:
-                  every key a served function requires (shared/src/config.rs,
+                  every key a served function requires (the facts file,
                   through tests/support/project.py), plus public-base-url
     ssm_override  (per test) changes SSM parameters and puts them back afterwards
     emulator      the Twilio emulator (target/debug/twilio-emulator serve)

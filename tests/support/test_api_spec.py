@@ -1,5 +1,5 @@
 """openapi.yaml against the sources (template.yaml's routes, the cargo-lambda
-router, the error codes of shared/src/http/error.rs), against itself (its
+router, the error codes the code states in the facts file), against itself (its
 examples are answers it describes, its error codes sit under their statuses,
 its phone numbers are documentation numbers), and its checker
 (support/api_spec.py) against answers it must refuse.
@@ -16,7 +16,6 @@ import pytest
 
 from support import project
 from support.api_spec import Answer, ApiSpec, SpecMismatch
-from support.project import ProjectFactError, parse_error_codes
 
 BASE = "http://127.0.0.1:9000"
 SID = "CH00112233445566778899aabbccddeeff"
@@ -57,7 +56,7 @@ def test_the_local_router_serves_every_path_of_the_document(spec):
     assert set(spec.document["paths"]) == set(project.router())
 
 
-def test_the_error_codes_are_those_of_error_rs(spec):
+def test_the_error_codes_are_those_the_code_states(spec):
     enum = spec.document["components"]["schemas"]["ErrorCode"]["enum"]
     assert len(enum) == len(set(enum))
     assert set(enum) == set(project.error_codes())
@@ -227,50 +226,3 @@ def test_the_checker_refuses_answers_the_document_does_not_describe(spec, case):
     assert f"answered {status}" in str(refused.value)
 
 
-# ---------------------------------------------------------------- project.error_codes() against broken sources
-
-
-ERROR_RS = """
-impl ApiError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::Invalid(_) => "invalid_request",
-            // ApiError::Gone => "commented_out",
-            ApiError::Conflict { code, .. } => code,
-        }
-    }
-}
-fn from(e: E) -> ApiError {
-    match e {
-        E::Taken => ApiError::Conflict { code: "name_taken", message: "{braces} in text".into() },
-        E::Other => ApiError::Conflict {
-            message: "x".into(),
-            code: "other_conflict",
-        },
-    }
-}
-"""
-
-
-def test_error_codes_are_the_literal_arms_and_the_codes_their_variants_are_built_with():
-    assert parse_error_codes(ERROR_RS, {"error.rs": ERROR_RS}) == ("invalid_request", "name_taken", "other_conflict")
-
-
-def test_the_real_error_codes_include_the_built_conflicts():
-    codes = project.error_codes()
-    assert {"invalid_request", "twilio_error", "session_busy", "idempotency_in_progress", "index_required"} <= set(codes)
-
-
-@pytest.mark.parametrize(
-    "broken, problem",
-    [
-        (ERROR_RS.replace("pub fn code(&self)", "pub fn kind(&self)"), "ApiError::code() not found"),
-        (ERROR_RS.replace('=> "invalid_request",', "=> invalid_request(),"), "arms not understood"),
-        (ERROR_RS.replace("ApiError::Conflict { code, .. } => code", "ApiError::Conflict { message, .. } => code"), "does not bind"),
-        (ERROR_RS.replace('code: "name_taken"', "code: NAME_TAKEN"), "without a literal"),
-        (ERROR_RS.split("fn from")[0], "never built"),
-    ],
-)
-def test_error_codes_refuse_sources_they_do_not_understand(broken, problem):
-    with pytest.raises(ProjectFactError, match=re.escape(problem)):
-        parse_error_codes(broken, {"error.rs": broken})

@@ -1,7 +1,7 @@
 """tests/support/project.py against facts stated elsewhere (dev/params.py,
-cargo metadata, the README's required settings, the functions' own main.rs
-naming), and against broken sources, so that the parser can neither return
-nothing nor quietly misread.
+cargo metadata, the README's required settings, template.yaml's routes), and
+against broken facts files, so that a reader can neither return nothing nor
+quietly misread; and the rule that no Python reads a Rust source.
 
     pytest tests/support
 """
@@ -9,6 +9,7 @@ nothing nor quietly misread.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -17,11 +18,9 @@ from pathlib import Path
 import pytest
 
 from support import project
-from support.project import ProjectFactError, parse_config_source, parse_metrics_source, routes_in
+from support.project import ProjectFactError, parse_config_keys, parse_functions, parse_metrics, routes_in
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG_RS = project.config_source()
-METRICS_RS = (REPO / "shared" / "src" / "metrics" / "catalogue.rs").read_text()
 
 
 def dev_params_keys() -> list[tuple[str, str, str]]:
@@ -32,10 +31,6 @@ def dev_params_keys() -> list[tuple[str, str, str]]:
     finally:
         sys.path.remove(str(REPO / "dev"))
     return params.KEYS
-
-
-def kebab(variant: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", variant).lower()
 
 
 # ---------------------------------------------------------------- config keys
@@ -65,14 +60,13 @@ def test_the_secrets_are_the_twilio_token_the_operator_password_the_event_signin
 # ---------------------------------------------------------------- functions
 
 
-def test_one_function_per_functions_member_named_after_its_variant():
+def test_one_function_per_functions_member_named_after_its_directory():
     members = sorted(str(p.parent.relative_to(REPO)) for p in (REPO / "functions").glob("*/Cargo.toml"))
     functions = project.functions()
     assert sorted(f.directory for f in functions) == members
     assert {f.binary for f in functions} == {"sessions", "inbound-call", "conversation-events", "landing-page"}
     for f in functions:
-        assert kebab(f.variant) == f.binary, f
-        assert f"Function::{f.variant}" in (REPO / f.directory / "src" / "main.rs").read_text()
+        assert f.directory == f"functions/{f.binary}", f
 
 
 def test_the_landing_page_reads_the_password_but_not_the_twilio_token():
@@ -148,6 +142,13 @@ def test_the_router_and_the_template_agree():
         assert router[route.path] == route.binary, route
 
 
+def test_each_function_answers_exactly_the_routes_the_template_sends_it():
+    """The handlers' route tables (through the facts) against template.yaml."""
+    for f in project.functions():
+        deployed = {r.key for r in project.routes() if r.binary == f.binary}
+        assert {r.key for r in f.routes} == deployed, f.binary
+
+
 def test_known_routes_are_found():
     keys = {r.key: r.binary for r in project.routes()}
     assert keys["POST /sessions"] == "sessions"
@@ -156,98 +157,106 @@ def test_known_routes_are_found():
     assert keys["GET /"] == "landing-page"
 
 
-# ---------------------------------------------------------------- broken sources fail loudly
+# ---------------------------------------------------------------- broken facts fail loudly
 
-# The shape of shared/src/config.rs in small, so that the cases below do not
-# depend on today's exact text of the real file.
-SAMPLE = """
-pub mod key {
-    pub struct Key { pub ssm: &'static str, pub env: &'static str, pub secret: bool }
-    pub const TOKEN: Key = Key {
-        ssm: "twilio/auth-token",
-        env: "TWILIO_AUTH_TOKEN",
-        secret: true,
-    };
-    pub const POOL: Key = Key { ssm: "number-pool", env: "NUMBER_POOL", secret: false };
-    // pub const OLD: Key = Key { ssm: "old", env: "OLD", secret: false };
-    pub const VOICE: Key = Key {
-        ssm: "call/voice", // a comment { with a brace
-        env: "CALL_ANNOUNCEMENT_VOICE",
-        secret: false,
-    };
-    pub const ALL: [&Key; 3] = [&TOKEN, &POOL, &VOICE];
+# A facts document in small, so that the cases below do not depend on today's facts.
+SAMPLE = {
+    "config": {
+        "keys": [
+            {"ssm": "twilio/auth-token", "env": "TWILIO_AUTH_TOKEN", "secret": True},
+            {"ssm": "number-pool", "env": "NUMBER_POOL", "secret": False},
+        ],
+        "local_flag": "MASKED_COMMS_LOCAL",
+    },
+    "functions": {
+        "sessions": {
+            "routes": [{"method": "POST", "path": "/sessions"}],
+            "required": ["twilio/auth-token"],
+            "optional": ["number-pool"],
+            "dynamodb": ["GetItem"],
+        },
+    },
+    "metrics": {
+        "namespace": "Sample",
+        "metrics": [{"name": "Latency", "unit": "Milliseconds", "dimensions": ["Function"]}],
+        "outcomes": ["Connected"],
+        "function_name_env": "AWS_LAMBDA_FUNCTION_NAME",
+    },
 }
 
-pub enum Function {
-    Sessions,
-    InboundCall,
-    LandingPage,
-}
 
-impl Function {
-    pub fn required(self) -> &'static [&'static Key] {
-        use key::*;
-        match self {
-            Function::Sessions => &[&TOKEN, &POOL],
-            Function::InboundCall => &[&TOKEN],
-            Function::LandingPage => &[&POOL],
-        }
-    }
-
-    pub fn optional(self) -> &'static [&'static Key] {
-        use key::*;
-        match self {
-            Function::Sessions | Function::LandingPage => &[],
-            // Function::InboundCall => &[&POOL],
-            Function::InboundCall => &[&VOICE],
-        }
-    }
-}
-"""
+def sample(change=None) -> dict:
+    document = json.loads(json.dumps(SAMPLE))
+    if change:
+        change(document)
+    return document
 
 
-def test_the_real_source_parses():
-    parsed = parse_config_source(CONFIG_RS)
-    assert parsed.variants == ("Sessions", "InboundCall", "ConversationEvents", "LandingPage")
-    assert len(parsed.keys) == len(re.findall(r"pub const \w+: Key = Key \{", CONFIG_RS))
-
-
-def test_the_sample_parses_with_shared_arms_and_comments():
-    parsed = parse_config_source(SAMPLE)
-    assert [k.name for k in parsed.keys] == ["TOKEN", "POOL", "VOICE"]
-    assert parsed.keys[0] == project.ConfigKey("TOKEN", "twilio/auth-token", "TWILIO_AUTH_TOKEN", True)
-    assert parsed.variants == ("Sessions", "InboundCall", "LandingPage")
-    assert [k.name for k in parsed.required["Sessions"]] == ["TOKEN", "POOL"]
-    assert parsed.optional["Sessions"] == parsed.optional["LandingPage"] == ()
-    assert [k.name for k in parsed.optional["InboundCall"]] == ["VOICE"], "commented-out arms are no facts"
+def test_the_sample_reads_back():
+    (f,) = parse_functions(sample(), ["functions/sessions"])
+    assert f.binary == "sessions" and [r.key for r in f.routes] == ["POST /sessions"]
+    assert [k.ssm for k in f.required] == ["twilio/auth-token"] and f.required[0].secret
+    assert f.dynamodb == {"GetItem"}
+    assert parse_metrics(sample()).metric("Latency").dimensions == ("Function",)
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "message"),
+    ("change", "message"),
     [
-        ("pub mod key {", "pub mod keys {", "pub mod key"),
-        ("pub enum Function", "pub enum Func", "pub enum Function"),
-        ("pub fn optional(self)", "pub fn maybe(self)", "optional"),
-        ("pub fn required(self)", "pub fn needed(self)", "required"),
-        ("[&Key; 3]", "[&Key; 2]", "ALL"),
-        ("[&TOKEN, &POOL, &VOICE]", "[&TOKEN, &POOL]", "ALL"),
-        ("secret: true,", "secret: yes,", "TOKEN"),
-        ('env: "NUMBER_POOL", ', "", "POOL"),
-        ('ssm: "call/voice"', 'ssm: "number-pool"', "share"),
-        ("Function::LandingPage => &[&POOL],", "Function::Nope => &[&POOL],", "Nope"),
-        ("Function::InboundCall => &[&TOKEN],", "Function::InboundCall => &[&TOKENS],", "TOKENS"),
-        ("Function::LandingPage => &[&POOL],", "", "LandingPage"),
-        ("Function::LandingPage => &[&POOL],", "_ => &[&POOL],", "not understood"),
-        ("Function::InboundCall => &[&VOICE],", "Function::InboundCall => &[&TOKEN],", "twice"),
-        ("Function::InboundCall => &[&VOICE],", "Function::InboundCall | Function::Sessions => &[],", "twice"),
-        ("    LandingPage,\n}", "    LandingPage(u8),\n}", "variants not understood"),
-        ("pub const TOKEN: Key = Key {", "pub const TOKEN: Key = Key::new {", "understood"),
+        (lambda d: d.pop("functions"), "no `functions`"),
+        (lambda d: d["config"].pop("keys"), "no `config.keys`"),
+        (lambda d: d["config"]["keys"].append(dict(d["config"]["keys"][0], env="OTHER")), "share an `ssm`"),
+        (lambda d: d["functions"]["sessions"].pop("routes"), "no `routes`"),
+        (lambda d: d["functions"]["sessions"].update(routes=[]), "no routes"),
+        (lambda d: d["functions"]["sessions"].update(optional=["no/such"]), "unknown keys"),
+        (lambda d: d["functions"]["sessions"].update(optional=["twilio/auth-token"]), "twice"),
+        (lambda d: d["functions"].update({"ghost": d["functions"]["sessions"]}), "ghost"),
+        (lambda d: d["functions"].update({"other": d["functions"].pop("sessions")}), "no facts for sessions"),
     ],
 )
-def test_a_broken_source_names_what_is_missing(old, new, message):
-    assert SAMPLE.count(old) >= 1, "the case must apply to the sample"
-    with pytest.raises(ProjectFactError, match=message):
-        parse_config_source(SAMPLE.replace(old, new, 1))
+def test_a_broken_facts_file_names_what_is_wrong(change, message):
+    with pytest.raises(ProjectFactError, match=re.escape(message)):
+        parse_functions(sample(change), ["functions/sessions"])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["metrics"].pop("namespace"), "no `namespace`"),
+        (lambda d: d["metrics"]["metrics"].append(d["metrics"]["metrics"][0]), "used twice"),
+        (lambda d: d["metrics"].update(outcomes=["A", "A"]), "share a name"),
+    ],
+)
+def test_broken_metrics_facts_name_what_is_wrong(change, message):
+    with pytest.raises(ProjectFactError, match=re.escape(message)):
+        parse_metrics(sample(change))
+
+
+def test_stale_or_missing_facts_are_written_again(tmp_path, monkeypatch):
+    """The file is written when missing, and again once a source is newer."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "lib.txt").touch()
+    facts_file = tmp_path / "facts.json"
+    writes = []
+
+    def write():
+        writes.append(1)
+        facts_file.write_text(json.dumps(SAMPLE))
+
+    monkeypatch.setattr(project, "FACT_SOURCES", (source,))
+    monkeypatch.setattr(project, "FACTS", facts_file)
+    monkeypatch.setattr(project, "write_facts", write)
+    for expected in (1, 1):  # missing: written; then fresh: read as it is
+        project.facts.cache_clear()
+        assert project.facts()["metrics"]["namespace"] == "Sample"
+        assert len(writes) == expected
+    later = facts_file.stat().st_mtime + 10
+    os.utime(source / "lib.txt", (later, later))
+    project.facts.cache_clear()
+    project.facts()
+    assert len(writes) == 2
+    project.facts.cache_clear()
 
 
 def test_a_template_without_routes_is_an_error():
@@ -266,14 +275,14 @@ def test_a_template_without_routes_is_an_error():
         routes_in({"Resources": {"F": function}})
 
 
-# ---------------------------------------------------------------- metrics.rs
+# ---------------------------------------------------------------- metrics
 
 
-def test_the_real_metrics_source_parses_into_what_the_issue_asks_for():
+def test_the_metrics_are_what_the_issue_asks_for():
     catalogue = project.metrics()
     assert catalogue.namespace == "MaskedComms"
     names = [m.name for m in catalogue.metrics]
-    assert len(names) == len(re.findall(r"pub const \w+: Metric = Metric \{", METRICS_RS)) == 15
+    assert len(names) == len(set(names)) >= 15
     for asked in ["SessionsCreated", "SessionsClosed", "PoolExhausted", "BindingFallbacks", "Calls",
                   "TwilioLatency", "TwilioErrors", "IndexHits", "IndexMisses", "IndexUnavailable", "Latency", "Errors4xx",
                   "Errors5xx", "Unauthorized"]:
@@ -287,82 +296,3 @@ def test_the_real_metrics_source_parses_into_what_the_issue_asks_for():
         catalogue.metric("Nope")
 
 
-METRICS_SAMPLE = """
-pub const NAMESPACE: &str = "Sample";
-pub const FUNCTION: &str = "Function";
-pub const OUTCOME: &str = "Outcome";
-
-pub enum Unit {
-    Count,
-    Milliseconds,
-}
-
-impl Unit {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Unit::Count => "Count",
-            Unit::Milliseconds => "Milliseconds",
-        }
-    }
-}
-
-/// Per request.
-pub const LATENCY: Metric = Metric {
-    name: "Latency",
-    unit: Unit::Milliseconds, // a comment { with a brace
-    dimensions: &[FUNCTION],
-};
-// pub const OLD: Metric = Metric { name: "Old", unit: Unit::Count, dimensions: &[] };
-pub const CALLS: Metric = Metric { name: "Calls", unit: Unit::Count, dimensions: &[FUNCTION, OUTCOME] };
-
-pub const ALL: [&Metric; 2] = [&LATENCY, &CALLS];
-
-pub enum CallOutcome {
-    /// Put through.
-    Connected,
-    Apology,
-}
-
-impl CallOutcome {
-    pub const fn name(self) -> &'static str {
-        match self {
-            CallOutcome::Connected => "Connected",
-            CallOutcome::Apology => "Apology",
-        }
-    }
-}
-"""
-
-
-def test_the_metrics_sample_parses_without_its_comments():
-    parsed = parse_metrics_source(METRICS_SAMPLE)
-    assert parsed.namespace == "Sample"
-    assert parsed.metrics == (
-        project.Metric("Latency", "Milliseconds", ("Function",)),
-        project.Metric("Calls", "Count", ("Function", "Outcome")),
-    )
-    assert parsed.outcomes == ("Connected", "Apology")
-
-
-@pytest.mark.parametrize(
-    ("old", "new", "message"),
-    [
-        ('pub const NAMESPACE: &str = "Sample";', "", "NAMESPACE"),
-        ("[&Metric; 2]", "[&Metric; 3]", "ALL"),
-        ("[&LATENCY, &CALLS]", "[&LATENCY]", "ALL"),
-        ('name: "Calls"', 'name: "Latency"', "twice"),
-        ('"Calls", unit: Unit::Count,', '"Calls", unit: Unit::Bytes,', "Bytes"),
-        ("dimensions: &[FUNCTION, OUTCOME]", "dimensions: &[FUNCTION, ROUTE]", "ROUTE"),
-        ('name: "Calls", ', "", "CALLS"),
-        ("pub const CALLS: Metric = Metric {", "pub const CALLS: Metric = Metric::new {", "understood"),
-        ('CallOutcome::Apology => "Apology",', "", "CallOutcome::name"),
-        ('CallOutcome::Apology => "Apology",', 'CallOutcome::Apology => "Connected",', "share a name"),
-        ('CallOutcome::Apology => "Apology",', '_ => "Apology",', "not understood"),
-        ('Unit::Milliseconds => "Milliseconds",', "", "Unit::as_str"),
-        ("    Apology,\n}", "    Apology(u8),\n}", "variants not understood"),
-    ],
-)
-def test_a_broken_metrics_source_names_what_is_wrong(old, new, message):
-    assert METRICS_SAMPLE.count(old) >= 1, "the case must apply to the sample"
-    with pytest.raises(ProjectFactError, match=message):
-        parse_metrics_source(METRICS_SAMPLE.replace(old, new, 1))

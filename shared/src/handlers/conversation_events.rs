@@ -10,12 +10,15 @@
 //! As a pre-event webhook (`onMessageAdd`) it refuses (403) a message in a
 //! voice-only session, which Twilio then does not publish or relay.
 
+use std::sync::LazyLock;
+
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
 use crate::config::Function;
 use crate::domain::sid::{Sid, SidKind};
+use crate::http::route::{Route, Router};
 use crate::http::webhook::{verified_params, WebhookParams};
 use crate::http::{response, serve, Invocation};
 use crate::twilio::ConversationState;
@@ -23,13 +26,30 @@ use crate::twilio::ConversationState;
 /// Where Twilio sends this webhook (`make twilio-setup` points it here).
 pub const PATH: &str = "/conversation-events";
 
+/// The seed app's path for this webhook, still answered.
+pub const SEED_PATH: &str = "/conversations-post-event";
+
+pub static ROUTES: &[Route<()>] = &[
+    Route::new("POST", PATH, ()),
+    Route::new("POST", SEED_PATH, ()),
+];
+
+fn router() -> &'static Router<()> {
+    static ROUTER: LazyLock<Router<()>> = LazyLock::new(|| Router::new(ROUTES));
+    &ROUTER
+}
+
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
+    let miss = router().find(req.method(), req.uri().path()).err();
     serve(
         req,
         &state.metrics,
         Function::ConversationEvents,
         PATH,
         async |req, invocation| {
+            if let Some(miss) = miss {
+                return miss.into_text_response();
+            }
             match answer(state, &req, invocation).await {
                 // A pre-event's 200 must be empty (or JSON that changes the message).
                 Answer::Proceed => response::empty(StatusCode::OK),

@@ -4,6 +4,7 @@
 //! The caller must never hear Twilio's "application error": every outcome
 //! except a forged request is a 200 with valid TwiML.
 
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use futures_util::future::join_all;
@@ -20,6 +21,7 @@ use crate::domain::routing::{plan_call, CallPlan};
 use crate::domain::sid::{Sid, SidKind};
 use crate::fanout::FanOutLedger;
 use crate::handlers::{call_events, inbound_message};
+use crate::http::route::{Route, Router};
 use crate::http::webhook::{verified_params, WebhookError};
 use crate::http::{origin, response, serve, Invocation};
 use crate::metrics::CallOutcome;
@@ -41,24 +43,55 @@ const NOBODY_DIALABLE: &str =
 /// Where Twilio sends a pool number's calls (`make twilio-setup` points them here).
 pub const PATH: &str = "/inbound-call";
 
+/// The seed app's path for calls, still answered for those who moved from it.
+pub const SEED_PATH: &str = "/proxypoc/inboundCall";
+
+/// The inbound-call function's webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Webhook {
+    Call,
+    CallEvents,
+    InboundMessage,
+}
+
+pub static ROUTES: &[Route<Webhook>] = &[
+    Route::new("POST", PATH, Webhook::Call),
+    Route::new("POST", SEED_PATH, Webhook::Call),
+    Route::new("POST", call_events::PATH, Webhook::CallEvents),
+    Route::new("POST", inbound_message::PATH, Webhook::InboundMessage),
+];
+
+fn router() -> &'static Router<Webhook> {
+    static ROUTER: LazyLock<Router<Webhook>> = LazyLock::new(|| Router::new(ROUTES));
+    &ROUTER
+}
+
 /// The inbound-call function's requests, all Twilio's webhooks for pool
 /// numbers: calls (`/inbound-call`, and the seed app's
 /// `/proxypoc/inboundCall`), how they went (`/call-events`), and texts no
 /// conversation took (`/inbound-message`).
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
-    match req.uri().path() {
-        call_events::PATH => return call_events::handle(state, req).await,
-        inbound_message::PATH => return inbound_message::handle(state, req).await,
-        _ => {}
+    let found = router()
+        .find(req.method(), req.uri().path())
+        .map(|found| found.route.name);
+    match found {
+        Ok(Webhook::CallEvents) => call_events::handle(state, req).await,
+        Ok(Webhook::InboundMessage) => inbound_message::handle(state, req).await,
+        Ok(Webhook::Call) => {
+            serve(
+                req,
+                &state.metrics,
+                Function::InboundCall,
+                PATH,
+                async |req, invocation| answer(state, &req, invocation).await,
+            )
+            .await
+        }
+        Err(miss) => {
+            let answer = async |_, _: &Invocation| miss.into_text_response();
+            serve(req, &state.metrics, Function::InboundCall, PATH, answer).await
+        }
     }
-    serve(
-        req,
-        &state.metrics,
-        Function::InboundCall,
-        PATH,
-        async |req, invocation| answer(state, &req, invocation).await,
-    )
-    .await
 }
 
 async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Response<Body> {

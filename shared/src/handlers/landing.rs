@@ -12,12 +12,13 @@ pub mod page;
 use std::sync::LazyLock;
 
 use base64::Engine;
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::config::Function;
+use crate::http::route::{Route, Router};
 use crate::http::{auth, response, serve, ApiError, Invocation};
 use crate::session::lookup::pool_usage;
 use page::{PageView, Prefill, SCRIPT, STYLE};
@@ -46,6 +47,25 @@ pub fn content_security_policy() -> &'static str {
     &CONTENT_SECURITY_POLICY
 }
 
+const POOL_PATH: &str = "/pool";
+
+/// What a route of the page's function shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    Page,
+    Pool,
+}
+
+pub static ROUTES: &[Route<Shown>] = &[
+    Route::new("GET", "/", Shown::Page),
+    Route::new("GET", POOL_PATH, Shown::Pool),
+];
+
+fn router() -> &'static Router<Shown> {
+    static ROUTER: LazyLock<Router<Shown>> = LazyLock::new(|| Router::new(ROUTES));
+    &ROUTER
+}
+
 /// Handles one request to the page's function.
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
     serve(
@@ -67,13 +87,7 @@ async fn route(
     req: &Request,
     invocation: &Invocation,
 ) -> Result<Response<Body>, ApiError> {
-    let path = req.uri().path().trim_end_matches('/');
-    if !matches!(path, "" | "/pool") {
-        return Err(ApiError::NotFound(format!("no route {path}")));
-    }
-    if req.method() != Method::GET {
-        return Err(ApiError::MethodNotAllowed { allow: "GET" });
-    }
+    let shown = router().find(req.method(), req.uri().path())?.route.name;
     let config = state.config.current().await?;
     auth::require_operator(req, config.operator()?)?;
     // Counting needs only the index; this function holds no Twilio token.
@@ -84,8 +98,8 @@ async fn route(
         }
         None => pool_usage(&config, None).await?,
     };
-    if path == "/pool" {
-        invocation.set_route("/pool");
+    if shown == Shown::Pool {
+        invocation.set_route(POOL_PATH);
         return Ok(response::json(
             StatusCode::OK,
             &serde_json::json!({ "pool": usage, "counted": state.index.is_some() }),

@@ -10,6 +10,9 @@ use crate::index::IndexError;
 use crate::session::SessionError;
 use crate::twilio::TwilioError;
 
+pub use super::error_code::ErrorCode;
+use super::route::Miss;
+
 /// The realm browsers show in the basic-auth prompt.
 pub const AUTH_REALM: &str = "masked-comms";
 
@@ -26,14 +29,14 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed; this route accepts {allow}")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: String },
     #[error("no free proxy number in the pool for participant {address}")]
     PoolExhausted { address: String },
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
-    #[error("{}", in_progress_message(code))]
+    Conflict { code: ErrorCode, message: String },
+    #[error("{}", in_progress_message(*code))]
     InProgress {
-        code: &'static str,
+        code: ErrorCode,
         retry_after_secs: u64,
     },
     #[error("the request body is over the {limit} byte limit")]
@@ -54,9 +57,9 @@ pub enum ApiError {
     Configuration,
 }
 
-fn in_progress_message(code: &str) -> &'static str {
+fn in_progress_message(code: ErrorCode) -> &'static str {
     match code {
-        "session_busy" => "another change to this session is in progress; retry shortly",
+        ErrorCode::SessionBusy => "another change to this session is in progress; retry shortly",
         _ => "a request with this Idempotency-Key is still being processed; retry shortly",
     }
 }
@@ -83,27 +86,26 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::InvalidRequest(_) => "invalid_request",
-            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::CrossSite => "cross_site_request",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::PoolExhausted { .. } => "pool_exhausted",
-            ApiError::Conflict { code, .. } => code,
-            ApiError::InProgress { code, .. } => code,
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::Twilio { .. } => "twilio_error",
-            ApiError::Unavailable(_) => "upstream_unavailable",
-            ApiError::Configuration => "configuration_error",
+            ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            ApiError::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::CrossSite => ErrorCode::CrossSiteRequest,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            ApiError::PoolExhausted { .. } => ErrorCode::PoolExhausted,
+            ApiError::Conflict { code, .. } | ApiError::InProgress { code, .. } => *code,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::Twilio { .. } => ErrorCode::TwilioError,
+            ApiError::Unavailable(_) => ErrorCode::UpstreamUnavailable,
+            ApiError::Configuration => ErrorCode::ConfigurationError,
         }
     }
 
     /// The JSON error answer: `{"error": {"code", "message", ...}}`.
     pub fn into_response(self) -> Response<Body> {
-        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        let mut error = json!({ "code": self.code().as_str(), "message": self.to_string() });
         match &self {
             ApiError::InvalidRequest(field) => error["field"] = json!(field.field),
             ApiError::PoolExhausted { address } => error["address"] = json!(address),
@@ -128,7 +130,7 @@ impl ApiError {
                 );
             }
             ApiError::MethodNotAllowed { allow } => {
-                headers.insert(header::ALLOW, allow.parse().expect("static header"));
+                headers.insert(header::ALLOW, allow.parse().expect("method names"));
             }
             ApiError::InProgress {
                 retry_after_secs, ..
@@ -144,6 +146,15 @@ impl ApiError {
 impl From<InvalidField> for ApiError {
     fn from(field: InvalidField) -> Self {
         ApiError::InvalidRequest(field)
+    }
+}
+
+impl From<Miss> for ApiError {
+    fn from(miss: Miss) -> Self {
+        match miss {
+            Miss::NotFound => ApiError::NotFound("no such route".into()),
+            Miss::MethodNotAllowed { allow } => ApiError::MethodNotAllowed { allow },
+        }
     }
 }
 
@@ -183,15 +194,15 @@ impl From<SessionError> for ApiError {
         match err {
             SessionError::PoolExhausted { address } => ApiError::PoolExhausted { address },
             SessionError::UniqueNameTaken => ApiError::Conflict {
-                code: "unique_name_taken",
+                code: ErrorCode::UniqueNameTaken,
                 message: "uniqueName is already used by another conversation".into(),
             },
             SessionError::IdempotencyConflict => ApiError::Conflict {
-                code: "idempotency_conflict",
+                code: ErrorCode::IdempotencyConflict,
                 message: "this Idempotency-Key was used with a different request body".into(),
             },
             SessionError::IdempotencyInProgress { retry_after } => ApiError::InProgress {
-                code: "idempotency_in_progress",
+                code: ErrorCode::IdempotencyInProgress,
                 retry_after_secs: retry_after.as_secs().max(1),
             },
             SessionError::NotFound => ApiError::NotFound("no such session".into()),
@@ -199,24 +210,24 @@ impl From<SessionError> for ApiError {
                 ApiError::NotFound("no such participant in this session".into())
             }
             SessionError::ParticipantExists => ApiError::Conflict {
-                code: "participant_exists",
+                code: ErrorCode::ParticipantExists,
                 message: "the address is already a participant of this session".into(),
             },
             SessionError::SessionFull => ApiError::Conflict {
-                code: "session_full",
+                code: ErrorCode::SessionFull,
                 message: "the session already has 50 participants (Twilio's limit)".into(),
             },
             SessionError::Closed => ApiError::Conflict {
-                code: "session_closed",
+                code: ErrorCode::SessionClosed,
                 message: "the session is closed; closing is final".into(),
             },
             SessionError::Busy => ApiError::InProgress {
-                code: "session_busy",
+                code: ErrorCode::SessionBusy,
                 retry_after_secs: 1,
             },
             SessionError::Invalid(field) => ApiError::InvalidRequest(field),
             SessionError::IndexRequired => ApiError::Conflict {
-                code: "index_required",
+                code: ErrorCode::IndexRequired,
                 message: "the call log and recording need the session index, which is not configured (SESSION_INDEX_TABLE)".into(),
             },
             SessionError::Twilio(e) => e.into(),

@@ -4,11 +4,13 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod error_code;
 pub mod origin;
 pub mod response;
+pub mod route;
 pub mod serve;
 pub mod signature;
 pub mod webhook;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use serve::{serve, Invocation};

@@ -24,5 +24,5 @@ mod recorder;
 mod sink;
 
 pub use catalogue::*;
-pub use recorder::{function_name, Answered, Recorder};
+pub use recorder::{function_name, Answered, Recorder, FUNCTION_NAME_ENV};
 pub use sink::Sink;

@@ -94,9 +94,12 @@ pub struct Answered<'a> {
     pub latency: Duration,
 }
 
+/// Where Lambda tells a function its deployed name (`FunctionName`).
+pub const FUNCTION_NAME_ENV: &str = "AWS_LAMBDA_FUNCTION_NAME";
+
 /// The deployed name, read once per process.
 static DEPLOYED_NAME: LazyLock<Option<String>> = LazyLock::new(|| {
-    std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+    std::env::var(FUNCTION_NAME_ENV)
         .ok()
         .filter(|name| !name.trim().is_empty())
 });

@@ -2,10 +2,11 @@
 //! `POST /sessions` creates, `GET /sessions?address=` lists a participant's
 //! sessions, `GET /sessions/{sid}` reads one, `DELETE /sessions/{sid}` closes one.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use futures_util::future::join;
-use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 use rand::RngCore;
 use serde::Deserialize;
@@ -18,6 +19,7 @@ use crate::domain::address::Address;
 use crate::domain::session::{validate_participant, NewSession, SessionRequest, UpdateRequest};
 use crate::domain::sid::{Sid, SidKind};
 use crate::http::body::{self, BodyKind};
+use crate::http::route::{Route, Router};
 use crate::http::{auth, origin, response, serve, ApiError, Invocation};
 use crate::index::cursor_belongs_to;
 use crate::session::lookup::{Cursor, Listing};
@@ -33,6 +35,53 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 const DEFAULT_PAGE_SIZE: usize = 20;
 const MAX_PAGE_SIZE: usize = 50;
+
+/// The session API's routes, by what each does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Create,
+    List,
+    /// A route below `/sessions/{sid}`.
+    Session(OnSession),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSession {
+    Read,
+    Update,
+    Close,
+    AddParticipant,
+    RemoveParticipant,
+    Interactions,
+}
+
+pub static ROUTES: &[Route<Api>] = &[
+    Route::new("GET", "/sessions", Api::List),
+    Route::new("POST", "/sessions", Api::Create),
+    Route::new("GET", "/sessions/{sid}", Api::Session(OnSession::Read)),
+    Route::new("PATCH", "/sessions/{sid}", Api::Session(OnSession::Update)),
+    Route::new("DELETE", "/sessions/{sid}", Api::Session(OnSession::Close)),
+    Route::new(
+        "POST",
+        "/sessions/{sid}/participants",
+        Api::Session(OnSession::AddParticipant),
+    ),
+    Route::new(
+        "DELETE",
+        "/sessions/{sid}/participants/{participantSid}",
+        Api::Session(OnSession::RemoveParticipant),
+    ),
+    Route::new(
+        "GET",
+        "/sessions/{sid}/interactions",
+        Api::Session(OnSession::Interactions),
+    ),
+];
+
+fn router() -> &'static Router<Api> {
+    static ROUTER: LazyLock<Router<Api>> = LazyLock::new(|| Router::new(ROUTES));
+    &ROUTER
+}
 
 /// Handles one request to the session API.
 pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
@@ -60,59 +109,60 @@ async fn route(
     // be able to use the operator's remembered login.
     origin::refuse_cross_site(req, config.public_base_url.as_ref())?;
     auth::require_operator(req, config.operator()?)?;
-    let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
+    let found = router().find(req.method(), req.uri().path())?;
     let twilio = state.twilio_for(&config, invocation)?;
     let sessions = state.sessions(&twilio, &config, invocation);
-    match (req.method(), segments.as_slice()) {
-        (&Method::POST, ["sessions"]) => {
-            create(&sessions, &config, req, state.create_window, invocation).await
-        }
-        (&Method::GET, ["sessions"]) => list(&sessions, req).await,
-        (_, ["sessions"]) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
-        (method, ["sessions", sid, rest @ ..]) => {
-            invocation.set_route(match rest {
-                [] => "/sessions/{sid}",
-                ["participants"] => "/sessions/{sid}/participants",
-                ["participants", _] => "/sessions/{sid}/participants/{participantSid}",
-                ["interactions"] => "/sessions/{sid}/interactions",
-                _ => return Err(ApiError::NotFound("no such route".into())),
-            });
-            let sid = session_sid(sid)?;
+    invocation.set_route(found.route.path);
+    match found.route.name {
+        Api::Create => create(&sessions, &config, req, state.create_window, invocation).await,
+        Api::List => list(&sessions, req).await,
+        Api::Session(on) => {
+            let sid = session_sid(found.param("sid"))?;
             invocation.set_session(sid);
-            let no_session = |e: SessionError| match e {
-                SessionError::NotFound => ApiError::NotFound(format!("no session {sid}")),
-                other => other.into(),
-            };
-            match (method, rest) {
-                (&Method::GET, []) => read(&sessions, sid).await.map_err(no_session),
-                (&Method::DELETE, []) => sessions
-                    .close(sid)
-                    .await
-                    .map(|()| response::empty(StatusCode::NO_CONTENT))
-                    .map_err(no_session),
-                (&Method::PATCH, []) => update(&sessions, req, sid).await?.map_err(no_session),
-                (_, []) => Err(ApiError::MethodNotAllowed {
-                    allow: "GET, PATCH, DELETE",
-                }),
-                (&Method::POST, ["participants"]) => add_participant(&sessions, &config, req, sid)
-                    .await?
-                    .map_err(no_session),
-                (_, ["participants"]) => Err(ApiError::MethodNotAllowed { allow: "POST" }),
-                (&Method::DELETE, ["participants", participant]) => {
-                    let participant = participant_sid(participant)?;
-                    sessions
-                        .remove_participant(sid, participant)
-                        .await
-                        .map(|()| response::empty(StatusCode::NO_CONTENT))
-                        .map_err(no_session)
-                }
-                (_, ["participants", _]) => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
-                (&Method::GET, ["interactions"]) => interactions(&sessions, req, sid).await,
-                (_, ["interactions"]) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-                _ => Err(ApiError::NotFound("no such route".into())),
-            }
+            on_session(
+                on,
+                &sessions,
+                &config,
+                req,
+                sid,
+                found.param("participantSid"),
+            )
+            .await
         }
-        _ => Err(ApiError::NotFound("no such route".into())),
+    }
+}
+
+/// A route below `/sessions/{sid}`; `participant` is the path's
+/// `{participantSid}`, where it has one.
+async fn on_session(
+    on: OnSession,
+    sessions: &Sessions<'_>,
+    config: &Config,
+    req: &Request,
+    sid: &str,
+    participant: &str,
+) -> Result<Response<Body>, ApiError> {
+    let no_session = |e: SessionError| match e {
+        SessionError::NotFound => ApiError::NotFound(format!("no session {sid}")),
+        other => other.into(),
+    };
+    match on {
+        OnSession::Read => read(sessions, sid).await.map_err(no_session),
+        OnSession::Close => sessions
+            .close(sid)
+            .await
+            .map(|()| response::empty(StatusCode::NO_CONTENT))
+            .map_err(no_session),
+        OnSession::Update => update(sessions, req, sid).await?.map_err(no_session),
+        OnSession::AddParticipant => add_participant(sessions, config, req, sid)
+            .await?
+            .map_err(no_session),
+        OnSession::RemoveParticipant => sessions
+            .remove_participant(sid, participant_sid(participant)?)
+            .await
+            .map(|()| response::empty(StatusCode::NO_CONTENT))
+            .map_err(no_session),
+        OnSession::Interactions => interactions(sessions, req, sid).await,
     }
 }
 
