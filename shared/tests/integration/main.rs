@@ -22,6 +22,7 @@ mod iam_facts;
 mod inbound_call;
 mod index;
 mod index_down;
+mod intercept;
 mod landing;
 mod lifecycle;
 mod local_flag;
