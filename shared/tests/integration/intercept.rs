@@ -226,24 +226,19 @@ async fn the_backend_blocks_rewrites_or_allows_a_text_before_twilio_publishes_it
         json!([{"participant": A, "proxy": proxy_a}])
     );
     assert_eq!(h.emulator.conversation(sid).unwrap().messages.len(), 2);
-}
 
-#[tokio::test]
-async fn a_voice_only_session_refuses_a_text_without_asking_the_backend() {
-    let backend = Receiver::start().await;
-    backend.reply_with(r#"{"action": "allow"}"#, Duration::ZERO);
-    let h = Arc::new(with_intercept(&backend, &[]).await);
-    pre_event_to_function(&h).await;
-    let s = session(&h, &[A, B], Some(&["voice"])).await;
+    // A voice-only session refuses a text first: the backend is not asked.
+    let voice_only = session(&h, &[A, C], Some(&["voice"])).await;
     let outcome = h
         .emulator
-        .send_message(A, &proxy_of(&s, A), "hello")
+        .send_message(C, &proxy_of(&voice_only, C), "hello")
         .await
         .unwrap();
     assert_eq!(published(&outcome), None);
-    assert!(
-        backend.requests().is_empty(),
-        "the voice-only rule comes first"
+    assert_eq!(
+        backend.requests().len(),
+        3,
+        "no question for a refused text"
     );
 }
 
