@@ -24,6 +24,7 @@ mod inbound_call;
 mod index;
 mod index_down;
 mod intercept;
+mod intercept_logs;
 mod landing;
 mod lifecycle;
 mod local_flag;
