@@ -29,6 +29,10 @@ pub struct Choices {
     /// our answer, so it is off unless asked for (and removed when it was
     /// ours and is no longer asked for).
     pub refuse_messages_in_voice_only: bool,
+    /// The stack's intercept is configured (`intercept/url`): the
+    /// `onMessageAdd` pre-event must be set, or texts reach people without
+    /// the operator's backend having its say.
+    pub intercept: bool,
     /// Take the account's Conversations webhooks over from whatever another
     /// app set there.
     pub replace_webhooks: bool,
@@ -122,6 +126,9 @@ pub enum WebhookNote {
     ForeignPreWebhookKept(String),
     /// Our `onMessageAdd` pre-event goes: it was not asked for this time.
     PreEventRemoved,
+    /// The `onMessageAdd` pre-event is set (or kept) because the intercept
+    /// is configured: every text of the account waits for its answer.
+    PreEventForIntercept,
     /// `--replace-webhooks` takes over another app's configuration; its
     /// values are the changes' `from`.
     TakingOver,
@@ -294,7 +301,7 @@ fn plan_webhooks(
     let foreign_pre = foreign(&current.pre_webhook_url);
     let ours_pre = current.pre_webhook_url.as_deref() == Some(events_url);
     let flex = current.target.as_deref() == Some(TARGET_FLEX);
-    let want_pre = choices.refuse_messages_in_voice_only;
+    let want_pre = choices.refuse_messages_in_voice_only || choices.intercept;
     let replace = choices.replace_webhooks;
 
     let mut refusals = Vec::new();
@@ -400,6 +407,9 @@ fn plan_webhooks(
     }
     if ours_pre && !want_pre {
         notes.push(WebhookNote::PreEventRemoved);
+    }
+    if choices.intercept {
+        notes.push(WebhookNote::PreEventForIntercept);
     }
     (
         WebhooksPlan {

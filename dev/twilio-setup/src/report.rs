@@ -100,6 +100,11 @@ fn webhook_note(note: &WebhookNote) -> String {
              --refuse-messages-in-voice-only to keep it",
             super::plan::PRE_EVENT
         ),
+        WebhookNote::PreEventForIntercept => format!(
+            "the {} pre-event is set because the intercept is configured (intercept/url): \
+             each text in a session waits for your backend to allow, block or rewrite it",
+            super::plan::PRE_EVENT
+        ),
         WebhookNote::TakingOver => "--replace-webhooks: another app's configuration is \
                                     replaced; its values are shown on the left to restore it"
             .into(),

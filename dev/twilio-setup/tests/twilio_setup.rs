@@ -440,6 +440,33 @@ async fn the_pre_event_is_set_only_while_asked_for() {
 }
 
 #[tokio::test]
+async fn a_configured_intercept_sets_the_pre_event_and_the_plan_says_why() {
+    let account = Account::owning(&POOL).await;
+    let intercepting = wiring(
+        Choices {
+            intercept: true,
+            ..Default::default()
+        },
+        false,
+    );
+    let run = account.run(&intercepting).await;
+    run.result.unwrap();
+    assert!(
+        run.output
+            .contains("onMessageAdd pre-event is set because the intercept is configured"),
+        "{}",
+        run.output
+    );
+    let hooks = account.emulator.conversations_webhooks().account;
+    assert_eq!(hooks.pre_webhook_url.as_deref(), Some(EVENTS));
+    assert!(hooks.filters.unwrap().contains(&PRE_EVENT.to_owned()));
+    assert_eq!(
+        account.run(&intercepting).await.result.unwrap(),
+        Outcome::NothingToChange
+    );
+}
+
+#[tokio::test]
 async fn an_application_on_a_number_is_a_warning_and_the_urls_are_still_set() {
     let account = Account::owning(&POOL[1..]).await;
     let app = "AP0123456789abcdef0123456789abcdef";

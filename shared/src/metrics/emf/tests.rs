@@ -187,7 +187,10 @@ fn every_metric_can_appear_and_each_under_its_own_dimensions() {
 fn the_intercept_latency_is_one_value_in_milliseconds_and_the_first_ask_counts() {
     let recorder = Recorder::default();
     let document = parsed(&recorder, &answered(200));
-    assert!(document.get("InterceptLatency").is_none(), "no ask, no value");
+    assert!(
+        document.get("InterceptLatency").is_none(),
+        "no ask, no value"
+    );
     recorder.intercept_answered(Duration::from_micros(42_500));
     recorder.intercept_answered(Duration::from_millis(900));
     recorder.intercepted(crate::domain::intercept::Outcome::Rewritten);
