@@ -409,6 +409,10 @@ async fn the_question_is_signed_like_the_events_and_verifies() {
             event_signature(&headers["x-masked-comms-timestamp"], &question.body)
         );
     }
+    // The docs' own Python verifier (docs/api.md, Event callbacks) accepts
+    // it, and refuses it with a changed body.
+    let verdicts = verify_with_the_docs_python(&asked[0]);
+    assert_eq!(verdicts, "True False", "the docs' snippet");
     // Twilio's retry of the same call is the same question.
     assert_eq!(
         asked[0].headers["x-masked-comms-event-id"],
@@ -422,6 +426,46 @@ async fn the_question_is_signed_like_the_events_and_verifies() {
             .count(),
         0
     );
+}
+
+/// Runs the Python `verify` of docs/api.md's event callbacks on `question`
+/// as received, then on the same with one byte of the body changed.
+fn verify_with_the_docs_python(question: &Received) -> String {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md"))
+        .expect("docs/api.md");
+    let events = &docs[docs.find("## Event callbacks").expect("the section")..];
+    let start = events.find("```python\n").expect("a Python snippet") + "```python\n".len();
+    let snippet = &events[start..start + events[start..].find("```").unwrap()];
+    let headers: serde_json::Map<String, Value> =
+        ["X-Masked-Comms-Timestamp", "X-Masked-Comms-Signature"]
+            .iter()
+            .map(|name| {
+                (
+                    name.to_string(),
+                    json!(question.headers[&name.to_ascii_lowercase()]),
+                )
+            })
+            .collect();
+    let program = format!(
+        "{snippet}\nimport json, sys\nheaders = json.loads(sys.argv[1])\nbody = sys.argv[2].encode()\n\
+         print(verify(sys.argv[3], headers, body), verify(sys.argv[3], headers, body.replace(b'call', b'CALL')))\n"
+    );
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            &program,
+            &Value::Object(headers).to_string(),
+            &question.body,
+            EVENTS_SECRET,
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 #[tokio::test]
