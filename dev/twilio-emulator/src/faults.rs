@@ -21,6 +21,7 @@ pub enum Operation {
     FetchParticipant,
     DeleteParticipant,
     ListMessages,
+    FetchConfiguration,
     FetchConfigurationWebhooks,
     UpdateConfigurationWebhooks,
     FetchServiceWebhookConfiguration,

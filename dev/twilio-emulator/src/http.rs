@@ -53,6 +53,7 @@ enum Route {
     DeleteParticipant(String, String),
     ListParticipantConversations,
     CreateCall { account_sid: String },
+    FetchConfiguration,
     FetchConfigurationWebhooks,
     UpdateConfigurationWebhooks,
     FetchServiceWebhookConfiguration(String),
@@ -125,6 +126,7 @@ impl Route {
                     sid: json_resource(file)?,
                 }
             }
+            ("GET", ["v1", "Configuration"]) => Self::FetchConfiguration,
             ("GET", ["v1", "Configuration", "Webhooks"]) => Self::FetchConfigurationWebhooks,
             ("POST", ["v1", "Configuration", "Webhooks"]) => Self::UpdateConfigurationWebhooks,
             ("GET", ["v1", "Services", service, "Configuration", "Webhooks"]) => {
@@ -151,6 +153,7 @@ impl Route {
             Self::DeleteParticipant(..) => Operation::DeleteParticipant,
             Self::ListParticipantConversations => Operation::ListParticipantConversations,
             Self::CreateCall { .. } => Operation::CreateCall,
+            Self::FetchConfiguration => Operation::FetchConfiguration,
             Self::FetchConfigurationWebhooks => Operation::FetchConfigurationWebhooks,
             Self::UpdateConfigurationWebhooks => Operation::UpdateConfigurationWebhooks,
             Self::FetchServiceWebhookConfiguration(_) => {
@@ -681,6 +684,10 @@ fn handle(
             number.apply(update, now);
             Ok(ok(resources::incoming_phone_number(ctx, number)))
         }
+        Route::FetchConfiguration => Ok(ok(resources::configuration(
+            ctx,
+            &shared.default_messaging_service_sid,
+        ))),
         Route::FetchConfigurationWebhooks => {
             let state = lock(&shared.state);
             Ok(ok(resources::configuration_webhook(

@@ -45,6 +45,9 @@ pub struct Current {
     /// when the account does not own it.
     pub numbers: Vec<(String, Option<IncomingPhoneNumber>)>,
     pub webhooks: WebhookConfiguration,
+    /// The default Conversations service (where the stack's conversations
+    /// are made) and its own webhook configuration.
+    pub service_webhooks: Option<(String, WebhookConfiguration)>,
 }
 
 /// A setting the plan may change, by Twilio's parameter name.
@@ -126,6 +129,14 @@ pub enum WebhookNote {
     ForeignPreWebhookKept(String),
     /// Our `onMessageAdd` pre-event goes: it was not asked for this time.
     PreEventRemoved,
+    /// The default Conversations service has webhooks of its own: Twilio
+    /// sends its conversations' events there and none to the account's, so
+    /// the stack hears no closes and answers no pre-event.
+    ServiceWebhooks {
+        service: String,
+        pre: Option<String>,
+        post: Option<String>,
+    },
     /// The `onMessageAdd` pre-event is set (or kept) because the intercept
     /// is configured: every text of the account waits for its answer.
     PreEventForIntercept,
@@ -172,8 +183,12 @@ impl Plan {
                 None => refusals.push(Refusal::NotOwned(number.clone())),
             }
         }
-        let (webhooks, webhook_refusals) =
-            plan_webhooks(&current.webhooks, &targets.events_url, choices);
+        let (webhooks, webhook_refusals) = plan_webhooks(
+            &current.webhooks,
+            current.service_webhooks.as_ref(),
+            &targets.events_url,
+            choices,
+        );
         refusals.extend(webhook_refusals);
         Plan {
             numbers,
@@ -293,6 +308,7 @@ fn plan_number(number: &str, found: &IncomingPhoneNumber, targets: &Targets) -> 
 /// (unless their URLs are being replaced).
 fn plan_webhooks(
     current: &WebhookConfiguration,
+    service_webhooks: Option<&(String, WebhookConfiguration)>,
     events_url: &str,
     choices: Choices,
 ) -> (WebhooksPlan, Vec<Refusal>) {
@@ -411,6 +427,15 @@ fn plan_webhooks(
     if choices.intercept {
         notes.push(WebhookNote::PreEventForIntercept);
     }
+    if let Some((service, own)) = service_webhooks {
+        if own.pre_webhook_url.is_some() || own.post_webhook_url.is_some() {
+            notes.push(WebhookNote::ServiceWebhooks {
+                service: service.clone(),
+                pre: own.pre_webhook_url.clone(),
+                post: own.post_webhook_url.clone(),
+            });
+        }
+    }
     (
         WebhooksPlan {
             changes,
@@ -477,6 +502,7 @@ mod tests {
         let current = Current {
             numbers: owned(vec![wired(1)]),
             webhooks,
+            service_webhooks: None,
         };
         Plan::new(&current, &targets(), choices)
     }
@@ -492,6 +518,7 @@ mod tests {
         let current = Current {
             numbers: owned(vec![number(1), get_voice]),
             webhooks: WebhookConfiguration::default(),
+            service_webhooks: None,
         };
         let plan = Plan::new(&current, &targets(), Choices::default());
         assert!(!plan.is_refused());
@@ -540,6 +567,38 @@ mod tests {
     }
 
     #[test]
+    fn a_conversations_service_with_its_own_webhooks_is_named() {
+        let own = WebhookConfiguration {
+            post_webhook_url: Some("https://other.example/post".into()),
+            ..Default::default()
+        };
+        let service = "IS0123456789abcdef0123456789abcdef".to_owned();
+        let current = Current {
+            numbers: owned(vec![wired(1)]),
+            webhooks: ours(&POST_EVENTS),
+            service_webhooks: Some((service.clone(), own)),
+        };
+        let plan = Plan::new(&current, &targets(), Choices::default());
+        assert_eq!(
+            plan.webhooks.notes,
+            [WebhookNote::ServiceWebhooks {
+                service,
+                pre: None,
+                post: Some("https://other.example/post".into()),
+            }]
+        );
+        // A service without URLs of its own defers to the account's.
+        let current = Current {
+            service_webhooks: Some(("IS1".into(), WebhookConfiguration::default())),
+            ..current
+        };
+        assert!(Plan::new(&current, &targets(), Choices::default())
+            .webhooks
+            .notes
+            .is_empty());
+    }
+
+    #[test]
     fn a_number_the_account_does_not_own_is_a_refusal() {
         let current = Current {
             numbers: vec![
@@ -547,6 +606,7 @@ mod tests {
                 ("+14155550199".into(), None),
             ],
             webhooks: ours(&POST_EVENTS),
+            service_webhooks: None,
         };
         let plan = Plan::new(&current, &targets(), Choices::default());
         assert_eq!(plan.refusals, [Refusal::NotOwned("+14155550199".into())]);
@@ -564,6 +624,7 @@ mod tests {
         let current = Current {
             numbers: owned(vec![app, trunk]),
             webhooks: ours(&POST_EVENTS),
+            service_webhooks: None,
         };
         let plan = Plan::new(&current, &targets(), Choices::default());
         assert!(!plan.is_refused());

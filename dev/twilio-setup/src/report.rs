@@ -100,6 +100,16 @@ fn webhook_note(note: &WebhookNote) -> String {
              --refuse-messages-in-voice-only to keep it",
             super::plan::PRE_EVENT
         ),
+        WebhookNote::ServiceWebhooks { service, pre, post } => format!(
+            "warning: the Conversations service {service} (where the stack's conversations \
+             are made) has webhooks of its own (PreWebhookUrl {}, PostWebhookUrl {}): Twilio \
+             sends its conversations' events there and none to the account's, so closed \
+             sessions are not cleaned up and no onMessageAdd pre-event reaches the stack \
+             (voice-only texts, the intercept). Clear them (POST \
+             /v1/Services/{service}/Configuration/Webhooks with empty URLs) or point them here",
+            pre.as_deref().unwrap_or("(none)"),
+            post.as_deref().unwrap_or("(none)")
+        ),
         WebhookNote::PreEventForIntercept => format!(
             "the {} pre-event is set because the intercept is configured (intercept/url): \
              each text in a session waits for your backend to allow, block or rewrite it",

@@ -15,4 +15,4 @@ pub use conversations::{
 };
 pub use error::{code, TwilioError};
 pub use numbers::{IncomingPhoneNumber, NumberWebhooks};
-pub use webhooks::{WebhookConfiguration, WebhookConfigurationUpdate};
+pub use webhooks::{ConversationsDefaults, WebhookConfiguration, WebhookConfigurationUpdate};

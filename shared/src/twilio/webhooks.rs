@@ -24,6 +24,14 @@ pub struct WebhookConfiguration {
     pub target: Option<String>,
 }
 
+/// The account's Conversations defaults (`/v1/Configuration`): the service
+/// new conversations go into.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ConversationsDefaults {
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub default_chat_service_sid: Option<String>,
+}
+
 fn null_as_empty_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
@@ -65,6 +73,20 @@ impl<'a> WebhookConfigurationUpdate<'a> {
 impl Twilio<'_> {
     pub async fn fetch_webhook_configuration(&self) -> Result<WebhookConfiguration, TwilioError> {
         self.get(&self.conversations_url("/v1/Configuration/Webhooks"))
+            .await
+    }
+
+    pub async fn fetch_conversations_defaults(&self) -> Result<ConversationsDefaults, TwilioError> {
+        self.get(&self.conversations_url("/v1/Configuration")).await
+    }
+
+    /// A Conversations service's own webhooks: where set, Twilio sends its
+    /// conversations' events there, and not to the account's.
+    pub async fn fetch_service_webhook_configuration(
+        &self,
+        service: &str,
+    ) -> Result<WebhookConfiguration, TwilioError> {
+        self.get(&self.conversations_url(&format!("/v1/Services/{service}/Configuration/Webhooks")))
             .await
     }
 
