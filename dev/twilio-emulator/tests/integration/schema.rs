@@ -709,6 +709,12 @@ async fn emulator_answers_match_twilio_openapi_description() {
         )
         .await;
 
+    // The account's Conversations defaults (twilio-setup reads the default service).
+    let defaults = checker.get(&client, "/v1/Configuration").await;
+    assert_eq!(
+        defaults["default_chat_service_sid"],
+        emulator.chat_service_sid()
+    );
     // Conversations webhook configuration: account-wide and the service's, before and
     // after an update with every parameter.
     checker.get(&client, "/v1/Configuration/Webhooks").await;
