@@ -23,17 +23,18 @@ use url::form_urlencoded;
 
 use crate::{
     calls::{Call, Env},
-    clock::{now_unix, parse_iso_duration},
+    clock::now_unix,
     conversations_webhooks::WebhookUpdate,
     errors::{codes, TwilioError},
     faults::{Fault, Operation},
     net::ConnInfo,
     numbers::NumberUpdate,
     paging::PageRequest,
+    params::{percent_decode, Params},
     recording::RecordedRequest,
     resources,
     server::{lock, Shared},
-    state::{ConversationParams, ConversationState, ParticipantParams, StateChange},
+    state::{ParticipantParams, StateChange},
 };
 
 /// How long a `Hang` fault holds a request: longer than any client timeout we use.
@@ -177,111 +178,6 @@ fn json_resource(segment: &str) -> Option<String> {
         .strip_suffix(".json")
         .filter(|sid| !sid.is_empty())
         .map(str::to_owned)
-}
-
-/// Decodes `%XX` escapes in a path segment (unique names may contain anything).
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Form or query parameters, in order; names may repeat.
-struct Params<'a>(&'a [(String, String)]);
-
-impl Params<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn owned(&self, name: &str) -> Option<String> {
-        self.get(name).map(str::to_owned)
-    }
-
-    /// `Attributes`, which must hold JSON when present.
-    fn attributes(&self) -> Result<Option<String>, TwilioError> {
-        match self.get("Attributes") {
-            Some(text) if serde_json::from_str::<Value>(text).is_err() => {
-                Err(TwilioError::bad_request(
-                    codes::INVALID_ATTRIBUTES,
-                    "Attributes must be a valid JSON string",
-                ))
-            }
-            other => Ok(other.map(str::to_owned)),
-        }
-    }
-
-    fn timer(
-        &self,
-        name: &str,
-        minimum: Duration,
-        minimum_text: &str,
-    ) -> Result<Option<Duration>, TwilioError> {
-        let Some(text) = self.get(name) else {
-            return Ok(None);
-        };
-        let duration = parse_iso_duration(text).ok_or_else(|| {
-            TwilioError::bad_request(
-                codes::INVALID_PARAMETER,
-                format!("{name} must be an ISO-8601 duration such as PT10M, got {text}"),
-            )
-        })?;
-        if duration < minimum {
-            return Err(TwilioError::bad_request(
-                codes::INVALID_PARAMETER,
-                format!("{name} must be at least {minimum_text}, got {text}"),
-            ));
-        }
-        Ok(Some(duration))
-    }
-
-    fn conversation_params(&self) -> Result<ConversationParams, TwilioError> {
-        let state = match self.get("State") {
-            Some(text) => Some(ConversationState::parse(text).ok_or_else(|| {
-                TwilioError::bad_request(
-                    codes::INVALID_PARAMETER,
-                    format!(
-                        "State must be one of initializing, inactive, active, closed; got {text}"
-                    ),
-                )
-            })?),
-            None => None,
-        };
-        Ok(ConversationParams {
-            friendly_name: self.owned("FriendlyName"),
-            // An empty UniqueName means none, rather than the name "".
-            unique_name: self.owned("UniqueName").filter(|s| !s.is_empty()),
-            attributes: self.attributes()?,
-            messaging_service_sid: self.owned("MessagingServiceSid"),
-            state,
-            timers_inactive: self.timer(
-                "Timers.Inactive",
-                Duration::from_secs(60),
-                "1 minute (PT1M)",
-            )?,
-            timers_closed: self.timer(
-                "Timers.Closed",
-                Duration::from_secs(600),
-                "10 minutes (PT10M)",
-            )?,
-        })
-    }
 }
 
 /// What the pipeline decided to do with a request.

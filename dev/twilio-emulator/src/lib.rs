@@ -50,6 +50,7 @@ mod messaging;
 mod net;
 mod numbers;
 mod paging;
+mod params;
 mod recording;
 mod resources;
 mod server;
