@@ -22,6 +22,8 @@ pub enum Operation {
     DeleteParticipant,
     ListMessages,
     FetchConfiguration,
+    ListAddressConfigurations,
+    CreateAddressConfiguration,
     FetchConfigurationWebhooks,
     UpdateConfigurationWebhooks,
     FetchServiceWebhookConfiguration,

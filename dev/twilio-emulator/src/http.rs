@@ -22,6 +22,7 @@ use serde_json::Value;
 use url::form_urlencoded;
 
 use crate::{
+    addresses::{self, AddressConfiguration},
     calls::{Call, Env},
     clock::now_unix,
     conversations_webhooks::WebhookUpdate,
@@ -55,6 +56,8 @@ enum Route {
     ListParticipantConversations,
     CreateCall { account_sid: String },
     FetchConfiguration,
+    ListAddressConfigurations,
+    CreateAddressConfiguration,
     FetchConfigurationWebhooks,
     UpdateConfigurationWebhooks,
     FetchServiceWebhookConfiguration(String),
@@ -128,6 +131,8 @@ impl Route {
                 }
             }
             ("GET", ["v1", "Configuration"]) => Self::FetchConfiguration,
+            ("GET", ["v1", "Configuration", "Addresses"]) => Self::ListAddressConfigurations,
+            ("POST", ["v1", "Configuration", "Addresses"]) => Self::CreateAddressConfiguration,
             ("GET", ["v1", "Configuration", "Webhooks"]) => Self::FetchConfigurationWebhooks,
             ("POST", ["v1", "Configuration", "Webhooks"]) => Self::UpdateConfigurationWebhooks,
             ("GET", ["v1", "Services", service, "Configuration", "Webhooks"]) => {
@@ -155,6 +160,8 @@ impl Route {
             Self::ListParticipantConversations => Operation::ListParticipantConversations,
             Self::CreateCall { .. } => Operation::CreateCall,
             Self::FetchConfiguration => Operation::FetchConfiguration,
+            Self::ListAddressConfigurations => Operation::ListAddressConfigurations,
+            Self::CreateAddressConfiguration => Operation::CreateAddressConfiguration,
             Self::FetchConfigurationWebhooks => Operation::FetchConfigurationWebhooks,
             Self::UpdateConfigurationWebhooks => Operation::UpdateConfigurationWebhooks,
             Self::FetchServiceWebhookConfiguration(_) => {
@@ -584,6 +591,32 @@ fn handle(
             ctx,
             &shared.default_messaging_service_sid,
         ))),
+        Route::ListAddressConfigurations => {
+            let page = PageRequest::parse(query, 50, 1000)?;
+            let q = Params(query);
+            let state = lock(&shared.state);
+            let items = state
+                .address_configurations
+                .iter()
+                .filter(|a| q.get("Type").is_none_or(|t| a.kind == t))
+                .map(|a| addresses::resource(ctx, a))
+                .collect();
+            let path = "/v1/Configuration/Addresses";
+            Ok(ok(page.respond(
+                items,
+                "address_configurations",
+                &ctx.base_url,
+                path,
+            )))
+        }
+        Route::CreateAddressConfiguration => {
+            let created_address = AddressConfiguration::from_form(form.0, now)?;
+            let body = addresses::resource(ctx, &created_address);
+            lock(&shared.state)
+                .address_configurations
+                .push(created_address);
+            Ok(created(body))
+        }
         Route::FetchConfigurationWebhooks => {
             let state = lock(&shared.state);
             Ok(ok(resources::configuration_webhook(
