@@ -592,7 +592,8 @@ fn handle(
             &shared.default_messaging_service_sid,
         ))),
         Route::ListAddressConfigurations => {
-            let page = PageRequest::parse(query, 50, 1000)?;
+            // Twilio's description allows pages of 50 at most here.
+            let page = PageRequest::parse(query, 50, 50)?;
             let q = Params(query);
             let state = lock(&shared.state);
             let items = state

@@ -125,10 +125,15 @@ pub async fn read_current(twilio: &Twilio<'_>, pool: &[String]) -> Result<Curren
         }
         None => None,
     };
+    let address_configurations = twilio
+        .address_configurations()
+        .await
+        .map_err(failed("read the Conversations Address Configurations", 0))?;
     Ok(Current {
         numbers,
         webhooks,
         service_webhooks,
+        address_configurations,
     })
 }
 

@@ -7,7 +7,8 @@ use std::fmt;
 
 use super::base_url::Targets;
 use masked_comms::twilio::{
-    IncomingPhoneNumber, NumberWebhooks, WebhookConfiguration, WebhookConfigurationUpdate,
+    AddressConfiguration, IncomingPhoneNumber, NumberWebhooks, WebhookConfiguration,
+    WebhookConfigurationUpdate,
 };
 
 /// The post-events the conversation-events function acts on (a closed
@@ -48,6 +49,8 @@ pub struct Current {
     /// The default Conversations service (where the stack's conversations
     /// are made) and its own webhook configuration.
     pub service_webhooks: Option<(String, WebhookConfiguration)>,
+    /// The account's Conversations Address Configurations.
+    pub address_configurations: Vec<AddressConfiguration>,
 }
 
 /// A setting the plan may change, by Twilio's parameter name.
@@ -110,6 +113,10 @@ pub enum Override {
     VoiceApplication(String),
     Trunk(String),
     SmsApplication(String),
+    /// A Conversations Address Configuration (its sid) auto-creates a
+    /// conversation for the number's unmatched texts: they never reach
+    /// SmsUrl (out-of-session texts get no answer).
+    AutoCreatingAddress(String),
 }
 
 /// The account's Conversations webhook configuration.
@@ -179,7 +186,19 @@ impl Plan {
         let mut numbers = Vec::new();
         for (number, found) in &current.numbers {
             match found {
-                Some(found) => numbers.push(plan_number(number, found, targets)),
+                Some(found) => {
+                    let mut plan = plan_number(number, found, targets);
+                    let whatsapp = format!("whatsapp:{number}");
+                    plan.overrides.extend(
+                        current
+                            .address_configurations
+                            .iter()
+                            .filter(|a| a.auto_creation.enabled)
+                            .filter(|a| a.address == *number || a.address == whatsapp)
+                            .map(|a| Override::AutoCreatingAddress(a.sid.clone())),
+                    );
+                    numbers.push(plan);
+                }
                 None => refusals.push(Refusal::NotOwned(number.clone())),
             }
         }
@@ -503,6 +522,7 @@ mod tests {
             numbers: owned(vec![wired(1)]),
             webhooks,
             service_webhooks: None,
+            address_configurations: Vec::new(),
         };
         Plan::new(&current, &targets(), choices)
     }
@@ -519,6 +539,7 @@ mod tests {
             numbers: owned(vec![number(1), get_voice]),
             webhooks: WebhookConfiguration::default(),
             service_webhooks: None,
+            address_configurations: Vec::new(),
         };
         let plan = Plan::new(&current, &targets(), Choices::default());
         assert!(!plan.is_refused());
@@ -577,6 +598,7 @@ mod tests {
             numbers: owned(vec![wired(1)]),
             webhooks: ours(&POST_EVENTS),
             service_webhooks: Some((service.clone(), own)),
+            address_configurations: Vec::new(),
         };
         let plan = Plan::new(&current, &targets(), Choices::default());
         assert_eq!(
@@ -599,6 +621,36 @@ mod tests {
     }
 
     #[test]
+    fn an_auto_creating_address_configuration_for_a_pool_number_is_named() {
+        let address = |sid: &str, address: &str, enabled: bool| AddressConfiguration {
+            sid: sid.into(),
+            address: address.into(),
+            auto_creation: masked_comms::twilio::AutoCreation { enabled },
+        };
+        let current = Current {
+            numbers: owned(vec![wired(1), wired(2)]),
+            webhooks: ours(&POST_EVENTS),
+            service_webhooks: None,
+            address_configurations: vec![
+                address("IG1", &number(1).phone_number, true),
+                address("IG2", &format!("whatsapp:{}", number(2).phone_number), true),
+                address("IG3", &number(2).phone_number, false),
+                address("IG4", "+14155550999", true),
+            ],
+        };
+        let plan = Plan::new(&current, &targets(), Choices::default());
+        assert_eq!(
+            plan.numbers[0].overrides,
+            [Override::AutoCreatingAddress("IG1".into())]
+        );
+        assert_eq!(
+            plan.numbers[1].overrides,
+            [Override::AutoCreatingAddress("IG2".into())]
+        );
+        assert_eq!(plan.writes(), 0, "a warning, not a change");
+    }
+
+    #[test]
     fn a_number_the_account_does_not_own_is_a_refusal() {
         let current = Current {
             numbers: vec![
@@ -607,6 +659,7 @@ mod tests {
             ],
             webhooks: ours(&POST_EVENTS),
             service_webhooks: None,
+            address_configurations: Vec::new(),
         };
         let plan = Plan::new(&current, &targets(), Choices::default());
         assert_eq!(plan.refusals, [Refusal::NotOwned("+14155550199".into())]);
@@ -625,6 +678,7 @@ mod tests {
             numbers: owned(vec![app, trunk]),
             webhooks: ours(&POST_EVENTS),
             service_webhooks: None,
+            address_configurations: Vec::new(),
         };
         let plan = Plan::new(&current, &targets(), Choices::default());
         assert!(!plan.is_refused());

@@ -79,6 +79,12 @@ fn override_warning(found: &Override) -> String {
              VoiceUrl. Remove the number from the trunk (Elastic SIP Trunking > the trunk > \
              Numbers), or send TrunkSid= (empty) to the number."
         ),
+        Override::AutoCreatingAddress(sid) => format!(
+            "Conversations Address Configuration {sid} auto-creates a conversation for this \
+             number's texts: texts from someone with no session open a new conversation and \
+             never reach SmsUrl (no out-of-session answer). Turn auto-creation off \
+             (Conversations > Manage > Addresses) or delete the configuration."
+        ),
         Override::SmsApplication(sid) => format!(
             "SmsApplicationSid {sid} is set: Twilio sends this number's texts there (a TwiML \
              App, or a Messaging Service when it starts MG), not to SmsUrl, so texts outside \

@@ -127,7 +127,7 @@ impl Account {
             .await
             .unwrap()
             .status();
-        assert_eq!(status, 200);
+        assert!(status.is_success(), "{status}");
         self.emulator.clear_requests();
     }
 }
@@ -164,8 +164,8 @@ async fn a_dry_run_reads_and_plans_everything_and_changes_nothing() {
     assert!(writes.is_empty(), "{writes:?}");
     assert_eq!(
         reads.len(),
-        POOL.len() + 3,
-        "one lookup per number; the account's webhooks, its Conversations defaults and the default service's webhooks"
+        POOL.len() + 4,
+        "one lookup per number; the account's webhooks, its Conversations defaults, the default service's webhooks and the address configurations"
     );
     assert_eq!(account.emulator.phone_numbers(), numbers_before);
     assert_eq!(
@@ -201,7 +201,7 @@ async fn a_real_run_wires_the_pool_and_the_webhooks_and_a_second_run_writes_noth
     let first = account.run(&real()).await;
     assert_eq!(first.result.unwrap(), Outcome::Applied { writes: 4 });
     let (reads, writes) = account.take_requests();
-    assert_eq!(reads.len(), POOL.len() + 3);
+    assert_eq!(reads.len(), POOL.len() + 4);
     // Each pool number looked up by its number, the + encoded (a bare + reads as a space).
     for number in POOL {
         let encoded = format!("PhoneNumber={}", number.replace('+', "%2B"));
@@ -251,7 +251,7 @@ async fn a_real_run_wires_the_pool_and_the_webhooks_and_a_second_run_writes_noth
     let (reads, writes) = account.take_requests();
     assert_eq!(
         (reads.len(), writes.len()),
-        (POOL.len() + 3, 0),
+        (POOL.len() + 4, 0),
         "{writes:?}"
     );
     assert!(
@@ -274,7 +274,7 @@ async fn a_pool_number_the_account_does_not_own_refuses_everything_before_any_wr
     );
     let (reads, writes) = account.take_requests();
     assert!(writes.is_empty(), "{writes:?}");
-    assert_eq!(reads.len(), POOL.len() + 3);
+    assert_eq!(reads.len(), POOL.len() + 4);
     assert!(account.number(POOL[0]).voice_url.is_none());
     assert!(
         run.output
@@ -502,6 +502,38 @@ async fn a_conversations_service_with_webhooks_of_its_own_is_named_as_what_keeps
             .as_deref(),
         Some("https://other.example/post")
     );
+}
+
+#[tokio::test]
+async fn an_auto_creating_address_configuration_on_a_pool_number_is_a_warning() {
+    let account = Account::owning(&POOL).await;
+    account
+        .emulator_post(
+            "/v1/Configuration/Addresses",
+            &[
+                ("Type", "sms"),
+                ("Address", POOL[1]),
+                ("AutoCreation.Enabled", "true"),
+            ],
+        )
+        .await;
+    let run = account.run(&real()).await;
+    assert_eq!(run.result.unwrap(), Outcome::Applied { writes: 4 });
+    let warned: Vec<&str> = run
+        .output
+        .lines()
+        .filter(|l| l.contains("auto-creates a conversation for this number's texts"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", run.output);
+    assert!(
+        warned[0].contains("Address Configuration IG"),
+        "{}",
+        run.output
+    );
+    // The warning follows the number it is about, and names no full number.
+    let before = &run.output[..run.output.find(warned[0]).unwrap()];
+    assert!(before.contains("+1********02 (PN"), "{}", run.output);
+    assert!(!run.output.contains(POOL[1]), "{}", run.output);
 }
 
 #[tokio::test]

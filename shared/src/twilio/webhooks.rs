@@ -32,6 +32,35 @@ pub struct ConversationsDefaults {
     pub default_chat_service_sid: Option<String>,
 }
 
+/// A Conversations Address Configuration: with auto-creation enabled, an
+/// unmatched text to `address` opens a new conversation instead of reaching
+/// the number's own messaging webhook.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AddressConfiguration {
+    pub sid: String,
+    /// `whatsapp:`-prefixed for WhatsApp.
+    pub address: String,
+    #[serde(default)]
+    pub auto_creation: AutoCreation,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AutoCreation {
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct AddressConfigurationsPage {
+    address_configurations: Vec<AddressConfiguration>,
+    meta: AddressPageMeta,
+}
+
+#[derive(Debug, Deserialize)]
+struct AddressPageMeta {
+    next_page_url: Option<String>,
+}
+
 fn null_as_empty_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
@@ -78,6 +107,19 @@ impl Twilio<'_> {
 
     pub async fn fetch_conversations_defaults(&self) -> Result<ConversationsDefaults, TwilioError> {
         self.get(&self.conversations_url("/v1/Configuration")).await
+    }
+
+    /// Every Address Configuration of the account.
+    pub async fn address_configurations(&self) -> Result<Vec<AddressConfiguration>, TwilioError> {
+        let base = self.conversations_url("");
+        let mut url = Some(format!("{base}/v1/Configuration/Addresses?PageSize=50"));
+        let mut all = Vec::new();
+        while let Some(next) = url {
+            let page: AddressConfigurationsPage = self.get(&next).await?;
+            all.extend(page.address_configurations);
+            url = self.next_page(&base, page.meta.next_page_url.as_deref());
+        }
+        Ok(all)
     }
 
     /// A Conversations service's own webhooks: where set, Twilio sends its

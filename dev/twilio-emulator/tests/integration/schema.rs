@@ -715,6 +715,22 @@ async fn emulator_answers_match_twilio_openapi_description() {
         defaults["default_chat_service_sid"],
         emulator.chat_service_sid()
     );
+    // Address Configurations: made, then listed.
+    checker
+        .post(
+            &client,
+            "/v1/Configuration/Addresses",
+            &[
+                ("Type", "sms"),
+                ("Address", PROXY),
+                ("FriendlyName", "pool"),
+                ("AutoCreation.Enabled", "true"),
+                ("AutoCreation.Type", "default"),
+            ],
+            201,
+        )
+        .await;
+    checker.get(&client, "/v1/Configuration/Addresses").await;
     // Conversations webhook configuration: account-wide and the service's, before and
     // after an update with every parameter.
     checker.get(&client, "/v1/Configuration/Webhooks").await;
