@@ -38,6 +38,8 @@
 #   7. bench-harness busy: a participant holding k = 1, 50, 500, 5,000 open sessions
 #      (1 and 50 in quick mode); calls and creates with the session index off (Twilio's
 #      participant list paged) and on (moto's DynamoDB behind a counting proxy).
+#   1b. bench-harness intercept: a call's answer time with no intercept and with a
+#      backend allowing after 0, 50 and 200 ms (emulator latency 50 ms).
 #   2. Criterion (benches/overhead.rs): our overhead with no emulator latency, and
 #      number choice at scale.
 #   3+4. bench-harness process: the real function binaries behind a Lambda Runtime
@@ -151,6 +153,8 @@ if [[ $QUICK == 1 ]]; then
     bench_cargo "$BENCH_TARGET" test -q --lib --benches
     log "quick: in-process round trips"
     "$BENCH_TARGET/debug/bench-harness" inprocess --quick --out "$ART/s/inprocess.json"
+    log "quick: a call's answer time with an intercept backend"
+    "$BENCH_TARGET/debug/bench-harness" intercept --quick --out "$ART/s/intercept.json"
     log "quick: a busy participant, session index off and on"
     "$BENCH_TARGET/debug/bench-harness" busy --quick --moto "$MOTO" --out "$ART/s/busy.json"
     log "quick: whole-process cold start, warm invocations, memory"
@@ -307,6 +311,11 @@ measure_variant() {
     after "$variant/inprocess"
 
     if [[ $variant == s ]]; then
+        wait_quiet "$variant/intercept"
+        log "[$variant] a call's answer time with an intercept backend at 0, 50, 200 ms"
+        "$harness" intercept --out "$ART/$variant/intercept.json"
+        after "$variant/intercept"
+
         # Round trips and moto's latency: the opt-level makes no difference here.
         wait_quiet "$variant/busy"
         log "[$variant] a busy participant, session index off and on (50 ms emulator latency)"

@@ -80,6 +80,10 @@ KEYS: list[tuple[str, str, str]] = [
     ("OUT_OF_SESSION_CALLBACK_URL", "out-of-session/callback-url", "String"),
     ("OUT_OF_SESSION_MESSAGE_FOR_SMS", "message/out-of-session-message", "String"),
     ("REPLY_KEY", "reply-key", "SecureString"),
+    ("INTERCEPT_URL", "intercept/url", "String"),
+    ("INTERCEPT_TIMEOUT_MS", "intercept/timeout-ms", "String"),
+    ("INTERCEPT_ON_ERROR", "intercept/on-error", "String"),
+    ("INTERCEPT_BLOCKED_CALL_MESSAGE", "intercept/blocked-call-say", "String"),
 ]
 # Made by make params when .env has none (generated_reply_key).
 GENERATED = "REPLY_KEY"

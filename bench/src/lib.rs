@@ -84,6 +84,12 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn start(latency: Duration) -> Fixture {
+        Fixture::start_with(latency, &[]).await
+    }
+
+    /// With these configuration values added (loopback URLs allowed: the
+    /// receivers of a bench listen on this machine).
+    pub async fn start_with(latency: Duration, extra: &[(&str, &str)]) -> Fixture {
         let emulator = Emulator::start(EmulatorConfig {
             latency,
             ..EmulatorConfig::default()
@@ -91,7 +97,15 @@ impl Fixture {
         .await
         .expect("emulator starts");
         let twilio = TwilioHttp::new(settings(&emulator.base_url())).expect("client builds");
-        let state = AppState::new(ConfigStore::fixed(config(&pool_numbers(20))), twilio);
+        let values: HashMap<String, String> = config_values(&pool_numbers(20))
+            .into_iter()
+            .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        let config = RawConfig::from_ssm(values)
+            .running_locally(true)
+            .parse()
+            .expect("bench configuration is valid");
+        let state = AppState::new(ConfigStore::fixed(config), twilio);
         Fixture { emulator, state }
     }
 

@@ -182,46 +182,58 @@ impl EventSender {
         }
     }
 
-    /// One signed POST of `body` to the operator's `url` (the out-of-session
-    /// callback), answered within `timeout`: its 2xx body, at most
-    /// [`MAX_ANSWER_BYTES`]. No retry: a caller is waiting.
+    /// One signed POST to the operator's backend (the out-of-session
+    /// callback, the intercept), answered within `timeout`: its 2xx body,
+    /// read no further than `max_bytes`. No retry: someone is waiting.
     pub async fn ask(
         &self,
-        url: &url::Url,
-        secret: &str,
-        event: &str,
-        id: &str,
-        body: &[u8],
+        question: &Question<'_>,
         timeout: Duration,
-    ) -> Result<Vec<u8>, String> {
-        let timestamp = crate::domain::instant::unix_now();
-        let answer = self
-            .http
-            .post(url.clone())
-            .timeout(timeout)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(EVENT_ID_HEADER, id)
-            .header(EVENT_TYPE_HEADER, event)
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(SIGNATURE_HEADER, sign(secret, timestamp, body))
-            .body(body.to_vec())
-            .send()
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, AskError> {
+        let asked = async {
+            let timestamp = crate::domain::instant::unix_now();
+            let mut answer = self
+                .http
+                .post(question.url.clone())
+                .timeout(timeout)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(EVENT_ID_HEADER, question.id)
+                .header(EVENT_TYPE_HEADER, question.event)
+                .header(TIMESTAMP_HEADER, timestamp.to_string())
+                .header(
+                    SIGNATURE_HEADER,
+                    sign(question.secret, timestamp, question.body),
+                )
+                .body(question.body.to_vec())
+                .send()
+                .await
+                .map_err(|e| AskError::of(&e))?;
+            if !answer.status().is_success() {
+                return Err(AskError::Status(answer.status().as_u16()));
+            }
+            if answer
+                .content_length()
+                .is_some_and(|n| n > max_bytes as u64)
+            {
+                return Err(AskError::TooLarge);
+            }
+            // Read chunk by chunk: an answer without a length stops being
+            // read (and held) once it passes the limit.
+            let mut bytes = Vec::new();
+            while let Some(chunk) = answer.chunk().await.map_err(|e| AskError::of(&e))? {
+                if bytes.len() + chunk.len() > max_bytes {
+                    return Err(AskError::TooLarge);
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(bytes)
+        };
+        // reqwest's timeout covers the body too; this one also bounds a
+        // connection that never finishes opening.
+        tokio::time::timeout(timeout, asked)
             .await
-            .map_err(|e| failure(&e))?;
-        if !answer.status().is_success() {
-            return Err(format!("HTTP {}", answer.status()));
-        }
-        if answer
-            .content_length()
-            .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
-        {
-            return Err("the answer is too large".into());
-        }
-        let bytes = answer.bytes().await.map_err(|e| failure(&e))?;
-        if bytes.len() > MAX_ANSWER_BYTES {
-            return Err("the answer is too large".into());
-        }
-        Ok(bytes.to_vec())
+            .unwrap_or(Err(AskError::TimedOut))
     }
 
     async fn attempt(
@@ -259,16 +271,50 @@ impl EventSender {
 /// The most an out-of-session callback's answer may be.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// What went wrong, by kind: the URL is the operator's own, and reqwest's
-/// text would repeat it.
-fn failure(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        "the connection failed".to_owned()
+/// A signed question to the operator's backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    pub url: &'a url::Url,
+    /// The events' signing secret.
+    pub secret: &'a str,
+    /// `X-Masked-Comms-Event`.
+    pub event: &'a str,
+    /// `X-Masked-Comms-Event-Id`: the same on a retry of the same fact.
+    pub id: &'a str,
+    pub body: &'a [u8],
+}
+
+/// Why the backend gave no answer to read. Says what went wrong by kind:
+/// the URL is the operator's own, and reqwest's text would repeat it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    #[error("timed out")]
+    TimedOut,
+    #[error("could not connect")]
+    Unreachable,
+    #[error("the connection failed")]
+    Failed,
+    #[error("HTTP {0}")]
+    Status(u16),
+    #[error("the answer is too large")]
+    TooLarge,
+}
+
+impl AskError {
+    fn of(e: &reqwest::Error) -> Self {
+        if e.is_timeout() {
+            AskError::TimedOut
+        } else if e.is_connect() {
+            AskError::Unreachable
+        } else {
+            AskError::Failed
+        }
     }
+}
+
+/// What went wrong with an event delivery, by kind.
+fn failure(e: &reqwest::Error) -> String {
+    AskError::of(e).to_string()
 }
 
 #[cfg(test)]

@@ -100,12 +100,21 @@ impl Function {
                 &CLOSED_TIMER,
                 &GEO_MATCH,
                 &STICKY,
+                // The backend's word on a call in a session.
+                &INTERCEPT_URL,
+                &INTERCEPT_TIMEOUT,
+                &INTERCEPT_ON_ERROR,
+                &INTERCEPT_BLOCKED_CALL_SAY,
             ],
             Function::ConversationEvents => &[
                 &PUBLIC_BASE_URL,
                 &CLOSED_CONVERSATIONS,
                 &EVENTS_URL,
                 &EVENTS_SIGNING_SECRET,
+                // The backend's word on a text (the onMessageAdd pre-event).
+                &INTERCEPT_URL,
+                &INTERCEPT_TIMEOUT,
+                &INTERCEPT_ON_ERROR,
             ],
             Function::LandingPage => &[&WHATSAPP_POOL],
         }

@@ -18,6 +18,7 @@ pub mod function;
 pub mod handlers;
 pub mod http;
 pub mod index;
+pub mod intercept;
 pub mod lambda;
 pub mod logging;
 pub mod metrics;

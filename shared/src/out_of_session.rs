@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::config::{Config, OutOfSession};
 use crate::deferred::Deferred;
 use crate::domain::out_of_session::{callback_id, read_answer, Disposition, Knock, KnockKind};
+use crate::events::{Question, MAX_ANSWER_BYTES};
 use crate::privacy::Redacted;
 
 /// How long a caller waits for the backend: Twilio gives the whole webhook
@@ -30,16 +31,17 @@ pub async fn decide(config: &Config, deferred: &Deferred, knock: &Knock<'_>) -> 
             };
             let body = serde_json::to_vec(knock).expect("a knock serialises");
             let id = callback_id(knock.sid);
+            let question = Question {
+                url,
+                secret: receiver.signing_secret.expose(),
+                event: CALLBACK_EVENT,
+                id: &id,
+                body: &body,
+            };
             let asked = sender
-                .ask(
-                    url,
-                    receiver.signing_secret.expose(),
-                    CALLBACK_EVENT,
-                    &id,
-                    &body,
-                    CALLBACK_TIMEOUT,
-                )
+                .ask(&question, CALLBACK_TIMEOUT, MAX_ANSWER_BYTES)
                 .await
+                .map_err(|e| e.to_string())
                 .and_then(|answer| read_answer(&answer, &config.pools()));
             match asked {
                 Ok(disposition) => disposition,

@@ -282,16 +282,17 @@ def test_the_metrics_are_what_the_issue_asks_for():
     catalogue = project.metrics()
     assert catalogue.namespace == "MaskedComms"
     names = [m.name for m in catalogue.metrics]
-    assert len(names) == len(set(names)) >= 15
+    assert len(names) == len(set(names)) >= 20
     for asked in ["SessionsCreated", "SessionsClosed", "PoolExhausted", "BindingFallbacks", "Calls",
                   "TwilioLatency", "TwilioErrors", "IndexHits", "IndexMisses", "IndexUnavailable", "Latency", "Errors4xx",
-                  "Errors5xx", "Unauthorized"]:
+                  "Errors5xx", "Unauthorized", "InterceptLatency", "InterceptsAllowed", "InterceptsBlocked",
+                  "InterceptsRewritten", "InterceptsFailed"]:
         assert asked in names
     assert catalogue.metric("Calls").dimensions == ("Function", "Outcome")
     assert {m.dimensions for m in catalogue.metrics if m.name != "Calls"} == {("Function",)}
     assert catalogue.metric("TwilioLatency").unit == catalogue.metric("Latency").unit == "Milliseconds"
     assert set(catalogue.outcomes) == {"Connected", "Conference", "OutOfSession", "MessageOnly",
-                                       "NobodyDialable", "Apology", "Forwarded", "Rejected"}
+                                       "NobodyDialable", "Apology", "Forwarded", "Rejected", "Blocked"}
     with pytest.raises(ProjectFactError, match="no metric"):
         catalogue.metric("Nope")
 

@@ -23,6 +23,10 @@
 //!     each start measured to its first `next` (init), its first invocation and
 //!     a second one; the binaries of --before-dir and --bin-dir alternately, in
 //!     one run, beside a hello-world function and one fresh SSM read. See cold.rs.
+//! bench-harness intercept --out FILE [--quick]
+//!     A 1:1 call's answer time with no intercept, then with a backend that
+//!     allows after 0, 50 and 200 ms (emulator latency 50 ms): round trips
+//!     stay 1 and the backend is asked once per call. See intercept.rs.
 //! bench-harness linked --out FILE --bin-dir DIR
 //!     What each function binary carries: the page's assets only in
 //!     `landing-page`, the twilio-setup CLI in none. Fails otherwise. See linked.rs.
@@ -61,6 +65,8 @@ use twilio_emulator::{sequential_round_trips, ConversationSeed, Emulator, Emulat
 mod busy;
 #[path = "harness/cold.rs"]
 mod cold;
+#[path = "harness/intercept.rs"]
+mod intercept;
 #[path = "harness/linked.rs"]
 mod linked;
 
@@ -71,9 +77,11 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().cloned().unwrap_or_default();
     let flags = match command.as_str() {
-        "inprocess" | "busy" | "process" | "cold" | "linked" => Flags::parse(&args[1..]),
+        "inprocess" | "busy" | "process" | "cold" | "linked" | "intercept" => {
+            Flags::parse(&args[1..])
+        }
         _ => Err(
-            "usage: bench-harness inprocess|busy|process|cold|linked --out FILE [--quick] ..."
+            "usage: bench-harness inprocess|busy|process|cold|linked|intercept --out FILE [--quick] ..."
                 .into(),
         ),
     };
@@ -89,6 +97,7 @@ async fn main() -> ExitCode {
         "busy" => busy::busy(&flags).await,
         "cold" => cold::cold(&flags).await,
         "linked" => linked::linked(&flags),
+        "intercept" => intercept::intercept(&flags).await,
         _ => process(&flags).await,
     };
     match outcome {

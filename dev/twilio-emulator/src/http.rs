@@ -22,18 +22,20 @@ use serde_json::Value;
 use url::form_urlencoded;
 
 use crate::{
+    addresses::{self, AddressConfiguration},
     calls::{Call, Env},
-    clock::{now_unix, parse_iso_duration},
+    clock::now_unix,
     conversations_webhooks::WebhookUpdate,
     errors::{codes, TwilioError},
     faults::{Fault, Operation},
     net::ConnInfo,
     numbers::NumberUpdate,
     paging::PageRequest,
+    params::{percent_decode, Params},
     recording::RecordedRequest,
     resources,
     server::{lock, Shared},
-    state::{ConversationParams, ConversationState, ParticipantParams, StateChange},
+    state::{ParticipantParams, StateChange},
 };
 
 /// How long a `Hang` fault holds a request: longer than any client timeout we use.
@@ -53,6 +55,9 @@ enum Route {
     DeleteParticipant(String, String),
     ListParticipantConversations,
     CreateCall { account_sid: String },
+    FetchConfiguration,
+    ListAddressConfigurations,
+    CreateAddressConfiguration,
     FetchConfigurationWebhooks,
     UpdateConfigurationWebhooks,
     FetchServiceWebhookConfiguration(String),
@@ -125,6 +130,9 @@ impl Route {
                     sid: json_resource(file)?,
                 }
             }
+            ("GET", ["v1", "Configuration"]) => Self::FetchConfiguration,
+            ("GET", ["v1", "Configuration", "Addresses"]) => Self::ListAddressConfigurations,
+            ("POST", ["v1", "Configuration", "Addresses"]) => Self::CreateAddressConfiguration,
             ("GET", ["v1", "Configuration", "Webhooks"]) => Self::FetchConfigurationWebhooks,
             ("POST", ["v1", "Configuration", "Webhooks"]) => Self::UpdateConfigurationWebhooks,
             ("GET", ["v1", "Services", service, "Configuration", "Webhooks"]) => {
@@ -151,6 +159,9 @@ impl Route {
             Self::DeleteParticipant(..) => Operation::DeleteParticipant,
             Self::ListParticipantConversations => Operation::ListParticipantConversations,
             Self::CreateCall { .. } => Operation::CreateCall,
+            Self::FetchConfiguration => Operation::FetchConfiguration,
+            Self::ListAddressConfigurations => Operation::ListAddressConfigurations,
+            Self::CreateAddressConfiguration => Operation::CreateAddressConfiguration,
             Self::FetchConfigurationWebhooks => Operation::FetchConfigurationWebhooks,
             Self::UpdateConfigurationWebhooks => Operation::UpdateConfigurationWebhooks,
             Self::FetchServiceWebhookConfiguration(_) => {
@@ -174,111 +185,6 @@ fn json_resource(segment: &str) -> Option<String> {
         .strip_suffix(".json")
         .filter(|sid| !sid.is_empty())
         .map(str::to_owned)
-}
-
-/// Decodes `%XX` escapes in a path segment (unique names may contain anything).
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Form or query parameters, in order; names may repeat.
-struct Params<'a>(&'a [(String, String)]);
-
-impl Params<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn owned(&self, name: &str) -> Option<String> {
-        self.get(name).map(str::to_owned)
-    }
-
-    /// `Attributes`, which must hold JSON when present.
-    fn attributes(&self) -> Result<Option<String>, TwilioError> {
-        match self.get("Attributes") {
-            Some(text) if serde_json::from_str::<Value>(text).is_err() => {
-                Err(TwilioError::bad_request(
-                    codes::INVALID_ATTRIBUTES,
-                    "Attributes must be a valid JSON string",
-                ))
-            }
-            other => Ok(other.map(str::to_owned)),
-        }
-    }
-
-    fn timer(
-        &self,
-        name: &str,
-        minimum: Duration,
-        minimum_text: &str,
-    ) -> Result<Option<Duration>, TwilioError> {
-        let Some(text) = self.get(name) else {
-            return Ok(None);
-        };
-        let duration = parse_iso_duration(text).ok_or_else(|| {
-            TwilioError::bad_request(
-                codes::INVALID_PARAMETER,
-                format!("{name} must be an ISO-8601 duration such as PT10M, got {text}"),
-            )
-        })?;
-        if duration < minimum {
-            return Err(TwilioError::bad_request(
-                codes::INVALID_PARAMETER,
-                format!("{name} must be at least {minimum_text}, got {text}"),
-            ));
-        }
-        Ok(Some(duration))
-    }
-
-    fn conversation_params(&self) -> Result<ConversationParams, TwilioError> {
-        let state = match self.get("State") {
-            Some(text) => Some(ConversationState::parse(text).ok_or_else(|| {
-                TwilioError::bad_request(
-                    codes::INVALID_PARAMETER,
-                    format!(
-                        "State must be one of initializing, inactive, active, closed; got {text}"
-                    ),
-                )
-            })?),
-            None => None,
-        };
-        Ok(ConversationParams {
-            friendly_name: self.owned("FriendlyName"),
-            // An empty UniqueName means none, rather than the name "".
-            unique_name: self.owned("UniqueName").filter(|s| !s.is_empty()),
-            attributes: self.attributes()?,
-            messaging_service_sid: self.owned("MessagingServiceSid"),
-            state,
-            timers_inactive: self.timer(
-                "Timers.Inactive",
-                Duration::from_secs(60),
-                "1 minute (PT1M)",
-            )?,
-            timers_closed: self.timer(
-                "Timers.Closed",
-                Duration::from_secs(600),
-                "10 minutes (PT10M)",
-            )?,
-        })
-    }
 }
 
 /// What the pipeline decided to do with a request.
@@ -680,6 +586,37 @@ fn handle(
                 .ok_or_else(|| TwilioError::not_found(&path))?;
             number.apply(update, now);
             Ok(ok(resources::incoming_phone_number(ctx, number)))
+        }
+        Route::FetchConfiguration => Ok(ok(resources::configuration(
+            ctx,
+            &shared.default_messaging_service_sid,
+        ))),
+        Route::ListAddressConfigurations => {
+            // Twilio's description allows pages of 50 at most here.
+            let page = PageRequest::parse(query, 50, 50)?;
+            let q = Params(query);
+            let state = lock(&shared.state);
+            let items = state
+                .address_configurations
+                .iter()
+                .filter(|a| q.get("Type").is_none_or(|t| a.kind == t))
+                .map(|a| addresses::resource(ctx, a))
+                .collect();
+            let path = "/v1/Configuration/Addresses";
+            Ok(ok(page.respond(
+                items,
+                "address_configurations",
+                &ctx.base_url,
+                path,
+            )))
+        }
+        Route::CreateAddressConfiguration => {
+            let created_address = AddressConfiguration::from_form(form.0, now)?;
+            let body = addresses::resource(ctx, &created_address);
+            lock(&shared.state)
+                .address_configurations
+                .push(created_address);
+            Ok(created(body))
         }
         Route::FetchConfigurationWebhooks => {
             let state = lock(&shared.state);

@@ -38,6 +38,7 @@
 //! `SmsUrl`. As on Twilio, a REST change fires no Conversations webhook (the events URL
 //! included) unless its request carries `X-Twilio-Webhook-Enabled: true`.
 
+mod addresses;
 mod calls;
 mod clock;
 mod control;
@@ -50,6 +51,7 @@ mod messaging;
 mod net;
 mod numbers;
 mod paging;
+mod params;
 mod recording;
 mod resources;
 mod server;

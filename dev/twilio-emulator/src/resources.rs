@@ -197,6 +197,24 @@ pub(crate) fn call(ctx: &Ctx, c: &Call) -> Value {
     })
 }
 
+/// `GET /v1/Configuration`: the account's Conversations defaults (the
+/// emulator has one Conversations service and one Messaging Service).
+pub(crate) fn configuration(ctx: &Ctx, messaging_service_sid: &str) -> Value {
+    let url = format!("{}/v1/Configuration", ctx.base_url);
+    json!({
+        "account_sid": ctx.account_sid,
+        "default_chat_service_sid": ctx.chat_service_sid,
+        "default_messaging_service_sid": messaging_service_sid,
+        "default_inactive_timer": null,
+        "default_closed_timer": null,
+        "url": url,
+        "links": {
+            "service": format!("{}/v1/Services/{}", ctx.base_url, ctx.chat_service_sid),
+            "webhooks": format!("{url}/Webhooks"),
+        },
+    })
+}
+
 /// `GET`/`POST /v1/Configuration/Webhooks`. An unset method is reported as the POST the
 /// webhooks then use (the description does not allow null there).
 pub(crate) fn configuration_webhook(ctx: &Ctx, hooks: &ConversationsWebhooks) -> Value {

@@ -388,6 +388,19 @@ impl Shared {
     async fn text_to_number(&self, from: &str, to: &str, body: &str) -> TextOutcome {
         let target = {
             let state = lock(&self.state);
+            // An auto-creating Address Configuration takes the text first.
+            if let Some(found) = state
+                .address_configurations
+                .iter()
+                .find(|a| a.auto_creates_for(to))
+            {
+                return TextOutcome::Dropped {
+                    reason: format!(
+                        "Address Configuration {} auto-creates a conversation for texts to {to}; its SmsUrl never sees them",
+                        found.sid
+                    ),
+                };
+            }
             match state.number(to) {
                 None => Err(format!("the emulator does not own {to}")),
                 Some(number) => {

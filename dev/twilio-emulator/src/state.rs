@@ -189,6 +189,8 @@ pub(crate) struct State {
     /// Orders calls of both kinds (the control API ends the latest by default).
     next_call_seq: u64,
     pub conversations_webhooks: ConversationsWebhooks,
+    /// Conversations Address Configurations, oldest first.
+    pub address_configurations: Vec<crate::addresses::AddressConfiguration>,
     /// The numbers the emulator owns, in the order they were added.
     pub numbers: Vec<PhoneNumber>,
 }

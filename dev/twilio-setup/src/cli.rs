@@ -32,7 +32,8 @@ or another app's webhook is in the way.
                      also set the onMessageAdd pre-event, so that messages in
                      voice-only sessions are refused. Every message of the
                      account then waits for the stack's answer; without this
-                     option the pre-event is not set (and removed if ours)
+                     option the pre-event is not set (and removed if ours),
+                     unless the intercept (intercept/url) is configured
   --replace-webhooks replace another app's Conversations webhook settings
                      (printed first, to restore them)
 
@@ -128,20 +129,33 @@ async fn run(options: &Options) -> Result<Outcome, String> {
         options.stack_url.as_deref(),
     )
     .map_err(|e| e.to_string())?;
+    let choices = Choices {
+        intercept: config.intercept.is_some(),
+        ..options.choices
+    };
     let wiring = Wiring {
         pool: Wiring::pool_of(&config),
         base_url,
-        choices: options.choices,
+        choices,
         dry_run: options.dry_run,
     };
     println!(
         "Account {}, configuration from {source}\n\
          Base URL {} (from {from})\n\
-         Pool: {} numbers; texts no conversation takes: {}\n",
+         Pool: {} numbers; texts no conversation takes: {}\n\
+         Intercept: {}\n",
         credentials.account_sid,
         wiring.base_url,
         wiring.pool.len(),
         out_of_session(&config.out_of_session),
+        match &config.intercept {
+            Some(intercept) => format!(
+                "your backend at {} allows, blocks or rewrites texts and calls in a session \
+                 (texts through the onMessageAdd pre-event)",
+                intercept.url.host_str().unwrap_or("?")
+            ),
+            None => "not configured".to_owned(),
+        },
     );
     let settings = TwilioSettings::from_env().map_err(|e| e.to_string())?;
     let http = TwilioHttp::new(settings).map_err(|e| format!("HTTP client: {e}"))?;
@@ -217,6 +231,7 @@ mod tests {
                 choices: Choices {
                     replace_webhooks: true,
                     refuse_messages_in_voice_only: false,
+                    intercept: false,
                 },
             })
         );

@@ -106,7 +106,35 @@ pub async fn read_current(twilio: &Twilio<'_>, pool: &[String]) -> Result<Curren
         .fetch_webhook_configuration()
         .await
         .map_err(failed("read the Conversations webhook configuration", 0))?;
-    Ok(Current { numbers, webhooks })
+    // Conversations go into the account's default service; one with webhooks
+    // of its own keeps every event from the account's configuration.
+    let defaults = twilio
+        .fetch_conversations_defaults()
+        .await
+        .map_err(failed("read the Conversations defaults", 0))?;
+    let service_webhooks = match defaults
+        .default_chat_service_sid
+        .filter(|sid| sid.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        Some(service) => {
+            let own = twilio
+                .fetch_service_webhook_configuration(&service)
+                .await
+                .map_err(failed("read the Conversations service's webhooks", 0))?;
+            Some((service, own))
+        }
+        None => None,
+    };
+    let address_configurations = twilio
+        .address_configurations()
+        .await
+        .map_err(failed("read the Conversations Address Configurations", 0))?;
+    Ok(Current {
+        numbers,
+        webhooks,
+        service_webhooks,
+        address_configurations,
+    })
 }
 
 /// Reads, plans, prints the plan to `out` and, unless refused or a dry run,

@@ -7,7 +7,8 @@ use std::fmt;
 
 use super::base_url::Targets;
 use masked_comms::twilio::{
-    IncomingPhoneNumber, NumberWebhooks, WebhookConfiguration, WebhookConfigurationUpdate,
+    AddressConfiguration, IncomingPhoneNumber, NumberWebhooks, WebhookConfiguration,
+    WebhookConfigurationUpdate,
 };
 
 /// The post-events the conversation-events function acts on (a closed
@@ -29,6 +30,10 @@ pub struct Choices {
     /// our answer, so it is off unless asked for (and removed when it was
     /// ours and is no longer asked for).
     pub refuse_messages_in_voice_only: bool,
+    /// The stack's intercept is configured (`intercept/url`): the
+    /// `onMessageAdd` pre-event must be set, or texts reach people without
+    /// the operator's backend having its say.
+    pub intercept: bool,
     /// Take the account's Conversations webhooks over from whatever another
     /// app set there.
     pub replace_webhooks: bool,
@@ -41,6 +46,11 @@ pub struct Current {
     /// when the account does not own it.
     pub numbers: Vec<(String, Option<IncomingPhoneNumber>)>,
     pub webhooks: WebhookConfiguration,
+    /// The default Conversations service (where the stack's conversations
+    /// are made) and its own webhook configuration.
+    pub service_webhooks: Option<(String, WebhookConfiguration)>,
+    /// The account's Conversations Address Configurations.
+    pub address_configurations: Vec<AddressConfiguration>,
 }
 
 /// A setting the plan may change, by Twilio's parameter name.
@@ -103,6 +113,10 @@ pub enum Override {
     VoiceApplication(String),
     Trunk(String),
     SmsApplication(String),
+    /// A Conversations Address Configuration (its sid) auto-creates a
+    /// conversation for the number's unmatched texts: they never reach
+    /// SmsUrl (out-of-session texts get no answer).
+    AutoCreatingAddress(String),
 }
 
 /// The account's Conversations webhook configuration.
@@ -122,6 +136,17 @@ pub enum WebhookNote {
     ForeignPreWebhookKept(String),
     /// Our `onMessageAdd` pre-event goes: it was not asked for this time.
     PreEventRemoved,
+    /// The default Conversations service has webhooks of its own: Twilio
+    /// sends its conversations' events there and none to the account's, so
+    /// the stack hears no closes and answers no pre-event.
+    ServiceWebhooks {
+        service: String,
+        pre: Option<String>,
+        post: Option<String>,
+    },
+    /// The `onMessageAdd` pre-event is set (or kept) because the intercept
+    /// is configured: every text of the account waits for its answer.
+    PreEventForIntercept,
     /// `--replace-webhooks` takes over another app's configuration; its
     /// values are the changes' `from`.
     TakingOver,
@@ -161,12 +186,28 @@ impl Plan {
         let mut numbers = Vec::new();
         for (number, found) in &current.numbers {
             match found {
-                Some(found) => numbers.push(plan_number(number, found, targets)),
+                Some(found) => {
+                    let mut plan = plan_number(number, found, targets);
+                    let whatsapp = format!("whatsapp:{number}");
+                    plan.overrides.extend(
+                        current
+                            .address_configurations
+                            .iter()
+                            .filter(|a| a.auto_creation.enabled)
+                            .filter(|a| a.address == *number || a.address == whatsapp)
+                            .map(|a| Override::AutoCreatingAddress(a.sid.clone())),
+                    );
+                    numbers.push(plan);
+                }
                 None => refusals.push(Refusal::NotOwned(number.clone())),
             }
         }
-        let (webhooks, webhook_refusals) =
-            plan_webhooks(&current.webhooks, &targets.events_url, choices);
+        let (webhooks, webhook_refusals) = plan_webhooks(
+            &current.webhooks,
+            current.service_webhooks.as_ref(),
+            &targets.events_url,
+            choices,
+        );
         refusals.extend(webhook_refusals);
         Plan {
             numbers,
@@ -286,6 +327,7 @@ fn plan_number(number: &str, found: &IncomingPhoneNumber, targets: &Targets) -> 
 /// (unless their URLs are being replaced).
 fn plan_webhooks(
     current: &WebhookConfiguration,
+    service_webhooks: Option<&(String, WebhookConfiguration)>,
     events_url: &str,
     choices: Choices,
 ) -> (WebhooksPlan, Vec<Refusal>) {
@@ -294,7 +336,7 @@ fn plan_webhooks(
     let foreign_pre = foreign(&current.pre_webhook_url);
     let ours_pre = current.pre_webhook_url.as_deref() == Some(events_url);
     let flex = current.target.as_deref() == Some(TARGET_FLEX);
-    let want_pre = choices.refuse_messages_in_voice_only;
+    let want_pre = choices.refuse_messages_in_voice_only || choices.intercept;
     let replace = choices.replace_webhooks;
 
     let mut refusals = Vec::new();
@@ -401,6 +443,18 @@ fn plan_webhooks(
     if ours_pre && !want_pre {
         notes.push(WebhookNote::PreEventRemoved);
     }
+    if choices.intercept {
+        notes.push(WebhookNote::PreEventForIntercept);
+    }
+    if let Some((service, own)) = service_webhooks {
+        if own.pre_webhook_url.is_some() || own.post_webhook_url.is_some() {
+            notes.push(WebhookNote::ServiceWebhooks {
+                service: service.clone(),
+                pre: own.pre_webhook_url.clone(),
+                post: own.post_webhook_url.clone(),
+            });
+        }
+    }
     (
         WebhooksPlan {
             changes,
@@ -412,333 +466,4 @@ fn plan_webhooks(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::base_url::BaseUrl;
-
-    const BASE: &str = "https://masked.example.com";
-    const EVENTS: &str = "https://masked.example.com/conversation-events";
-    const OTHER: &str = "https://other-app.example.com/hooks";
-
-    fn targets() -> Targets {
-        BaseUrl::parse(BASE).unwrap().targets()
-    }
-
-    fn number(n: u8) -> IncomingPhoneNumber {
-        IncomingPhoneNumber {
-            sid: format!("PN0123456789abcdef0123456789abcd{n:02}"),
-            phone_number: format!("+1415555010{n}"),
-            voice_url: None,
-            voice_method: Some("POST".into()),
-            sms_url: None,
-            sms_method: Some("POST".into()),
-            voice_application_sid: None,
-            trunk_sid: None,
-            sms_application_sid: None,
-        }
-    }
-
-    fn wired(n: u8) -> IncomingPhoneNumber {
-        IncomingPhoneNumber {
-            voice_url: Some(format!("{BASE}/inbound-call")),
-            sms_url: Some(format!("{BASE}/inbound-message")),
-            ..number(n)
-        }
-    }
-
-    fn owned(numbers: Vec<IncomingPhoneNumber>) -> Vec<(String, Option<IncomingPhoneNumber>)> {
-        numbers
-            .into_iter()
-            .map(|n| (n.phone_number.clone(), Some(n)))
-            .collect()
-    }
-
-    fn ours(filters: &[&str]) -> WebhookConfiguration {
-        WebhookConfiguration {
-            method: Some("POST".into()),
-            filters: filters.iter().map(|f| f.to_string()).collect(),
-            post_webhook_url: Some(EVENTS.into()),
-            target: Some("webhook".into()),
-            ..Default::default()
-        }
-    }
-
-    fn plan(webhooks: WebhookConfiguration, choices: Choices) -> Plan {
-        let current = Current {
-            numbers: owned(vec![wired(1)]),
-            webhooks,
-        };
-        Plan::new(&current, &targets(), choices)
-    }
-
-    fn settings(changes: &[Change]) -> Vec<&'static str> {
-        changes.iter().map(|c| c.setting.name()).collect()
-    }
-
-    #[test]
-    fn a_fresh_account_gets_every_url_and_only_what_differs() {
-        let mut get_voice = number(2);
-        get_voice.voice_method = Some("GET".into());
-        let current = Current {
-            numbers: owned(vec![number(1), get_voice]),
-            webhooks: WebhookConfiguration::default(),
-        };
-        let plan = Plan::new(&current, &targets(), Choices::default());
-        assert!(!plan.is_refused());
-        assert_eq!(plan.numbers.len(), 2);
-        assert_eq!(settings(&plan.numbers[0].changes), ["VoiceUrl", "SmsUrl"]);
-        assert_eq!(
-            settings(&plan.numbers[1].changes),
-            ["VoiceUrl", "VoiceMethod", "SmsUrl"]
-        );
-        assert_eq!(
-            plan.numbers[1].update().form(),
-            [
-                ("VoiceUrl", "https://masked.example.com/inbound-call"),
-                ("VoiceMethod", "POST"),
-                ("SmsUrl", "https://masked.example.com/inbound-message"),
-            ]
-        );
-        assert_eq!(
-            settings(&plan.webhooks.changes),
-            ["Method", "Filters", "PostWebhookUrl"]
-        );
-        assert_eq!(
-            plan.webhooks.update().form(),
-            [
-                ("Method", "POST"),
-                ("Filters", "onConversationStateUpdated"),
-                ("Filters", "onConversationUpdated"),
-                ("PostWebhookUrl", EVENTS),
-            ]
-        );
-        assert_eq!(plan.writes(), 3);
-    }
-
-    #[test]
-    fn a_wired_account_has_nothing_to_change() {
-        let plan = plan(
-            ours(&["onConversationUpdated", "onConversationStateUpdated"]),
-            Choices::default(),
-        );
-        assert_eq!(plan.writes(), 0, "{plan:#?}");
-        assert!(plan.webhooks.changes.is_empty() && plan.webhooks.notes.is_empty());
-        // Twilio may spell the method in lower case.
-        let mut lower = ours(&POST_EVENTS);
-        lower.method = Some("post".into());
-        assert_eq!(super::tests::plan(lower, Choices::default()).writes(), 0);
-    }
-
-    #[test]
-    fn a_number_the_account_does_not_own_is_a_refusal() {
-        let current = Current {
-            numbers: vec![
-                ("+14155550101".into(), Some(number(1))),
-                ("+14155550199".into(), None),
-            ],
-            webhooks: ours(&POST_EVENTS),
-        };
-        let plan = Plan::new(&current, &targets(), Choices::default());
-        assert_eq!(plan.refusals, [Refusal::NotOwned("+14155550199".into())]);
-        assert!(!plan.refusals[0].replaceable());
-        assert_eq!(plan.numbers.len(), 1);
-    }
-
-    #[test]
-    fn applications_and_trunks_are_reported_and_the_urls_still_set() {
-        let mut app = number(1);
-        app.voice_application_sid = Some("AP0123456789abcdef0123456789abcdef".into());
-        app.sms_application_sid = Some("MG0123456789abcdef0123456789abcdef".into());
-        let mut trunk = wired(2);
-        trunk.trunk_sid = Some("TK0123456789abcdef0123456789abcdef".into());
-        let current = Current {
-            numbers: owned(vec![app, trunk]),
-            webhooks: ours(&POST_EVENTS),
-        };
-        let plan = Plan::new(&current, &targets(), Choices::default());
-        assert!(!plan.is_refused());
-        assert_eq!(
-            plan.numbers[0].overrides,
-            [
-                Override::VoiceApplication("AP0123456789abcdef0123456789abcdef".into()),
-                Override::SmsApplication("MG0123456789abcdef0123456789abcdef".into()),
-            ]
-        );
-        assert_eq!(plan.numbers[0].changes.len(), 2);
-        assert_eq!(
-            plan.numbers[1].overrides,
-            [Override::Trunk("TK0123456789abcdef0123456789abcdef".into())]
-        );
-        assert!(plan.numbers[1].changes.is_empty());
-    }
-
-    #[test]
-    fn another_apps_post_webhook_is_replaced_only_when_asked() {
-        let theirs = WebhookConfiguration {
-            method: Some("GET".into()),
-            filters: vec!["onMessageAdded".into(), "onMessageAdd".into()],
-            pre_webhook_url: Some(format!("{OTHER}/pre")),
-            post_webhook_url: Some(format!("{OTHER}/post")),
-            target: Some("webhook".into()),
-        };
-        let refused = plan(theirs.clone(), Choices::default());
-        assert_eq!(
-            refused.refusals,
-            [
-                Refusal::ForeignWebhook {
-                    setting: Setting::PostWebhookUrl,
-                    url: format!("{OTHER}/post")
-                },
-                Refusal::SharedMethod {
-                    url: format!("{OTHER}/pre"),
-                    method: "GET".into()
-                },
-            ]
-        );
-        assert!(refused.refusals.iter().all(Refusal::replaceable));
-
-        let replacing = plan(
-            theirs,
-            Choices {
-                replace_webhooks: true,
-                ..Default::default()
-            },
-        );
-        assert!(!replacing.is_refused());
-        assert_eq!(replacing.webhooks.notes, [WebhookNote::TakingOver]);
-        // Their filters go with their URLs; what was there is shown.
-        assert_eq!(replacing.webhooks.filters, POST_EVENTS);
-        let pre = &replacing.webhooks.changes[2];
-        assert_eq!(
-            (pre.setting, pre.from.as_deref(), pre.to.as_deref()),
-            (
-                Setting::PreWebhookUrl,
-                Some("https://other-app.example.com/hooks/pre"),
-                None
-            )
-        );
-        assert_eq!(
-            replacing.webhooks.update().form(),
-            [
-                ("Method", "POST"),
-                ("Filters", "onConversationStateUpdated"),
-                ("Filters", "onConversationUpdated"),
-                ("PreWebhookUrl", ""),
-                ("PostWebhookUrl", EVENTS),
-            ]
-        );
-    }
-
-    #[test]
-    fn another_apps_pre_webhook_stays_beside_ours_with_its_filters() {
-        let theirs = WebhookConfiguration {
-            method: Some("POST".into()),
-            filters: vec!["onMessageAdd".into()],
-            pre_webhook_url: Some(OTHER.into()),
-            ..Default::default()
-        };
-        let plan = plan(theirs.clone(), Choices::default());
-        assert!(!plan.is_refused());
-        assert_eq!(
-            plan.webhooks.notes,
-            [WebhookNote::ForeignPreWebhookKept(OTHER.into())]
-        );
-        assert_eq!(
-            plan.webhooks.filters,
-            [
-                "onMessageAdd",
-                "onConversationStateUpdated",
-                "onConversationUpdated"
-            ]
-        );
-        assert_eq!(
-            settings(&plan.webhooks.changes),
-            ["Filters", "PostWebhookUrl"]
-        );
-        // Wanting the pre-event slot for ourselves is a refusal.
-        let wanting = super::tests::plan(
-            theirs,
-            Choices {
-                refuse_messages_in_voice_only: true,
-                ..Default::default()
-            },
-        );
-        assert_eq!(
-            wanting.refusals,
-            [Refusal::ForeignWebhook {
-                setting: Setting::PreWebhookUrl,
-                url: OTHER.into()
-            }]
-        );
-    }
-
-    #[test]
-    fn the_pre_event_is_ours_only_while_asked_for() {
-        let refuse = Choices {
-            refuse_messages_in_voice_only: true,
-            ..Default::default()
-        };
-        let adding = plan(ours(&POST_EVENTS), refuse);
-        assert_eq!(
-            settings(&adding.webhooks.changes),
-            ["Filters", "PreWebhookUrl"]
-        );
-        assert_eq!(adding.webhooks.filters.last().unwrap(), PRE_EVENT);
-
-        let mut with_pre = ours(&[
-            "onMessageAdd",
-            "onConversationStateUpdated",
-            "onConversationUpdated",
-        ]);
-        with_pre.pre_webhook_url = Some(EVENTS.into());
-        assert_eq!(plan(with_pre.clone(), refuse).writes(), 0);
-
-        let removing = plan(with_pre, Choices::default());
-        assert_eq!(removing.webhooks.notes, [WebhookNote::PreEventRemoved]);
-        assert_eq!(removing.webhooks.filters, POST_EVENTS);
-        assert_eq!(
-            removing.webhooks.update().form(),
-            [
-                ("Filters", "onConversationStateUpdated"),
-                ("Filters", "onConversationUpdated"),
-                ("PreWebhookUrl", ""),
-            ]
-        );
-    }
-
-    #[test]
-    fn filters_someone_added_for_our_url_are_kept() {
-        let plan = plan(ours(&["onMessageAdded"]), Choices::default());
-        assert_eq!(
-            plan.webhooks.filters,
-            [
-                "onMessageAdded",
-                "onConversationStateUpdated",
-                "onConversationUpdated"
-            ]
-        );
-        assert_eq!(settings(&plan.webhooks.changes), ["Filters"]);
-    }
-
-    #[test]
-    fn events_routed_to_flex_are_taken_back_only_when_asked() {
-        let mut flex = ours(&POST_EVENTS);
-        flex.target = Some("flex".into());
-        assert_eq!(
-            plan(flex.clone(), Choices::default()).refusals,
-            [Refusal::FlexTarget]
-        );
-        let taking = plan(
-            flex,
-            Choices {
-                replace_webhooks: true,
-                ..Default::default()
-            },
-        );
-        assert_eq!(
-            taking.webhooks.update().form(),
-            [("Target", "webhook")],
-            "{taking:#?}"
-        );
-    }
-}
+mod tests;

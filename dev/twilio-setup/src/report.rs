@@ -79,6 +79,12 @@ fn override_warning(found: &Override) -> String {
              VoiceUrl. Remove the number from the trunk (Elastic SIP Trunking > the trunk > \
              Numbers), or send TrunkSid= (empty) to the number."
         ),
+        Override::AutoCreatingAddress(sid) => format!(
+            "Conversations Address Configuration {sid} auto-creates a conversation for this \
+             number's texts: texts from someone with no session open a new conversation and \
+             never reach SmsUrl (no out-of-session answer). Turn auto-creation off \
+             (Conversations > Manage > Addresses) or delete the configuration."
+        ),
         Override::SmsApplication(sid) => format!(
             "SmsApplicationSid {sid} is set: Twilio sends this number's texts there (a TwiML \
              App, or a Messaging Service when it starts MG), not to SmsUrl, so texts outside \
@@ -98,6 +104,21 @@ fn webhook_note(note: &WebhookNote) -> String {
         WebhookNote::PreEventRemoved => format!(
             "the {} pre-event (refusing messages in voice-only sessions) is removed; pass \
              --refuse-messages-in-voice-only to keep it",
+            super::plan::PRE_EVENT
+        ),
+        WebhookNote::ServiceWebhooks { service, pre, post } => format!(
+            "warning: the Conversations service {service} (where the stack's conversations \
+             are made) has webhooks of its own (PreWebhookUrl {}, PostWebhookUrl {}): Twilio \
+             sends its conversations' events there and none to the account's, so closed \
+             sessions are not cleaned up and no onMessageAdd pre-event reaches the stack \
+             (voice-only texts, the intercept). Clear them (POST \
+             /v1/Services/{service}/Configuration/Webhooks with empty URLs) or point them here",
+            pre.as_deref().unwrap_or("(none)"),
+            post.as_deref().unwrap_or("(none)")
+        ),
+        WebhookNote::PreEventForIntercept => format!(
+            "the {} pre-event is set because the intercept is configured (intercept/url): \
+             each text in a session waits for your backend to allow, block or rewrite it",
             super::plan::PRE_EVENT
         ),
         WebhookNote::TakingOver => "--replace-webhooks: another app's configuration is \

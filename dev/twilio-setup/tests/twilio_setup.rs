@@ -106,11 +106,13 @@ impl Account {
 
     /// Sets the account's webhook configuration as another app would, through the API.
     async fn configure_webhooks(&self, form: &[(&str, &str)]) {
+        self.emulator_post("/v1/Configuration/Webhooks", form).await;
+    }
+
+    /// A form POST to the emulator's API at `path`, as another app would make.
+    async fn emulator_post(&self, path: &str, form: &[(&str, &str)]) {
         let status = reqwest::Client::new()
-            .post(format!(
-                "{}/v1/Configuration/Webhooks",
-                self.emulator.base_url()
-            ))
+            .post(format!("{}{path}", self.emulator.base_url()))
             .basic_auth(
                 self.emulator.account_sid(),
                 Some(self.emulator.auth_token()),
@@ -125,7 +127,7 @@ impl Account {
             .await
             .unwrap()
             .status();
-        assert_eq!(status, 200);
+        assert!(status.is_success(), "{status}");
         self.emulator.clear_requests();
     }
 }
@@ -162,8 +164,8 @@ async fn a_dry_run_reads_and_plans_everything_and_changes_nothing() {
     assert!(writes.is_empty(), "{writes:?}");
     assert_eq!(
         reads.len(),
-        POOL.len() + 1,
-        "one lookup per number, one configuration read"
+        POOL.len() + 4,
+        "one lookup per number; the account's webhooks, its Conversations defaults, the default service's webhooks and the address configurations"
     );
     assert_eq!(account.emulator.phone_numbers(), numbers_before);
     assert_eq!(
@@ -199,7 +201,7 @@ async fn a_real_run_wires_the_pool_and_the_webhooks_and_a_second_run_writes_noth
     let first = account.run(&real()).await;
     assert_eq!(first.result.unwrap(), Outcome::Applied { writes: 4 });
     let (reads, writes) = account.take_requests();
-    assert_eq!(reads.len(), POOL.len() + 1);
+    assert_eq!(reads.len(), POOL.len() + 4);
     // Each pool number looked up by its number, the + encoded (a bare + reads as a space).
     for number in POOL {
         let encoded = format!("PhoneNumber={}", number.replace('+', "%2B"));
@@ -249,7 +251,7 @@ async fn a_real_run_wires_the_pool_and_the_webhooks_and_a_second_run_writes_noth
     let (reads, writes) = account.take_requests();
     assert_eq!(
         (reads.len(), writes.len()),
-        (POOL.len() + 1, 0),
+        (POOL.len() + 4, 0),
         "{writes:?}"
     );
     assert!(
@@ -272,7 +274,7 @@ async fn a_pool_number_the_account_does_not_own_refuses_everything_before_any_wr
     );
     let (reads, writes) = account.take_requests();
     assert!(writes.is_empty(), "{writes:?}");
-    assert_eq!(reads.len(), POOL.len() + 1);
+    assert_eq!(reads.len(), POOL.len() + 4);
     assert!(account.number(POOL[0]).voice_url.is_none());
     assert!(
         run.output
@@ -437,6 +439,101 @@ async fn the_pre_event_is_set_only_while_asked_for() {
     assert!(without
         .output
         .contains("pre-event (refusing messages in voice-only sessions) is removed"));
+}
+
+#[tokio::test]
+async fn a_configured_intercept_sets_the_pre_event_and_the_plan_says_why() {
+    let account = Account::owning(&POOL).await;
+    let intercepting = wiring(
+        Choices {
+            intercept: true,
+            ..Default::default()
+        },
+        false,
+    );
+    let run = account.run(&intercepting).await;
+    run.result.unwrap();
+    assert!(
+        run.output
+            .contains("onMessageAdd pre-event is set because the intercept is configured"),
+        "{}",
+        run.output
+    );
+    let hooks = account.emulator.conversations_webhooks().account;
+    assert_eq!(hooks.pre_webhook_url.as_deref(), Some(EVENTS));
+    assert!(hooks.filters.unwrap().contains(&PRE_EVENT.to_owned()));
+    assert_eq!(
+        account.run(&intercepting).await.result.unwrap(),
+        Outcome::NothingToChange
+    );
+}
+
+#[tokio::test]
+async fn a_conversations_service_with_webhooks_of_its_own_is_named_as_what_keeps_events_away() {
+    let account = Account::owning(&POOL).await;
+    let service = account.emulator.chat_service_sid().to_owned();
+    account
+        .emulator_post(
+            &format!("/v1/Services/{service}/Configuration/Webhooks"),
+            &[("PostWebhookUrl", "https://other.example/post")],
+        )
+        .await;
+    let run = account.run(&real()).await;
+    run.result.unwrap();
+    assert!(
+        run.output.contains(&format!(
+            "warning: the Conversations service {service} (where the stack's conversations are made) has webhooks of its own"
+        )),
+        "{}",
+        run.output
+    );
+    assert!(
+        run.output.contains("https://other.example/post"),
+        "{}",
+        run.output
+    );
+    // Only read: the service's configuration is the operator's to change.
+    assert_eq!(
+        account
+            .emulator
+            .conversations_webhooks()
+            .service
+            .post_webhook_url
+            .as_deref(),
+        Some("https://other.example/post")
+    );
+}
+
+#[tokio::test]
+async fn an_auto_creating_address_configuration_on_a_pool_number_is_a_warning() {
+    let account = Account::owning(&POOL).await;
+    account
+        .emulator_post(
+            "/v1/Configuration/Addresses",
+            &[
+                ("Type", "sms"),
+                ("Address", POOL[1]),
+                ("AutoCreation.Enabled", "true"),
+            ],
+        )
+        .await;
+    let run = account.run(&real()).await;
+    assert_eq!(run.result.unwrap(), Outcome::Applied { writes: 4 });
+    let warned: Vec<&str> = run
+        .output
+        .lines()
+        .filter(|l| l.contains("auto-creates a conversation for this number's texts"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", run.output);
+    assert!(
+        warned[0].contains("Address Configuration IG"),
+        "{}",
+        run.output
+    );
+    // The warning follows the number it is about, and names no full number.
+    let before = &run.output[..run.output.find(warned[0]).unwrap()];
+    assert!(before.contains("+1********02 (PN"), "{}", run.output);
+    assert!(!run.output.contains(POOL[1]), "{}", run.output);
 }
 
 #[tokio::test]

@@ -126,6 +126,29 @@ pub const OUT_OF_SESSION_TEXT: Key = Key {
     secret: false,
 };
 
+/// The intercept: the operator's backend allows, blocks or rewrites a text
+/// or call before it is delivered (crate::intercept).
+pub const INTERCEPT_URL: Key = Key {
+    ssm: "intercept/url",
+    env: "INTERCEPT_URL",
+    secret: false,
+};
+pub const INTERCEPT_TIMEOUT: Key = Key {
+    ssm: "intercept/timeout-ms",
+    env: "INTERCEPT_TIMEOUT_MS",
+    secret: false,
+};
+pub const INTERCEPT_ON_ERROR: Key = Key {
+    ssm: "intercept/on-error",
+    env: "INTERCEPT_ON_ERROR",
+    secret: false,
+};
+pub const INTERCEPT_BLOCKED_CALL_SAY: Key = Key {
+    ssm: "intercept/blocked-call-say",
+    env: "INTERCEPT_BLOCKED_CALL_MESSAGE",
+    secret: false,
+};
+
 /// Misspellings the original app read (and its users may still set).
 pub const ENV_ALIASES: [(&str, &Key); 3] = [
     ("CALL_ANNOUCEMENT_VOICE", &CALL_VOICE),
@@ -140,7 +163,7 @@ pub const REPLY_KEY: Key = Key {
     secret: true,
 };
 
-pub const ALL: [&Key; 24] = [
+pub const ALL: [&Key; 28] = [
     &ACCOUNT_SID,
     &AUTH_TOKEN,
     &NUMBER_POOL,
@@ -165,4 +188,8 @@ pub const ALL: [&Key; 24] = [
     &OUT_OF_SESSION_CALLBACK_URL,
     &OUT_OF_SESSION_TEXT,
     &REPLY_KEY,
+    &INTERCEPT_URL,
+    &INTERCEPT_TIMEOUT,
+    &INTERCEPT_ON_ERROR,
+    &INTERCEPT_BLOCKED_CALL_SAY,
 ];

@@ -11,6 +11,7 @@
 //! - source.rs: [`ConfigSource`], SSM or the environment.
 //! - store.rs: [`ConfigStore`], the per-environment cache.
 
+mod intercept;
 pub mod keys;
 mod parse;
 mod source;
@@ -19,6 +20,7 @@ mod store;
 mod tests;
 
 pub use crate::function::Function;
+pub use intercept::{InterceptSettings, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS};
 pub use keys as key;
 pub use parse::*;
 pub use source::*;
@@ -121,6 +123,8 @@ pub struct Config {
     /// Keys the reply throttle's index items; without it the throttle is
     /// per environment only (see `handlers::inbound_message`).
     pub reply_key: Option<crate::reply_key::ReplyKey>,
+    /// The operator's backend, asked about each text and call in a session.
+    pub intercept: Option<InterceptSettings>,
 }
 
 /// The operator's endpoint for events, and the secret they are signed with.

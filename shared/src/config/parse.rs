@@ -21,7 +21,7 @@ pub struct RawConfig {
     naming: Naming,
     /// The function runs on this machine (crate::callback_url::LOCAL_FLAG):
     /// loopback http URLs are allowed.
-    local: bool,
+    pub(super) local: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -77,14 +77,14 @@ impl RawConfig {
         self
     }
 
-    fn name(&self, key: &Key) -> String {
+    pub(super) fn name(&self, key: &Key) -> String {
         match self.naming {
             Naming::Ssm => key.ssm.to_owned(),
             Naming::Env => key.env.to_owned(),
         }
     }
 
-    fn optional(&self, key: &Key) -> Option<&str> {
+    pub(super) fn optional(&self, key: &Key) -> Option<&str> {
         self.values
             .get(key.ssm)
             .map(|v| v.trim())
@@ -97,7 +97,7 @@ impl RawConfig {
         })
     }
 
-    fn invalid(&self, key: &Key, problem: impl Into<String>) -> ConfigError {
+    pub(super) fn invalid(&self, key: &Key, problem: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             key: self.name(key),
             problem: problem.into(),
@@ -298,6 +298,7 @@ impl RawConfig {
                 return Err(self.invalid(&key::CLOSED_CONVERSATIONS, "must be `delete` or `keep`"))
             }
         };
+        let intercept = self.intercept(events.is_some())?;
         Ok(Config {
             twilio,
             pool,
@@ -318,6 +319,7 @@ impl RawConfig {
             out_of_session,
             out_of_session_text: owned(&key::OUT_OF_SESSION_TEXT),
             reply_key: self.reply_key()?,
+            intercept,
         })
     }
 

@@ -5,6 +5,7 @@ pub mod capabilities;
 pub mod duration;
 pub mod geo;
 pub mod instant;
+pub mod intercept;
 pub mod out_of_session;
 pub mod pool;
 pub mod roster;

@@ -8,7 +8,9 @@
 //! conversations, which are left alone (200, nothing done).
 //!
 //! As a pre-event webhook (`onMessageAdd`) it refuses (403) a message in a
-//! voice-only session, which Twilio then does not publish or relay.
+//! voice-only session, which Twilio then does not publish or relay; then,
+//! when an intercept is configured, the operator's backend decides: block
+//! (403), rewrite (200 with the new `body`) or allow (200, empty).
 
 use std::sync::LazyLock;
 
@@ -16,11 +18,15 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
-use crate::config::Function;
+use crate::config::{Config, Function};
+use crate::domain::intercept::{Kind, Party, Question, Verdict};
 use crate::domain::sid::{Sid, SidKind};
 use crate::http::route::{Route, Router};
 use crate::http::webhook::{verified_params, WebhookParams};
 use crate::http::{response, serve, Invocation};
+use crate::intercept;
+use crate::session::message_gate::MessageGate;
+use crate::session::Sessions;
 use crate::twilio::ConversationState;
 
 /// Where Twilio sends this webhook (`make twilio-setup` points it here).
@@ -53,6 +59,10 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
             match answer(state, &req, invocation).await {
                 // A pre-event's 200 must be empty (or JSON that changes the message).
                 Answer::Proceed => response::empty(StatusCode::OK),
+                // Twilio publishes the message with this body instead.
+                Answer::Rewrite(body) => {
+                    response::json(StatusCode::OK, &serde_json::json!({ "body": body }))
+                }
                 Answer::Status(status) => {
                     response::text(status, status.canonical_reason().unwrap_or_default())
                 }
@@ -65,6 +75,8 @@ pub async fn handle(state: &AppState, req: Request) -> Response<Body> {
 enum Answer {
     /// A pre-event let through.
     Proceed,
+    /// A pre-event let through with the intercept's body.
+    Rewrite(String),
     Status(StatusCode),
 }
 
@@ -119,17 +131,7 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Ans
         .session(credentials, state.budget, invocation.metrics());
     let sessions = state.sessions(&twilio, &config, invocation);
     if adds_message {
-        return match sessions.takes_messages(sid).await {
-            Ok(true) => Answer::Proceed,
-            // Voice-only: Twilio publishes nothing a pre-event refuses.
-            Ok(false) => StatusCode::FORBIDDEN.into(),
-            Err(err) => {
-                // Twilio publishes a message whose pre-event fails to answer
-                // in time, but not one refused with 5xx: let it through.
-                tracing::warn!(session = sid, error = %err, "could not read a session's capabilities; letting the message through");
-                Answer::Proceed
-            }
-        };
+        return message_add(&sessions, &config, &params, sid, invocation).await;
     }
     // Twilio's Reason: API, TIMER or EVENT.
     let reason = params
@@ -142,5 +144,81 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Ans
             tracing::error!(session = sid, error = %err, "could not clean up a closed session");
             StatusCode::SERVICE_UNAVAILABLE.into()
         }
+    }
+}
+
+/// The `onMessageAdd` pre-event: the voice-only rule, then the intercept.
+async fn message_add(
+    sessions: &Sessions<'_>,
+    config: &Config,
+    params: &WebhookParams,
+    sid: &str,
+    invocation: &Invocation,
+) -> Answer {
+    let roster = match sessions.message_gate(sid).await {
+        Ok(MessageGate::NotOurs) => return Answer::Proceed,
+        // Voice-only: Twilio publishes nothing a pre-event refuses.
+        Ok(MessageGate::Session {
+            takes_messages: false,
+            ..
+        }) => return StatusCode::FORBIDDEN.into(),
+        Ok(MessageGate::Session { roster, .. }) => roster,
+        Err(err) => {
+            // Twilio publishes a message whose pre-event fails to answer
+            // in time, but not one refused with 5xx: let it through.
+            tracing::warn!(session = sid, error = %err, "could not read a session's capabilities; letting the message through");
+            return Answer::Proceed;
+        }
+    };
+    if config.intercept.is_none() {
+        return Answer::Proceed;
+    }
+    let roster = match roster {
+        Some(roster) => roster,
+        None => match sessions.roster_from_participants(sid).await {
+            Ok(roster) => roster,
+            Err(err) => {
+                tracing::warn!(session = sid, error = %err, "could not read a session's participants for the intercept");
+                Vec::new()
+            }
+        },
+    };
+    let author = params.get("Author").unwrap_or_default();
+    let body = params.get("Body").unwrap_or_default();
+    let media = params
+        .get("Media")
+        .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok());
+    let question = Question {
+        kind: Kind::Message,
+        session: sid,
+        from: roster
+            .iter()
+            .find(|e| e.address == author)
+            .map(Party::from)
+            .unwrap_or(Party {
+                participant: author,
+                proxy: None,
+            }),
+        to: roster
+            .iter()
+            .filter(|e| e.address != author)
+            .map(Party::from)
+            .collect(),
+        body: Some(body),
+        media,
+    };
+    let id = format!("im_{:032x}", rand::random::<u128>());
+    match intercept::ask(
+        config,
+        sessions.deferred(),
+        invocation.metrics(),
+        &question,
+        &id,
+    )
+    .await
+    {
+        None | Some(Verdict::Allow) => Answer::Proceed,
+        Some(Verdict::Rewrite(body)) => Answer::Rewrite(body),
+        Some(Verdict::Block { .. }) => StatusCode::FORBIDDEN.into(),
     }
 }

@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::config::{CallSettings, Config, Function};
 use crate::deferred::{CallStart, Job};
 use crate::domain::instant::unix_now;
+use crate::domain::intercept::{call_question_id, Kind, Party, Question, Verdict};
 use crate::domain::out_of_session::Disposition;
 use crate::domain::roster::RosterEntry;
 use crate::domain::routing::{plan_call, CallPlan};
@@ -24,6 +25,7 @@ use crate::handlers::{call_events, inbound_message};
 use crate::http::route::{Route, Router};
 use crate::http::webhook::{verified_params, WebhookError};
 use crate::http::{origin, response, serve, Invocation};
+use crate::intercept;
 use crate::metrics::CallOutcome;
 use crate::out_of_session::{call_knock, decide};
 use crate::privacy::Redacted;
@@ -37,6 +39,9 @@ const DEFAULT_OUT_OF_SESSION: &str =
 const UNAVAILABLE: &str = "Sorry, we cannot connect your call right now. Please try again later.";
 const MESSAGE_ONLY: &str =
     "This conversation takes messages only. Please send a text message instead. Goodbye.";
+/// Said to a caller the intercept blocked, unless it or
+/// `intercept/blocked-call-say` says otherwise.
+const BLOCKED: &str = "Sorry, this call cannot be connected. Goodbye.";
 const NOBODY_DIALABLE: &str =
     "The other participants in this conversation cannot take calls. Please send a message instead.";
 
@@ -280,6 +285,51 @@ async fn connect(
     // and where its recording is, when the session records.
     let tracking = (sessions.index().is_some() || config.events.is_some() || session.record)
         .then(|| call_events::tracking(&call.base_url, &session.sid, session.record));
+    // The intercept has its say once the callees are known, while the
+    // conference's fan-out is claimed (a blocked call's claim stands: a
+    // replay of it must not ring anyone either).
+    let question = plan
+        .as_ref()
+        .and_then(|plan| call_question(&session.sid, call, plan));
+    let asking = async {
+        match &question {
+            Some(question) => {
+                let id = call_question_id(call.call_sid);
+                intercept::ask(
+                    config,
+                    sessions.deferred(),
+                    sessions.metrics(),
+                    question,
+                    &id,
+                )
+                .await
+            }
+            None => None,
+        }
+    };
+    let claiming = async {
+        match plan {
+            Some(CallPlan::Conference { .. }) => {
+                first_fan_out(sessions, fanout, call.call_sid).await
+            }
+            _ => false,
+        }
+    };
+    let (verdict, first) = tokio::join!(asking, claiming);
+    if let Some(Verdict::Block { say: text }) = verdict {
+        let text = text
+            .as_deref()
+            .or(config
+                .intercept
+                .as_ref()
+                .and_then(|i| i.blocked_call_say.as_deref()))
+            .unwrap_or(BLOCKED);
+        return Ok(Routed {
+            verbs: vec![say(text, &config.call), Verb::Hangup],
+            session: Some(session.sid),
+            outcome: CallOutcome::Blocked,
+        });
+    }
     // The call log (index) and call.started (events); neither, no work.
     if sessions.index().is_some() || config.events.is_some() {
         if let Some(start) = plan
@@ -310,7 +360,7 @@ async fn connect(
             CallOutcome::Connected,
         ),
         Some(CallPlan::Conference { room, callees }) => {
-            if first_fan_out(sessions, fanout, call.call_sid).await {
+            if first {
                 ring_into_conference(sessions.twilio(), &room, &callees).await?;
             } else {
                 // A replay: the others were rung for this call already.
@@ -352,6 +402,30 @@ async fn first_fan_out(sessions: &Sessions<'_>, fanout: &FanOutLedger, call_sid:
             here
         }
     }
+}
+
+/// What the intercept is asked about a call that would connect.
+fn call_question<'a>(
+    session: &'a str,
+    call: &'a InboundCall<'_>,
+    plan: &'a CallPlan,
+) -> Option<Question<'a>> {
+    let callees = match plan {
+        CallPlan::Connect { callee } => std::slice::from_ref(callee),
+        CallPlan::Conference { callees, .. } => callees.as_slice(),
+        CallPlan::NobodyDialable => return None,
+    };
+    Some(Question {
+        kind: Kind::Call,
+        session,
+        from: Party {
+            participant: call.caller,
+            proxy: Some(call.proxy),
+        },
+        to: callees.iter().map(Party::from).collect(),
+        body: None,
+        media: None,
+    })
 }
 
 /// What the call log needs to know of a call that connects.

@@ -139,8 +139,41 @@ pub const TWILIO_THROTTLED: Metric = Metric {
     dimensions: &[FUNCTION],
 };
 
+// The intercept (crate::intercept), from inbound-call and conversation-events.
+/// How long the backend took to answer (or to fail), one value per ask.
+pub const INTERCEPT_LATENCY: Metric = Metric {
+    name: "InterceptLatency",
+    unit: Unit::Milliseconds,
+    dimensions: &[FUNCTION],
+};
+/// The backend allowed a text or call unchanged.
+pub const INTERCEPTS_ALLOWED: Metric = Metric {
+    name: "InterceptsAllowed",
+    unit: Unit::Count,
+    dimensions: &[FUNCTION],
+};
+/// The backend blocked a text or call.
+pub const INTERCEPTS_BLOCKED: Metric = Metric {
+    name: "InterceptsBlocked",
+    unit: Unit::Count,
+    dimensions: &[FUNCTION],
+};
+/// The backend rewrote a text.
+pub const INTERCEPTS_REWRITTEN: Metric = Metric {
+    name: "InterceptsRewritten",
+    unit: Unit::Count,
+    dimensions: &[FUNCTION],
+};
+/// No usable answer (timeout, error, a bad answer): `intercept/on-error`
+/// decided.
+pub const INTERCEPTS_FAILED: Metric = Metric {
+    name: "InterceptsFailed",
+    unit: Unit::Count,
+    dimensions: &[FUNCTION],
+};
+
 /// Every metric the functions emit.
-pub const ALL: [&Metric; 15] = [
+pub const ALL: [&Metric; 20] = [
     &LATENCY,
     &ERRORS_4XX,
     &ERRORS_5XX,
@@ -156,6 +189,11 @@ pub const ALL: [&Metric; 15] = [
     &TWILIO_LATENCY,
     &TWILIO_ERRORS,
     &TWILIO_THROTTLED,
+    &INTERCEPT_LATENCY,
+    &INTERCEPTS_ALLOWED,
+    &INTERCEPTS_BLOCKED,
+    &INTERCEPTS_REWRITTEN,
+    &INTERCEPTS_FAILED,
 ];
 
 /// How an inbound call was answered: the [`OUTCOME`] of [`CALLS`].
@@ -177,10 +215,12 @@ pub enum CallOutcome {
     Forwarded,
     /// Out of session, rejected as the configuration says.
     Rejected,
+    /// In a session, blocked by the intercept: a message, then hang up.
+    Blocked,
 }
 
 impl CallOutcome {
-    pub const ALL: [CallOutcome; 8] = [
+    pub const ALL: [CallOutcome; 9] = [
         CallOutcome::Connected,
         CallOutcome::Conference,
         CallOutcome::OutOfSession,
@@ -189,6 +229,7 @@ impl CallOutcome {
         CallOutcome::Apology,
         CallOutcome::Forwarded,
         CallOutcome::Rejected,
+        CallOutcome::Blocked,
     ];
 
     /// The [`OUTCOME`] dimension's value.
@@ -202,6 +243,7 @@ impl CallOutcome {
             CallOutcome::Apology => "Apology",
             CallOutcome::Forwarded => "Forwarded",
             CallOutcome::Rejected => "Rejected",
+            CallOutcome::Blocked => "Blocked",
         }
     }
 }
@@ -219,10 +261,14 @@ pub enum Count {
     IndexUnavailable,
     TwilioErrors,
     TwilioThrottled,
+    InterceptsAllowed,
+    InterceptsBlocked,
+    InterceptsRewritten,
+    InterceptsFailed,
 }
 
 impl Count {
-    pub(super) const ALL: [Count; 10] = [
+    pub(super) const ALL: [Count; 14] = [
         Count::Unauthorized,
         Count::SessionsCreated,
         Count::SessionsClosed,
@@ -233,6 +279,10 @@ impl Count {
         Count::IndexUnavailable,
         Count::TwilioErrors,
         Count::TwilioThrottled,
+        Count::InterceptsAllowed,
+        Count::InterceptsBlocked,
+        Count::InterceptsRewritten,
+        Count::InterceptsFailed,
     ];
 
     pub(super) const fn metric(self) -> &'static Metric {
@@ -247,6 +297,10 @@ impl Count {
             Count::IndexUnavailable => &INDEX_UNAVAILABLE,
             Count::TwilioErrors => &TWILIO_ERRORS,
             Count::TwilioThrottled => &TWILIO_THROTTLED,
+            Count::InterceptsAllowed => &INTERCEPTS_ALLOWED,
+            Count::InterceptsBlocked => &INTERCEPTS_BLOCKED,
+            Count::InterceptsRewritten => &INTERCEPTS_REWRITTEN,
+            Count::InterceptsFailed => &INTERCEPTS_FAILED,
         }
     }
 }

@@ -111,6 +111,9 @@ impl<'r> Present<'r> {
         if !latencies.is_empty() {
             put(&TWILIO_LATENCY, Value::Samples(latencies));
         }
+        if let Some(latency) = recorder.intercept_latency() {
+            put(&INTERCEPT_LATENCY, Value::Millis(latency));
+        }
         Present { entries }
     }
 

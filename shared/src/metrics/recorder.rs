@@ -2,7 +2,7 @@
 //! and the Twilio client as they happen.
 
 use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use super::catalogue::{CallOutcome, Count};
@@ -22,6 +22,8 @@ pub struct Recorder {
     twilio_requests: AtomicUsize,
     twilio_samples: AtomicUsize,
     twilio_micros: [AtomicU32; MAX_SAMPLES],
+    /// How long the intercept took (one ask per invocation).
+    intercept: OnceLock<Duration>,
 }
 
 impl Default for Recorder {
@@ -32,6 +34,7 @@ impl Default for Recorder {
             twilio_requests: AtomicUsize::new(0),
             twilio_samples: AtomicUsize::new(0),
             twilio_micros: [const { AtomicU32::new(0) }; MAX_SAMPLES],
+            intercept: OnceLock::new(),
         }
     }
 }
@@ -75,6 +78,27 @@ impl Recorder {
             let value = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
             micros.store(value, Ordering::Relaxed);
         }
+    }
+
+    /// The intercept answered (or failed) after `elapsed`; a second ask in
+    /// the same invocation keeps the first's time.
+    pub fn intercept_answered(&self, elapsed: Duration) {
+        let _ = self.intercept.set(elapsed);
+    }
+
+    pub fn intercept_latency(&self) -> Option<Duration> {
+        self.intercept.get().copied()
+    }
+
+    /// What the intercept's ask came to.
+    pub fn intercepted(&self, outcome: crate::domain::intercept::Outcome) {
+        use crate::domain::intercept::Outcome;
+        self.count(match outcome {
+            Outcome::Allowed => Count::InterceptsAllowed,
+            Outcome::Blocked => Count::InterceptsBlocked,
+            Outcome::Rewritten => Count::InterceptsRewritten,
+            Outcome::Failed => Count::InterceptsFailed,
+        });
     }
 
     pub(super) fn twilio_latencies(&self) -> &[AtomicU32] {

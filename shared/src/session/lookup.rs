@@ -263,26 +263,6 @@ impl Sessions<'_> {
         Ok(found)
     }
 
-    /// Whether messages may be added to conversation `sid`: false only for
-    /// a session of ours without the message capability. The index's
-    /// summary answers when it has the session (it changes with every
-    /// `PATCH`), else Twilio.
-    pub async fn takes_messages(&self, sid: &str) -> Result<bool, SessionError> {
-        if let Some(index) = &self.index {
-            if let Some(item) = index.session(sid).await? {
-                if let Ok(summary) = serde_json::from_str::<Summary>(&item.summary) {
-                    return Ok(summary.capabilities.message);
-                }
-            }
-        }
-        let conversation = match self.twilio.fetch_conversation(sid).await {
-            Ok(conversation) => conversation,
-            Err(e) if e.is_not_found() => return Ok(true),
-            Err(e) => return Err(e.into()),
-        };
-        Ok(SessionRecord::read(&conversation.attributes).is_none_or(|r| r.capabilities.message))
-    }
-
     /// Everyone in the session and their numbers, from Twilio's participant
     /// list (when a record has no roster).
     pub async fn roster_from_participants(

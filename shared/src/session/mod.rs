@@ -18,6 +18,7 @@ pub mod close;
 pub mod create;
 pub mod lock;
 pub mod lookup;
+pub mod message_gate;
 mod open_for;
 pub mod participants;
 pub mod request;

@@ -15,4 +15,7 @@ pub use conversations::{
 };
 pub use error::{code, TwilioError};
 pub use numbers::{IncomingPhoneNumber, NumberWebhooks};
-pub use webhooks::{WebhookConfiguration, WebhookConfigurationUpdate};
+pub use webhooks::{
+    AddressConfiguration, AutoCreation, ConversationsDefaults, WebhookConfiguration,
+    WebhookConfigurationUpdate,
+};

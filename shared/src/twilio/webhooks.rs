@@ -24,6 +24,43 @@ pub struct WebhookConfiguration {
     pub target: Option<String>,
 }
 
+/// The account's Conversations defaults (`/v1/Configuration`): the service
+/// new conversations go into.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ConversationsDefaults {
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub default_chat_service_sid: Option<String>,
+}
+
+/// A Conversations Address Configuration: with auto-creation enabled, an
+/// unmatched text to `address` opens a new conversation instead of reaching
+/// the number's own messaging webhook.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AddressConfiguration {
+    pub sid: String,
+    /// `whatsapp:`-prefixed for WhatsApp.
+    pub address: String,
+    #[serde(default)]
+    pub auto_creation: AutoCreation,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AutoCreation {
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct AddressConfigurationsPage {
+    address_configurations: Vec<AddressConfiguration>,
+    meta: AddressPageMeta,
+}
+
+#[derive(Debug, Deserialize)]
+struct AddressPageMeta {
+    next_page_url: Option<String>,
+}
+
 fn null_as_empty_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
@@ -65,6 +102,33 @@ impl<'a> WebhookConfigurationUpdate<'a> {
 impl Twilio<'_> {
     pub async fn fetch_webhook_configuration(&self) -> Result<WebhookConfiguration, TwilioError> {
         self.get(&self.conversations_url("/v1/Configuration/Webhooks"))
+            .await
+    }
+
+    pub async fn fetch_conversations_defaults(&self) -> Result<ConversationsDefaults, TwilioError> {
+        self.get(&self.conversations_url("/v1/Configuration")).await
+    }
+
+    /// Every Address Configuration of the account.
+    pub async fn address_configurations(&self) -> Result<Vec<AddressConfiguration>, TwilioError> {
+        let base = self.conversations_url("");
+        let mut url = Some(format!("{base}/v1/Configuration/Addresses?PageSize=50"));
+        let mut all = Vec::new();
+        while let Some(next) = url {
+            let page: AddressConfigurationsPage = self.get(&next).await?;
+            all.extend(page.address_configurations);
+            url = self.next_page(&base, page.meta.next_page_url.as_deref());
+        }
+        Ok(all)
+    }
+
+    /// A Conversations service's own webhooks: where set, Twilio sends its
+    /// conversations' events there, and not to the account's.
+    pub async fn fetch_service_webhook_configuration(
+        &self,
+        service: &str,
+    ) -> Result<WebhookConfiguration, TwilioError> {
+        self.get(&self.conversations_url(&format!("/v1/Services/{service}/Configuration/Webhooks")))
             .await
     }
 

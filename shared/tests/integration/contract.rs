@@ -1021,6 +1021,7 @@ async fn twilio_setup_requests_match_the_description() {
             choices: Choices {
                 refuse_messages_in_voice_only,
                 replace_webhooks: true,
+                ..Choices::default()
             },
             dry_run: false,
         };

@@ -32,6 +32,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("app", 3),
     ("logging", 3),
     ("out_of_session", 3),
+    ("intercept", 3),
     // One module per route family.
     ("handlers", 4),
     // Runtime glue, the after-answer runner, and the facts about it all.

@@ -525,3 +525,59 @@ async fn listing_messages_takes_faults() {
         (Operation::ListMessages, 200)
     );
 }
+
+#[tokio::test]
+async fn an_auto_creating_address_configuration_keeps_unbound_texts_from_the_sms_url() {
+    let hooks = Hooks::start().await;
+    hooks.answer("/sms", Answer::xml(REPLY));
+    let (emulator, client) = with_numbers(EmulatorConfig::default()).await;
+    let number = &emulator.phone_numbers()[0];
+    client
+        .post(
+            &format!(
+                "/2010-04-01/Accounts/{}/IncomingPhoneNumbers/{}.json",
+                emulator.account_sid(),
+                number.sid
+            ),
+            &[("SmsUrl", &hooks.url("/sms"))],
+        )
+        .await;
+    // Without auto-creation the configuration changes nothing.
+    let made = client
+        .post(
+            "/v1/Configuration/Addresses",
+            &[("Type", "sms"), ("Address", PROXY)],
+        )
+        .await;
+    assert_eq!(made.status, 201);
+    assert!(matches!(
+        emulator.send_message(CAROL, PROXY, "one").await.unwrap(),
+        TextOutcome::SentToSmsUrl { .. }
+    ));
+    hooks.next().await;
+
+    let made = client
+        .post(
+            "/v1/Configuration/Addresses",
+            &[
+                ("Type", "sms"),
+                ("Address", PROXY),
+                ("AutoCreation.Enabled", "true"),
+                ("AutoCreation.Type", "default"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 201);
+    let sid = made.json()["sid"].as_str().unwrap().to_owned();
+    assert!(sid.starts_with("IG"), "{sid}");
+    match emulator.send_message(CAROL, PROXY, "two").await.unwrap() {
+        TextOutcome::Dropped { reason } => assert!(reason.contains(&sid), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    hooks.quiet().await;
+    let listed = client.get("/v1/Configuration/Addresses").await.json();
+    let listed = listed["address_configurations"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1]["auto_creation"]["enabled"], true);
+    assert_eq!(listed[1]["address"], PROXY);
+}

@@ -709,6 +709,28 @@ async fn emulator_answers_match_twilio_openapi_description() {
         )
         .await;
 
+    // The account's Conversations defaults (twilio-setup reads the default service).
+    let defaults = checker.get(&client, "/v1/Configuration").await;
+    assert_eq!(
+        defaults["default_chat_service_sid"],
+        emulator.chat_service_sid()
+    );
+    // Address Configurations: made, then listed.
+    checker
+        .post(
+            &client,
+            "/v1/Configuration/Addresses",
+            &[
+                ("Type", "sms"),
+                ("Address", PROXY),
+                ("FriendlyName", "pool"),
+                ("AutoCreation.Enabled", "true"),
+                ("AutoCreation.Type", "default"),
+            ],
+            201,
+        )
+        .await;
+    checker.get(&client, "/v1/Configuration/Addresses").await;
     // Conversations webhook configuration: account-wide and the service's, before and
     // after an update with every parameter.
     checker.get(&client, "/v1/Configuration/Webhooks").await;

@@ -166,6 +166,7 @@ fn every_metric_can_appear_and_each_under_its_own_dimensions() {
         recorder.count(fact);
     }
     recorder.twilio_answered(Duration::from_millis(5));
+    recorder.intercept_answered(Duration::from_millis(7));
     recorder.call_answered(CallOutcome::Connected);
     let document = parsed(&recorder, &answered(500));
     assert_well_formed(&document);
@@ -180,6 +181,23 @@ fn every_metric_can_appear_and_each_under_its_own_dimensions() {
     let mut names = all.clone();
     names.dedup();
     assert_eq!(names.len(), ALL.len(), "metric names are unique");
+}
+
+#[test]
+fn the_intercept_latency_is_one_value_in_milliseconds_and_the_first_ask_counts() {
+    let recorder = Recorder::default();
+    let document = parsed(&recorder, &answered(200));
+    assert!(
+        document.get("InterceptLatency").is_none(),
+        "no ask, no value"
+    );
+    recorder.intercept_answered(Duration::from_micros(42_500));
+    recorder.intercept_answered(Duration::from_millis(900));
+    recorder.intercepted(crate::domain::intercept::Outcome::Rewritten);
+    let document = parsed(&recorder, &answered(200));
+    assert_well_formed(&document);
+    assert_eq!(document["InterceptLatency"], 42.5);
+    assert_eq!(document["InterceptsRewritten"], 1);
 }
 
 #[test]
