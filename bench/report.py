@@ -772,7 +772,7 @@ def build_report(art, command, elapsed, before_name=""):
 
     w("## Summary")
     w("")
-    w("Figures for the deployed profile (`opt-level = \"s\"`, LTO, 1 codegen unit, panic=unwind, "
+    w("Figures for the deployed profile (`opt-level = \"z\"`, LTO, 1 codegen unit, panic=unwind, "
       "strip). Latency figures are x86_64 on the machine above; sizes are the arm64 "
       "Lambda artifacts.")
     w("")
@@ -987,14 +987,14 @@ def build_report(art, command, elapsed, before_name=""):
     w("")
 
     if not (o3 and (o3.get("process") or o3.get("sizes"))):
-        w("## opt-level \"s\" (deployed) vs 3")
+        w("## opt-level \"z\" (deployed) vs 3")
         w("")
         w("Not measured in this run. `bash bench/run.sh` (without `--no-o3`) builds everything "
           "again with `CARGO_PROFILE_RELEASE_OPT_LEVEL=3` into `target/bench-o3/` and adds the "
           "comparison here (sizes, Criterion, cold start, peak RSS).")
         w("")
     if o3 and (o3.get("process") or o3.get("sizes")):
-        w("## opt-level \"s\" (deployed) vs 3")
+        w("## opt-level \"z\" (deployed) vs 3")
         w("")
         o3p = o3.get("process") or {"functions": {}, "invocations": 0}
         o3i = o3.get("inprocess") or {"scenarios": {}}

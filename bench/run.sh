@@ -3,7 +3,7 @@
 # (CI: everything once with tiny counts; asserts the counts, not the timings;
 # never touches BENCHMARKS.md).
 #
-#   bash bench/run.sh                 full: opt-level "s" (deployed) and 3, arm64 sizes
+#   bash bench/run.sh                 full: opt-level "z" (deployed) and 3, arm64 sizes
 #   bash bench/run.sh --quick         one iteration of everything, debug builds, no arm64
 #   bash bench/run.sh --no-o3         full, without the opt-level 3 comparison
 #   bash bench/run.sh --no-arm64      full, without `cargo lambda build --arm64` sizes
@@ -28,7 +28,7 @@
 #   BENCH_BEFORE_DIR        or: a directory holding those functions, already built
 #                           (release); its name is what BENCHMARKS.md calls "before".
 #   BENCH_TARGET_DIR (target), BENCH_O3_TARGET_DIR (target/bench-o3): where the bench
-#                           package and the opt-level 3 builds go. The opt-level "s"
+#                           package and the opt-level 3 builds go. The opt-level "z"
 #                           builds share the root target dir with the tests, `make build`
 #                           and the functions (one workspace, one set of dependencies).
 #

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::aws_sdk_config;
 use crate::config::Config;
 use crate::config::{ConfigSource, ConfigStore, Function};
 use crate::deferred::Deferred;
@@ -79,13 +80,9 @@ impl AppState {
             .iter()
             .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
         let aws = match needs_aws {
-            true => {
-                let mut loader = aws_config::from_env();
-                if let Some(roots) = roots {
-                    loader = loader.http_client(roots.aws_http_client());
-                }
-                Some(loader.load().await)
-            }
+            true => Some(aws_sdk_config::from_env(
+                roots.map(|roots| roots.aws_http_client()),
+            )),
             false => None,
         };
         let source = ConfigSource::from_env(function, aws.as_ref());

@@ -7,6 +7,7 @@
 
 pub mod after_answer;
 pub mod app;
+pub mod aws_sdk_config;
 pub mod callback_url;
 pub mod config;
 pub mod deferred;

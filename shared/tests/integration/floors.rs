@@ -13,6 +13,7 @@ const FLOORS: &[(&str, u8)] = &[
     // I/O and state the session service builds on.
     ("privacy", 1),
     ("trust_roots", 1),
+    ("aws_sdk_config", 1),
     ("fanout", 1),
     ("config", 1),
     ("callback_url", 1),
