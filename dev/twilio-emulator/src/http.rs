@@ -29,6 +29,7 @@ use crate::{
     faults::{Fault, Operation},
     net::ConnInfo,
     numbers::NumberUpdate,
+    outbound_messages::SentMessageSnapshot,
     paging::PageRequest,
     recording::RecordedRequest,
     resources,
@@ -53,6 +54,7 @@ enum Route {
     DeleteParticipant(String, String),
     ListParticipantConversations,
     CreateCall { account_sid: String },
+    CreateMessage { account_sid: String },
     FetchConfigurationWebhooks,
     UpdateConfigurationWebhooks,
     FetchServiceWebhookConfiguration(String),
@@ -94,6 +96,9 @@ impl Route {
             }
             ("GET", ["v1", "ParticipantConversations"]) => Self::ListParticipantConversations,
             ("POST", ["2010-04-01", "Accounts", account, "Calls.json"]) => Self::CreateCall {
+                account_sid: (*account).to_owned(),
+            },
+            ("POST", ["2010-04-01", "Accounts", account, "Messages.json"]) => Self::CreateMessage {
                 account_sid: (*account).to_owned(),
             },
             ("GET", ["2010-04-01", "Accounts", account, "Recordings", file]) => {
@@ -151,6 +156,7 @@ impl Route {
             Self::DeleteParticipant(..) => Operation::DeleteParticipant,
             Self::ListParticipantConversations => Operation::ListParticipantConversations,
             Self::CreateCall { .. } => Operation::CreateCall,
+            Self::CreateMessage { .. } => Operation::CreateMessage,
             Self::FetchConfigurationWebhooks => Operation::FetchConfigurationWebhooks,
             Self::UpdateConfigurationWebhooks => Operation::UpdateConfigurationWebhooks,
             Self::FetchServiceWebhookConfiguration(_) => {
@@ -605,6 +611,18 @@ fn handle(
             let call = Call::from_form(form.0, seq, now)?;
             let body = resources::call(ctx, &call);
             state.calls.push(call);
+            Ok(created(body))
+        }
+        Route::CreateMessage { account_sid } => {
+            own_account(
+                ctx,
+                &account_sid,
+                &format!("/Accounts/{account_sid}/Messages.json"),
+            )?;
+            let mut state = lock(&shared.state);
+            let message = SentMessageSnapshot::from_form(form.0, &state.numbers, now)?;
+            let body = message.resource(ctx);
+            state.sent_messages.push(message);
             Ok(created(body))
         }
         Route::FetchRecording { account_sid, sid } => {
