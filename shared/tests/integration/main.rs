@@ -26,6 +26,7 @@ mod landing;
 mod lifecycle;
 mod local_flag;
 mod logs;
+mod messages;
 mod metrics;
 mod out_of_session;
 mod participants;
