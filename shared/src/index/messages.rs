@@ -29,7 +29,9 @@ pub struct ParticipantItem {
     pub sk: String,
     pub participant: String,
     pub address: String,
-    pub proxy: String,
+    /// Not `proxy`: that name is the `by-proxy` index's key, which counts
+    /// a pool number's sessions by their bindings.
+    pub proxy_address: String,
     pub expires_at: u64,
 }
 
@@ -46,7 +48,7 @@ impl ParticipantItem {
             sk: format!("{PARTICIPANT_PREFIX}{participant}"),
             participant: participant.to_owned(),
             address: address.to_owned(),
-            proxy: proxy.to_owned(),
+            proxy_address: proxy.to_owned(),
             expires_at,
         }
     }

@@ -23,7 +23,7 @@ use crate::domain::outbound_message::{OutboundMessage, Recipient, Unaddressable}
 use crate::domain::roster::SessionRecord;
 use crate::domain::session::InvalidField;
 use crate::events::EventType;
-use crate::index::{expiry, CallParty, MessageItem, ParticipantItem};
+use crate::index::{expiry, CallParty, IndexedParticipant, MessageItem, ParticipantItem};
 use crate::twilio::{Participant, TwilioError};
 
 /// One recipient's message.
@@ -133,11 +133,11 @@ impl Sessions<'_> {
                     .map(|s| s.capabilities)
                     .unwrap_or_default();
                 let participants = participants?;
-                let recipients = if participants.is_empty() {
-                    // Indexed before participants were: Twilio says.
-                    recipients_of(&self.twilio.participants(sid).await?)
-                } else {
+                let recipients = if covers(&item.bindings, &participants) {
                     participants.iter().map(recipient_of_item).collect()
+                } else {
+                    // Indexed (in part) before participants were: Twilio says.
+                    recipients_of(&self.twilio.participants(sid).await?)
                 };
                 return Ok(Audience {
                     capabilities,
@@ -188,11 +188,23 @@ impl Sessions<'_> {
     }
 }
 
+/// Whether the participant items name everyone the session item lists: a
+/// session indexed before participants were has none, or only those added
+/// since.
+fn covers(bindings: &[IndexedParticipant], participants: &[ParticipantItem]) -> bool {
+    !participants.is_empty()
+        && bindings.iter().all(|b| {
+            participants
+                .iter()
+                .any(|p| p.address == b.address && p.proxy_address == b.proxy)
+        })
+}
+
 fn recipient_of_item(item: &ParticipantItem) -> Recipient {
     Recipient {
         participant: item.participant.clone(),
         address: item.address.clone(),
-        proxy: item.proxy.clone(),
+        proxy: item.proxy_address.clone(),
         channel: split_channel(&item.address).0,
     }
 }
@@ -284,7 +296,7 @@ impl Sessions<'_> {
         };
         let party = |p: &ParticipantItem| CallParty {
             participant: Some(p.participant.clone()),
-            proxy: p.proxy.clone(),
+            proxy: p.proxy_address.clone(),
         };
         let (from, to, expires_at) = match &participants {
             Some((item, list)) => {

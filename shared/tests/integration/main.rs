@@ -18,6 +18,7 @@ mod expiry;
 mod faults;
 mod floors;
 mod hostile;
+mod hostile_messages;
 mod iam_facts;
 mod inbound_call;
 mod index;
