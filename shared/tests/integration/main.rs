@@ -11,6 +11,7 @@ mod support;
 mod budgets;
 mod callbacks;
 mod contract;
+mod contract_messages;
 mod conversation_events;
 mod ending;
 mod events;
