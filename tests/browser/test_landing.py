@@ -630,8 +630,9 @@ def test_sends_a_message_to_one_participant_and_logs_it_without_its_body(driver,
     wait(driver, "the sent message", lambda b: status.text == "Message sent to 1 participant.")
     assert text.get_attribute("value") == ""
 
-    # In the log: to the participant, by sid and proxy; never the body.
-    logged = calls_in_log(site, sid)
+    # In the log (written after the answer): to the participant, by sid and
+    # proxy; never the body.
+    logged = wait(driver, "the logged message", lambda b: calls_in_log(site, sid))
     assert len(logged) == 1 and logged[0]["kind"] == "message", logged
     assert logged[0]["to"] == [{"participant": recipient["sid"], "proxy": recipient["messaging_binding"]["proxy_address"]}]
     card.find_element(By.CSS_SELECTOR, "button.calls-load").click()

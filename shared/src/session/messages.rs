@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::bind::IndexedAs;
 use super::lookup::Summary;
 use super::{SessionError, Sessions};
+use crate::deferred::Job;
 use crate::domain::added_message::AddedMessage;
 use crate::domain::address::split_channel;
 use crate::domain::capabilities::Capabilities;
@@ -23,7 +24,7 @@ use crate::domain::outbound_message::{OutboundMessage, Recipient, Unaddressable}
 use crate::domain::roster::SessionRecord;
 use crate::domain::session::InvalidField;
 use crate::events::EventType;
-use crate::index::{expiry, CallParty, IndexedParticipant, MessageItem, ParticipantItem};
+use crate::index::{expiry, CallParty, Index, IndexedParticipant, MessageItem, ParticipantItem};
 use crate::twilio::{Participant, TwilioError};
 
 /// One recipient's message.
@@ -112,13 +113,10 @@ impl Sessions<'_> {
                 }
             }
         }
-        if let Some(index) = &self.index {
-            // The log is derived: a failed write must not undo a sent message.
-            for result in join_all(logged.iter().map(|item| index.put_message(sid, item))).await {
-                if let Err(err) = result {
-                    tracing::warn!(session = %sid, error = %err, "could not log a message");
-                }
-            }
+        if self.index.is_some() && !logged.is_empty() {
+            // After the answer: the log is derived, and a message is sent
+            // whether or not it is logged.
+            self.deferred.push(Job::LogMessages(sid.to_owned(), logged));
         }
         Ok(sent)
     }
@@ -251,6 +249,16 @@ fn log_item(
         template: message.template.is_some(),
         origin: "api".to_owned(),
         expires_at,
+    }
+}
+
+/// Logs sent messages under their session (only while it is indexed); a
+/// failed write is logged, without the message.
+pub async fn log_messages(index: &Index<'_>, sid: &str, items: &[MessageItem]) {
+    for result in join_all(items.iter().map(|item| index.put_message(sid, item))).await {
+        if let Err(err) = result {
+            tracing::warn!(session = %sid, error = %err, "could not log a message");
+        }
     }
 }
 

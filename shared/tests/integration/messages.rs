@@ -256,6 +256,8 @@ async fn messages_join_the_interactions_without_their_body_and_leave_with_the_se
     let to = participant_sid(&session, B);
     let (status, answer) = message(&h, sid, json!({"to": to, "body": BODY})).await;
     assert_eq!(status, 201, "{answer}");
+    // Logged after the answer.
+    h.state.run_deferred().await;
 
     let (status, log) = send(&h, "GET", &format!("/sessions/{sid}/interactions"), None).await;
     assert_eq!(status, 200, "{log}");
