@@ -396,3 +396,37 @@ async fn a_message_sent_is_told_as_message_sent_without_its_body() {
     let raw = receiver.requests().last().unwrap().body.clone();
     assert!(!raw.contains(BODY) && !raw.contains(B), "{raw}");
 }
+
+#[tokio::test]
+async fn without_the_index_twilio_says_who_is_in_the_session() {
+    let h = Harness::start().await;
+    for number in POOL {
+        h.emulator.add_phone_number(number).unwrap();
+    }
+    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let sid = session["sid"].as_str().unwrap();
+    let to = participant_sid(&session, A);
+    h.emulator.clear_requests();
+    // Long enough that the two reads overlap, however loaded the machine.
+    h.emulator.set_latency(std::time::Duration::from_millis(50));
+
+    let (status, answer) = message(&h, sid, json!({"to": to, "body": BODY})).await;
+
+    assert_eq!(status, 201, "{answer}");
+    let requests = h.emulator.requests();
+    let ops: Vec<Operation> = requests.iter().map(|r| r.operation).collect();
+    assert_eq!(
+        ops.iter()
+            .filter(|op| **op == Operation::CreateMessage)
+            .count(),
+        1,
+        "{ops:?}"
+    );
+    assert_eq!(
+        ops.len(),
+        3,
+        "the conversation, its participants, the message: {ops:?}"
+    );
+    assert_eq!(twilio_emulator::sequential_round_trips(&requests), 2);
+    assert_eq!(h.emulator.sent_messages()[0].from, proxy_of(&session, A));
+}
