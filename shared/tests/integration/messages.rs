@@ -236,6 +236,8 @@ async fn a_closed_session_takes_no_message() {
     let (h, _index) = harness(&[]).await;
     let session = create(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
+    let (status, answer) = message(&h, sid, json!({"body": "x"})).await;
+    assert_eq!(status, 201, "open, it takes one: {answer}");
     let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     h.emulator.clear_requests();
@@ -244,6 +246,28 @@ async fn a_closed_session_takes_no_message() {
 
     // Deleted on close (the default): Twilio no longer has it.
     assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["error"]["message"], format!("no session {sid}"));
+    assert!(!operations(&h).contains(&Operation::CreateMessage));
+    assert_eq!(
+        h.emulator.sent_messages().len(),
+        2,
+        "only the open session's"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_session_kept_in_twilio_is_a_conflict() {
+    let (h, _index) = harness(&[("closed-conversations", "keep")]).await;
+    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let sid = session["sid"].as_str().unwrap();
+    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    assert_eq!(status, 204);
+    h.emulator.clear_requests();
+
+    let (status, answer) = message(&h, sid, json!({"body": "x"})).await;
+
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "session_closed");
     assert!(!operations(&h).contains(&Operation::CreateMessage));
     assert!(h.emulator.sent_messages().is_empty());
 }
@@ -303,6 +327,8 @@ async fn a_removed_participant_is_no_longer_addressable() {
     let session = create(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
     let b = participant_sid(&session, B);
+    let (status, answer) = message(&h, sid, json!({"to": b, "body": "x"})).await;
+    assert_eq!(status, 201, "before: {answer}");
     let (status, _) = send(
         &h,
         "DELETE",
@@ -316,6 +342,10 @@ async fn a_removed_participant_is_no_longer_addressable() {
     let (status, answer) = message(&h, sid, json!({"to": b, "body": "x"})).await;
 
     assert_eq!(status, 404, "{answer}");
+    assert_eq!(
+        answer["error"]["message"],
+        "no such participant in this session"
+    );
     assert_eq!(h.requests_made(), 0);
 }
 
