@@ -35,6 +35,10 @@
 # What runs (see bench/README.md):
 #   1. bench-harness inprocess: round trips (emulator timestamps) and latency with
 #      50 ms emulator latency, handlers in-process.
+#   8. bench-harness message: a message from the backend to one participant, session
+#      index on (one Twilio round trip) and off (two), 50 ms emulator latency;
+#      `bench-harness message --moto .venv/bin/moto_server --out FILE` (not yet in
+#      BENCHMARKS.md's report).
 #   7. bench-harness busy: a participant holding k = 1, 50, 500, 5,000 open sessions
 #      (1 and 50 in quick mode); calls and creates with the session index off (Twilio's
 #      participant list paged) and on (moto's DynamoDB behind a counting proxy).
@@ -157,6 +161,8 @@ if [[ $QUICK == 1 ]]; then
     "$BENCH_TARGET/debug/bench-harness" intercept --quick --out "$ART/s/intercept.json"
     log "quick: a busy participant, session index off and on"
     "$BENCH_TARGET/debug/bench-harness" busy --quick --moto "$MOTO" --out "$ART/s/busy.json"
+    log "quick: a message to one participant, session index on (1 round trip) and off (2)"
+    "$BENCH_TARGET/debug/bench-harness" message --quick --moto "$MOTO" --out "$ART/s/message.json"
     log "quick: whole-process cold start, warm invocations, memory"
     "$BENCH_TARGET/debug/bench-harness" process --quick \
         --bin-dir "$ROOT_TARGET/debug" --hello "$BENCH_TARGET/debug/hello-lambda" \

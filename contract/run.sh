@@ -5,7 +5,7 @@
 # description, as shipped in the npm package @twilio-alpha/mcp (versions pinned in
 # package.json / package-lock.json):
 #
-#   shared/tests/integration/contract.rs
+#   shared/tests/integration/contract.rs (and contract_messages.rs)
 #                                     every request our client makes, sent to Stoplight Prism
 #                                     mocking the description (`prism mock --errors`: a request
 #                                     that breaks it gets 422), through a proxy that also checks
@@ -111,4 +111,4 @@ export TWILIO_API_URL="http://127.0.0.1:$api_port"
 export TWILIO_OPENAPI_DIR="$spec_dir"
 cd "$root"
 cargo test -p masked-comms -p twilio-emulator --no-fail-fast --test integration \
-    -- --include-ignored contract:: schema:: "$@"
+    -- --include-ignored contract:: contract_messages:: schema:: "$@"

@@ -1,5 +1,5 @@
 //! Work that must not delay an answer: delivering events, writing a call's
-//! entry in the call log, deleting recordings. Handlers and the session
+//! entry in the call log, logging a sent message, deleting recordings. Handlers and the session
 //! service queue it here; the runner ([`crate::runner`], beside the runtime
 //! glue) runs it after the answer has gone, before the invocation's
 //! deadline ([`crate::after_answer`]).
@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::after_answer::ReceiverBackoff;
 use crate::config::Config;
 use crate::events::{Event, EventSender};
-use crate::index::CallItem;
+use crate::index::{CallItem, MessageItem};
 use crate::recording_deletes::RetryGate;
 
 /// One piece of work for after the answer.
@@ -23,6 +23,8 @@ pub enum Job {
     CallStarted(CallStart),
     /// Remove these recordings from Twilio: their session's data is gone.
     DeleteRecordings(Vec<String>),
+    /// Messages the backend sent: log them (no body) under their session.
+    LogMessages(String, Vec<MessageItem>),
 }
 
 /// What the inbound call knew when it connected.

@@ -49,6 +49,10 @@ pub enum EventType {
     CallStarted,
     #[serde(rename = "call.ended")]
     CallEnded,
+    #[serde(rename = "message.sent")]
+    MessageSent,
+    #[serde(rename = "message.added")]
+    MessageAdded,
 }
 
 impl EventType {
@@ -61,6 +65,8 @@ impl EventType {
             EventType::ParticipantRemoved => "participant.removed",
             EventType::CallStarted => "call.started",
             EventType::CallEnded => "call.ended",
+            EventType::MessageSent => "message.sent",
+            EventType::MessageAdded => "message.added",
         }
     }
 }

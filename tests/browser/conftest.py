@@ -141,7 +141,8 @@ def point_voice_webhook(emulator: str, base: str) -> None:
 @pytest.fixture(scope="session")
 def site(suite_stack, chromium, account, session_index):
     browser, driver = chromium
-    _, emulator = suite_stack.emulator(account.sid, account.token)
+    # The account owns the pool numbers: Twilio sends messages only from its own.
+    _, emulator = suite_stack.emulator(account.sid, account.token, numbers=POOL)
     functions = stack.watched_functions(project.router())
     port = stack.free_port()
     base = f"http://127.0.0.1:{port}"

@@ -603,6 +603,48 @@ def test_lists_a_sessions_calls_newest_first(driver, site):
     full_page_screenshot(driver, ARTIFACTS / "landing-calls.png")
 
 
+def test_sends_a_message_to_one_participant_and_logs_it_without_its_body(driver, site):
+    create_on_page(driver, site, ["+14155550231", "+14155550232"], "Courier 7")
+    sid = submit_create(driver)
+    card = driver.find_element(By.CSS_SELECTOR, "#create-result .session")
+    session = api_session(site, sid)
+    recipient = next(p for p in session["participants"] if p["messaging_binding"]["address"] == "+14155550232")
+    form = card.find_element(By.CSS_SELECTOR, ".send-message")
+    text = form.find_element(By.TAG_NAME, "textarea")
+    send = form.find_element(By.CSS_SELECTOR, "button[type=submit]")
+    error_slot = card.find_element(By.ID, text.get_attribute("aria-describedby"))
+    choices = [o.get_attribute("value") for o in form.find_elements(By.CSS_SELECTOR, "select option")]
+    assert choices == [""] + [p["sid"] for p in session["participants"]], "everyone, then each participant"
+
+    # Nothing written: said on the page, no request.
+    send.click()
+    wait(driver, "the empty-message hint", lambda b: error_slot.is_displayed())
+    assert error_slot.text == "Write the message to send."
+    assert calls_in_log(site, sid) == []
+
+    body = "Your courier is 2 minutes away"
+    form.find_element(By.CSS_SELECTOR, f"select option[value='{recipient['sid']}']").click()
+    text.send_keys(body)
+    send.click()
+    status = card.find_element(By.CSS_SELECTOR, ".session-status")
+    wait(driver, "the sent message", lambda b: status.text == "Message sent to 1 participant.")
+    assert text.get_attribute("value") == ""
+
+    # In the log (written after the answer): to the participant, by sid and
+    # proxy; never the body.
+    logged = wait(driver, "the logged message", lambda b: calls_in_log(site, sid))
+    assert len(logged) == 1 and logged[0]["kind"] == "message", logged
+    assert logged[0]["to"] == [{"participant": recipient["sid"], "proxy": recipient["messaging_binding"]["proxy_address"]}]
+    card.find_element(By.CSS_SELECTOR, "button.calls-load").click()
+    row = wait(driver, "the message row", lambda b: card.find_elements(By.CSS_SELECTOR, ".calls-table tr.message-row"))[0]
+    assert row.get_attribute("data-message-sid") == logged[0]["message_sid"]
+    cells = row.find_elements(By.TAG_NAME, "td")
+    assert cells[1].text.startswith("Your backend → " + recipient["messaging_binding"]["proxy_address"])
+    assert cells[3].text == "Message (sms)"
+    assert body not in card.find_element(By.CSS_SELECTOR, ".calls").text
+    assert_clean_console(driver)
+
+
 def test_pool_chart_calls_out_a_number_near_exhaustion(driver, site):
     # One participant in three sessions holds each pool number once; the
     # others, new, all take the first number: it carries the pool.

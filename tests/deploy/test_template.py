@@ -32,27 +32,10 @@ from deploy_support import (
 )
 
 
-# What each function serves (shared/src/handlers/*.rs): the oracle the
-# template's routes are checked against. Paths and functions are also checked
-# against the cargo-lambda router in Cargo.toml below.
-HANDLED_ROUTES = {
-    ("GET", "/"): "landing-page",
-    ("GET", "/pool"): "landing-page",
-    ("POST", "/sessions"): "sessions",
-    ("GET", "/sessions"): "sessions",
-    ("GET", "/sessions/{sid}"): "sessions",
-    ("DELETE", "/sessions/{sid}"): "sessions",
-    ("PATCH", "/sessions/{sid}"): "sessions",
-    ("POST", "/sessions/{sid}/participants"): "sessions",
-    ("DELETE", "/sessions/{sid}/participants/{participantSid}"): "sessions",
-    ("POST", "/inbound-call"): "inbound-call",
-    ("POST", "/call-events"): "inbound-call",
-    ("POST", "/inbound-message"): "inbound-call",
-    ("POST", "/proxypoc/inboundCall"): "inbound-call",
-    ("POST", "/conversations-post-event"): "conversation-events",
-    ("GET", "/sessions/{sid}/interactions"): "sessions",
-    ("POST", "/conversation-events"): "conversation-events",
-}
+# What each function serves, as its handler's route table states it (the facts
+# file): the oracle the template's routes are checked against. Paths and
+# functions are also checked against the cargo-lambda router in Cargo.toml below.
+HANDLED_ROUTES = {(r.method, r.path): f.binary for f in project.functions() for r in f.routes}
 
 # Every key some function cannot start without (the facts file).
 REQUIRED_CONFIG_ENV = sorted({k.env for f in project.functions() for k in f.required})

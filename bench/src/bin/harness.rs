@@ -69,6 +69,8 @@ mod cold;
 mod intercept;
 #[path = "harness/linked.rs"]
 mod linked;
+#[path = "harness/message.rs"]
+mod message;
 
 type Result<T, E = String> = std::result::Result<T, E>;
 
@@ -77,11 +79,11 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().cloned().unwrap_or_default();
     let flags = match command.as_str() {
-        "inprocess" | "busy" | "process" | "cold" | "linked" | "intercept" => {
+        "inprocess" | "busy" | "process" | "cold" | "linked" | "intercept" | "message" => {
             Flags::parse(&args[1..])
         }
         _ => Err(
-            "usage: bench-harness inprocess|busy|process|cold|linked|intercept --out FILE [--quick] ..."
+            "usage: bench-harness inprocess|busy|process|cold|linked|intercept|message --out FILE [--quick] ..."
                 .into(),
         ),
     };
@@ -94,6 +96,7 @@ async fn main() -> ExitCode {
     };
     let outcome = match command.as_str() {
         "inprocess" => inprocess(&flags).await,
+        "message" => message::message(&flags).await,
         "busy" => busy::busy(&flags).await,
         "cold" => cold::cold(&flags).await,
         "linked" => linked::linked(&flags),

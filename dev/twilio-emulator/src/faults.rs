@@ -18,6 +18,8 @@ pub enum Operation {
     ListParticipants,
     ListParticipantConversations,
     CreateCall,
+    /// Programmable Messaging: a message sent from one of the account's numbers.
+    CreateMessage,
     FetchParticipant,
     DeleteParticipant,
     ListMessages,

@@ -30,6 +30,7 @@ use crate::{
     faults::{Fault, Operation},
     net::ConnInfo,
     numbers::NumberUpdate,
+    outbound_messages::SentMessageSnapshot,
     paging::PageRequest,
     params::{percent_decode, Params},
     recording::RecordedRequest,
@@ -58,6 +59,7 @@ enum Route {
     FetchConfiguration,
     ListAddressConfigurations,
     CreateAddressConfiguration,
+    CreateMessage { account_sid: String },
     FetchConfigurationWebhooks,
     UpdateConfigurationWebhooks,
     FetchServiceWebhookConfiguration(String),
@@ -99,6 +101,9 @@ impl Route {
             }
             ("GET", ["v1", "ParticipantConversations"]) => Self::ListParticipantConversations,
             ("POST", ["2010-04-01", "Accounts", account, "Calls.json"]) => Self::CreateCall {
+                account_sid: (*account).to_owned(),
+            },
+            ("POST", ["2010-04-01", "Accounts", account, "Messages.json"]) => Self::CreateMessage {
                 account_sid: (*account).to_owned(),
             },
             ("GET", ["2010-04-01", "Accounts", account, "Recordings", file]) => {
@@ -162,6 +167,7 @@ impl Route {
             Self::FetchConfiguration => Operation::FetchConfiguration,
             Self::ListAddressConfigurations => Operation::ListAddressConfigurations,
             Self::CreateAddressConfiguration => Operation::CreateAddressConfiguration,
+            Self::CreateMessage { .. } => Operation::CreateMessage,
             Self::FetchConfigurationWebhooks => Operation::FetchConfigurationWebhooks,
             Self::UpdateConfigurationWebhooks => Operation::UpdateConfigurationWebhooks,
             Self::FetchServiceWebhookConfiguration(_) => {
@@ -511,6 +517,18 @@ fn handle(
             let call = Call::from_form(form.0, seq, now)?;
             let body = resources::call(ctx, &call);
             state.calls.push(call);
+            Ok(created(body))
+        }
+        Route::CreateMessage { account_sid } => {
+            own_account(
+                ctx,
+                &account_sid,
+                &format!("/Accounts/{account_sid}/Messages.json"),
+            )?;
+            let mut state = lock(&shared.state);
+            let message = SentMessageSnapshot::from_form(form.0, &state.numbers, now)?;
+            let body = message.resource(ctx);
+            state.sent_messages.push(message);
             Ok(created(body))
         }
         Route::FetchRecording { account_sid, sid } => {

@@ -50,6 +50,7 @@ mod http;
 mod messaging;
 mod net;
 mod numbers;
+mod outbound_messages;
 mod paging;
 mod params;
 mod recording;
@@ -77,6 +78,7 @@ pub use crate::{
     holds::Hold,
     messaging::{DeliverySnapshot, InboundTextSnapshot, MessageSnapshot, TextOutcome},
     numbers::PhoneNumberSnapshot,
+    outbound_messages::SentMessageSnapshot,
     recording::{sequential_round_trips, RecordedRequest},
     state::{ConversationSnapshot, ConversationState, ParticipantSnapshot},
     webhooks::{compute_signature, HttpMethod, WebhookDelivery, WebhookOutcome},
@@ -429,6 +431,11 @@ impl Emulator {
         body: &str,
     ) -> Result<TextOutcome, String> {
         self.shared.send_message(from, to, body).await
+    }
+
+    /// Messages created through the Messages resource (`Messages.json`), oldest first.
+    pub fn sent_messages(&self) -> Vec<SentMessageSnapshot> {
+        lock(&self.shared.state).sent_messages.clone()
     }
 
     /// Inbound texts so far and what became of each, oldest first.

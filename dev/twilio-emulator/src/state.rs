@@ -186,6 +186,8 @@ pub(crate) struct State {
     pub texts: Vec<InboundTextSnapshot>,
     /// Texts sent out on our behalf.
     pub outbound_texts: Vec<DeliverySnapshot>,
+    /// Messages created through the Messages resource.
+    pub sent_messages: Vec<crate::outbound_messages::SentMessageSnapshot>,
     /// Orders calls of both kinds (the control API ends the latest by default).
     next_call_seq: u64,
     pub conversations_webhooks: ConversationsWebhooks,

@@ -19,6 +19,7 @@ use lambda_http::{Body, Request, Response};
 
 use crate::app::AppState;
 use crate::config::{Config, Function};
+use crate::domain::added_message::AddedMessage;
 use crate::domain::intercept::{Kind, Party, Question, Verdict};
 use crate::domain::sid::{Sid, SidKind};
 use crate::http::route::{Route, Router};
@@ -116,7 +117,11 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Ans
         }
     };
     let adds_message = params.get("EventType") == Some("onMessageAdd");
-    if !adds_message && !closes_conversation(&params) {
+    // onMessageAdded: logged and told as `message.added` (session::messages).
+    let added = (params.get("EventType") == Some("onMessageAdded"))
+        .then(|| AddedMessage::from_event(|name| params.get(name)))
+        .flatten();
+    if !adds_message && added.is_none() && !closes_conversation(&params) {
         return StatusCode::OK.into();
     }
     let Some(sid) = params
@@ -130,6 +135,10 @@ async fn answer(state: &AppState, req: &Request, invocation: &Invocation) -> Ans
         .twilio
         .session(credentials, state.budget, invocation.metrics());
     let sessions = state.sessions(&twilio, &config, invocation);
+    if let Some(added) = &added {
+        sessions.message_added(sid, added).await;
+        return StatusCode::OK.into();
+    }
     if adds_message {
         return message_add(&sessions, &config, &params, sid, invocation).await;
     }

@@ -221,6 +221,10 @@ impl From<SessionError> for ApiError {
                 code: ErrorCode::SessionClosed,
                 message: "the session is closed; closing is final".into(),
             },
+            SessionError::NoMessaging => ApiError::Conflict {
+                code: ErrorCode::MessagingNotAllowed,
+                message: "the session does not have the `message` capability".into(),
+            },
             SessionError::Busy => ApiError::InProgress {
                 code: ErrorCode::SessionBusy,
                 retry_after_secs: 1,

@@ -20,6 +20,7 @@ pub enum ErrorCode {
     ParticipantExists,
     SessionFull,
     SessionClosed,
+    MessagingNotAllowed,
     SessionBusy,
     IndexRequired,
     PayloadTooLarge,
@@ -29,7 +30,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InvalidRequest,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Unauthorized,
@@ -43,6 +44,7 @@ impl ErrorCode {
         ErrorCode::ParticipantExists,
         ErrorCode::SessionFull,
         ErrorCode::SessionClosed,
+        ErrorCode::MessagingNotAllowed,
         ErrorCode::SessionBusy,
         ErrorCode::IndexRequired,
         ErrorCode::PayloadTooLarge,
@@ -66,6 +68,7 @@ impl ErrorCode {
             ErrorCode::ParticipantExists => "participant_exists",
             ErrorCode::SessionFull => "session_full",
             ErrorCode::SessionClosed => "session_closed",
+            ErrorCode::MessagingNotAllowed => "messaging_not_allowed",
             ErrorCode::SessionBusy => "session_busy",
             ErrorCode::IndexRequired => "index_required",
             ErrorCode::PayloadTooLarge => "payload_too_large",

@@ -74,7 +74,6 @@ pub enum Operation {
     UnlockSession,
     PutCall,
     Call,
-    Calls,
     PutOutbox,
     Outbox,
     ClaimFanout,
@@ -86,6 +85,14 @@ pub enum Operation {
     PutRecordingDeletes,
     RecordingDeletes,
     RecordingsDeleted,
+    /// A participant recorded by sid, under their session.
+    PutParticipant,
+    /// A session's participants by sid.
+    Participants,
+    /// A message in its session's log.
+    PutMessage,
+    /// A session's calls and messages.
+    Interactions,
 }
 
 impl Operation {
@@ -95,13 +102,16 @@ impl Operation {
         match self {
             Operation::Preconnect
             | Operation::PoolUsage
-            | Operation::Calls
             | Operation::Outbox
             | Operation::PendingRecordings
-            | Operation::RecordingDeletes => &[Query],
+            | Operation::RecordingDeletes
+            | Operation::Participants
+            | Operation::Interactions => &[Query],
             // Checked against the session's own item, so nothing is
             // written under a session that is gone.
-            Operation::PutCall | Operation::PutPendingRecording => &[TransactWriteItems],
+            Operation::PutCall | Operation::PutPendingRecording | Operation::PutMessage => {
+                &[TransactWriteItems]
+            }
             Operation::PushOut => &[Query, UpdateItem],
             Operation::PutRecordingDeletes | Operation::RecordingsDeleted => &[BatchWriteItem],
             Operation::Address | Operation::SessionsOn | Operation::Session | Operation::Call => {
@@ -113,6 +123,7 @@ impl Operation {
             Operation::Unbind => &[BatchWriteItem, UpdateItem, DeleteItem],
             Operation::Hold | Operation::Release => &[UpdateItem],
             Operation::PutSession
+            | Operation::PutParticipant
             | Operation::LockSession
             | Operation::PutOutbox
             | Operation::ClaimFanout
@@ -146,13 +157,16 @@ pub fn used_by(function: Function) -> &'static [Operation] {
             Page,
             LockSession,
             UnlockSession,
-            Calls,
+            Interactions,
             PutOutbox,
             Outbox,
             Delete,
             PutRecordingDeletes,
             RecordingDeletes,
             RecordingsDeleted,
+            PutParticipant,
+            Participants,
+            PutMessage,
         ],
         // Calls (stale entries forgotten, group fan-out claimed), their log
         // and recordings, out-of-session replies and the sessions a
@@ -174,6 +188,7 @@ pub fn used_by(function: Function) -> &'static [Operation] {
             Hold,
             Release,
             PutSession,
+            PutParticipant,
             PushOut,
             PutPendingRecording,
             PendingRecordings,
@@ -187,6 +202,8 @@ pub fn used_by(function: Function) -> &'static [Operation] {
         Function::ConversationEvents => &[
             Preconnect,
             Session,
+            Participants,
+            PutMessage,
             Forget,
             PutOutbox,
             Outbox,

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use serde::Serialize;
 
-use super::items::{session_pk, CallItem, ItemKey, CALL_PREFIX};
-use super::BY_CREATED;
-use super::{cursor_key, decode, encode, encode_cursor, key_attributes, Index, IndexError};
+use super::items::{CallItem, ItemKey};
+use super::{encode, key_attributes, Index, IndexError};
 
 /// Attempts of a guarded write that DynamoDB cancels for a conflicting
 /// transaction on the same session (two calls logged at once).
@@ -92,40 +91,5 @@ impl Index<'_> {
         call_sid: &str,
     ) -> Result<Option<CallItem>, IndexError> {
         self.get(&CallItem::key(session, call_sid), true).await
-    }
-
-    /// A session's calls, newest first, `limit` at most, after `cursor`.
-    pub async fn calls(
-        &self,
-        session: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<CallItem>, Option<String>), IndexError> {
-        self.count();
-        let answer = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(BY_CREATED)
-            .key_condition_expression("pk = :pk")
-            .filter_expression("begins_with(sk, :call)")
-            .expression_attribute_values(":pk", AttributeValue::S(session_pk(session)))
-            .expression_attribute_values(":call", AttributeValue::S(CALL_PREFIX.to_owned()))
-            .scan_index_forward(false)
-            .limit(limit as i32)
-            .set_exclusive_start_key(cursor.map(cursor_key))
-            .send()
-            .await
-            .map_err(IndexError::from_sdk)?;
-        let calls = answer
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(decode)
-            .collect::<Result<_, _>>()?;
-        Ok((
-            calls,
-            answer.last_evaluated_key.map(|key| encode_cursor(&key)),
-        ))
     }
 }

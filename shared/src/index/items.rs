@@ -16,6 +16,8 @@
 //! | an out-of-session text reply, sent at most hourly | `REPLY#{digest of sender, number}` | `REPLY` |
 //! | a recording not yet in its call's log (its callback came first, or a conference's, without `CallSid`) | `SESSION#{sid}` | `RECORDING#{recording sid}` |
 //! | a recording Twilio has not yet confirmed deleted | `RECORDING-DELETE` | `{recording sid}` |
+//! | a participant by sid ([`super::messages`]) | `SESSION#{sid}` | `PARTICIPANT#{participant sid}` |
+//! | a message of the session, no body ([`super::messages`]) | `SESSION#{sid}` | `MESSAGE#{message sid}` |
 //!
 //! Every item carries `expires_at` (the table's TTL attribute): a session's
 //! items a margin after its closed timer (see [`super::expiry`]).

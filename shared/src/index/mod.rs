@@ -14,6 +14,7 @@ mod cursor;
 pub mod expiry;
 pub mod items;
 mod lifetime;
+mod messages;
 mod outbox;
 mod recordings;
 mod sessions;
@@ -30,6 +31,7 @@ pub use items::{
     Binding, CallItem, CallParty, IndexedParticipant, ItemKey, OutboxItem, PendingRecording,
     SessionItem,
 };
+pub use messages::{Logged, MessageItem, ParticipantItem};
 pub use sessions::SessionPage;
 // The siblings' shared helpers, under the names they have always used.
 use cursor::{cursor_key, encode_cursor};

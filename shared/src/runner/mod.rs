@@ -80,6 +80,11 @@ impl AppState {
                     }
                 }
                 Job::DeleteRecordings(sids) => recordings.extend(sids),
+                Job::LogMessages(session, items) => {
+                    if let Some(index) = &index {
+                        crate::session::messages::log_messages(index, &session, &items).await;
+                    }
+                }
             }
         }
         // Earlier failures first: a delete failing now is retried after

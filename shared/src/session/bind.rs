@@ -364,6 +364,7 @@ impl<'a> Sessions<'a> {
                 index.hold(&planned.address, &taken).await?;
             }
         }
+        self.index_participant(indexed, &added).await?;
         Ok(added)
     }
 

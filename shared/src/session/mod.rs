@@ -8,6 +8,7 @@
 //! - [`participants`]: adding and removing a participant of a live session.
 //! - [`update`]: changing a session (`PATCH`).
 //! - [`close`]: the one way a session ends, whoever ends it.
+//! - [`messages`]: messages from the operator's backend into a session.
 //! - [`lock`]: one change to a session at a time.
 //!
 //! With an index, every lookup is a key read; without one, Twilio is paged
@@ -16,9 +17,11 @@
 pub mod bind;
 pub mod close;
 pub mod create;
+pub mod interactions;
 pub mod lock;
 pub mod lookup;
 pub mod message_gate;
+pub mod messages;
 mod open_for;
 pub mod participants;
 pub mod request;
@@ -93,6 +96,8 @@ pub enum SessionError {
     SessionFull,
     #[error("the session is closed")]
     Closed,
+    #[error("the session does not take messages")]
+    NoMessaging,
     #[error("another change to this session is in progress")]
     Busy,
     #[error("the call log and recording need the session index")]

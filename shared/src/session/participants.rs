@@ -142,7 +142,11 @@ impl Sessions<'_> {
                             proxy: proxy.clone(),
                             sid: sid.to_owned(),
                         };
-                        Ok(index.unbind(&[gone], None).await?)
+                        let by_sid = [crate::index::ParticipantItem::key(sid, participant_sid)];
+                        let (unbound, deleted) =
+                            join(index.unbind(&[gone], None), index.delete(&by_sid)).await;
+                        unbound?;
+                        Ok(deleted?)
                     }
                     None => Ok::<(), SessionError>(()),
                 }

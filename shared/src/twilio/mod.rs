@@ -4,6 +4,7 @@ pub mod calls;
 pub mod client;
 pub mod conversations;
 pub mod error;
+pub mod messages;
 pub mod numbers;
 pub mod twiml;
 pub mod webhooks;

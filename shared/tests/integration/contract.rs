@@ -78,7 +78,7 @@ fn load_spec(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-struct Description {
+pub(crate) struct Description {
     root: Value,
 }
 
@@ -190,7 +190,12 @@ impl Description {
     }
 
     /// The examples (name, value) of an operation's JSON response.
-    fn examples(&self, method: &str, template: &str, status: u16) -> Vec<(String, Value)> {
+    pub(crate) fn examples(
+        &self,
+        method: &str,
+        template: &str,
+        status: u16,
+    ) -> Vec<(String, Value)> {
         let examples = self.root["paths"][template][method]["responses"][status.to_string()]
             ["content"]["application/json"]["examples"]
             .as_object()
@@ -207,11 +212,11 @@ impl Description {
 
 /// One request our client sent, and what Prism answered.
 #[derive(Debug, Clone)]
-struct Exchange {
+pub(crate) struct Exchange {
     method: String,
-    path: String,
+    pub(crate) path: String,
     query: Vec<(String, String)>,
-    form: Vec<(String, String)>,
+    pub(crate) form: Vec<(String, String)>,
     status: u16,
     body: String,
 }
@@ -226,7 +231,7 @@ impl Exchange {
 }
 
 #[derive(Default)]
-struct ProxyState {
+pub(crate) struct ProxyState {
     /// Sent as `Prefer: example=NAME`: which of the description's examples Prism answers.
     example: Option<String>,
     /// Whether a list's first page gets a `next_page_url` to a second page.
@@ -242,7 +247,7 @@ struct ProxyState {
 }
 
 /// Forwards each request to `upstream` (one request per connection) and records it.
-struct Proxy {
+pub(crate) struct Proxy {
     url: String,
     state: Arc<Mutex<ProxyState>>,
 }
@@ -270,7 +275,7 @@ impl Proxy {
         Proxy { url, state }
     }
 
-    fn set_example(&self, example: Option<&str>) {
+    pub(crate) fn set_example(&self, example: Option<&str>) {
         self.state.lock().unwrap().example = example.map(str::to_owned);
     }
 
@@ -296,7 +301,7 @@ impl Proxy {
         self.state.lock().unwrap().log.clone()
     }
 
-    fn last(&self) -> Exchange {
+    pub(crate) fn last(&self) -> Exchange {
         self.log().last().cloned().expect("a request was sent")
     }
 }
@@ -477,19 +482,19 @@ fn with_next_page(body: &str, path: &str, query: &[(String, String)]) -> String 
 // ---------------------------------------------------------------------------------------
 // The harness: both mocks behind proxies, a client on them, and the checks.
 
-struct Contract {
+pub(crate) struct Contract {
     conversations: Proxy,
-    api: Proxy,
+    pub(crate) api: Proxy,
     conversations_spec: Description,
-    api_spec: Description,
-    http: TwilioHttp,
-    credentials: TwilioCredentials,
+    pub(crate) api_spec: Description,
+    pub(crate) http: TwilioHttp,
+    pub(crate) credentials: TwilioCredentials,
     /// What the client counts its requests into.
-    requests: masked_comms::metrics::Recorder,
+    pub(crate) requests: masked_comms::metrics::Recorder,
 }
 
 impl Contract {
-    async fn start() -> Contract {
+    pub(crate) async fn start() -> Contract {
         let upstream = |name: &str| {
             std::env::var(name)
                 .ok()
@@ -538,7 +543,7 @@ impl Contract {
 
     /// Every request sent so far was accepted by Prism and uses only declared names.
     /// Returns how many requests were checked.
-    fn assert_all_accepted(&self) -> usize {
+    pub(crate) fn assert_all_accepted(&self) -> usize {
         let mut problems = Vec::new();
         let mut count = 0;
         for (proxy, spec) in [
@@ -584,7 +589,7 @@ fn prism_messages(body: &str) -> String {
 }
 
 /// Unwraps a client result, or fails with what Prism said about the request.
-fn accepted<T>(result: Result<T, TwilioError>, proxy: &Proxy, what: &str) -> T {
+pub(crate) fn accepted<T>(result: Result<T, TwilioError>, proxy: &Proxy, what: &str) -> T {
     result.unwrap_or_else(|e| {
         let last = proxy.last();
         panic!(

@@ -326,15 +326,15 @@ async fn a_used_session_moves_its_items_with_its_closed_timer() {
         .map(key_of)
         .collect();
     assert_eq!(short, [], "every item outlives the moved timer");
-    // Its session item and per participant its binding, pair and
-    // holdings: 1 + 3 × 2 expiry writes (the call is then logged with the
-    // new expiry).
+    // Its session item and per participant its binding, pair, holdings
+    // and participant item (kept under the session, for messages):
+    // 1 + 4 × 2 expiry writes (the call is then logged with the new expiry).
     let updates = index
         .operations()
         .iter()
         .filter(|op| op.as_str() == "UpdateItem")
         .count();
-    assert_eq!(updates, 7, "{:?}", index.operations());
+    assert_eq!(updates, 9, "{:?}", index.operations());
 
     // A second call with the timer where it was writes no expiry.
     index.clear();

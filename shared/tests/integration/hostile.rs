@@ -30,7 +30,7 @@ const SID: &str = "CH0123456789abcdef0123456789abcdef";
 const NUMBER_DIGITS: &str = "4155550";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
+pub(crate) enum Endpoint {
     Sessions,
     InboundCall,
     ConversationEvents,
@@ -38,7 +38,7 @@ enum Endpoint {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Expect {
+pub(crate) enum Expect {
     /// This status with the JSON error of this code.
     Api(u16, &'static str),
     /// A webhook's plain-text refusal with this status.
@@ -50,14 +50,19 @@ enum Expect {
     EmptyTwiml,
 }
 
-struct Case {
+pub(crate) struct Case {
     name: String,
     endpoint: Endpoint,
     request: Request,
     expect: Expect,
 }
 
-fn case(name: impl Into<String>, endpoint: Endpoint, request: Request, expect: Expect) -> Case {
+pub(crate) fn case(
+    name: impl Into<String>,
+    endpoint: Endpoint,
+    request: Request,
+    expect: Expect,
+) -> Case {
     Case {
         name: name.into(),
         endpoint,
@@ -66,7 +71,7 @@ fn case(name: impl Into<String>, endpoint: Endpoint, request: Request, expect: E
     }
 }
 
-fn operator() -> String {
+pub(crate) fn operator() -> String {
     basic(USERNAME, PASSWORD)
 }
 
@@ -824,7 +829,14 @@ fn sessions_corpus() -> Vec<Case> {
     }
     for (name, path) in [
         ("traversal", "/sessions/../../etc/passwd".to_owned()),
-        ("unknown sub-resource", format!("/sessions/{SID}/messages")),
+        (
+            "unknown sub-resource",
+            format!("/sessions/{SID}/recordings"),
+        ),
+        (
+            "messages are sent, not read",
+            format!("/sessions/{SID}/messages/{SID}"),
+        ),
         ("empty segment", format!("/sessions//{SID}")),
         ("capitalised", format!("/Sessions/{SID}")),
         ("singular", "/session".into()),
@@ -1632,7 +1644,7 @@ fn judge(case: &Case, response: &Response<Body>) -> Vec<String> {
 }
 
 /// Sends every case, catching panics, and fails listing every bad answer.
-async fn run(h: &Harness, cases: Vec<Case>) -> usize {
+pub(crate) async fn run(h: &Harness, cases: Vec<Case>) -> usize {
     let total = cases.len();
     let mut failures = Vec::new();
     for case in cases {

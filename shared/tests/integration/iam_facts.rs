@@ -82,6 +82,33 @@ async fn the_sessions_function_sends_only_what_it_declares() {
     )
     .await;
     assert_eq!(removed, 204);
+    // A message to everyone: capabilities and participants read, the log
+    // written after the answer.
+    for number in POOL {
+        h.emulator.add_phone_number(number).unwrap();
+    }
+    let (sent, answer) = api(
+        &h,
+        "POST",
+        &format!("/sessions/{sid}/messages"),
+        json!({ "body": "hello" }),
+    )
+    .await;
+    assert_eq!(sent, 201, "{answer}");
+    h.state.run_deferred().await;
+    let (listed, _) = api(
+        &h,
+        "GET",
+        &format!("/sessions/{sid}/interactions"),
+        json!(null),
+    )
+    .await;
+    assert_eq!(listed, 200);
+    let seen = proxy.operations();
+    assert!(
+        seen.iter().any(|op| op == "TransactWriteItems"),
+        "the message was logged: {seen:?}"
+    );
     api(&h, "DELETE", &format!("/sessions/{sid}"), json!(null)).await;
     h.state.run_deferred().await;
     assert_eq!(undeclared(&proxy, Function::Sessions), BTreeSet::new());
@@ -120,6 +147,36 @@ async fn the_conversation_events_function_sends_only_what_it_declares() {
     let session = new_session(&h, &[A, B]).await;
     let sid = session["sid"].as_str().unwrap().to_owned();
     h.state.run_deferred().await;
+    // A participant's message, told and logged.
+    proxy.clear();
+    let author = session["participants"][0]["sid"].as_str().unwrap();
+    let added = [
+        ("EventType", "onMessageAdded"),
+        ("ConversationSid", sid.as_str()),
+        ("MessageSid", "IM0123456789abcdef0123456789abcdef"),
+        ("ParticipantSid", author),
+        ("Body", "hello"),
+        ("Source", "SMS"),
+    ];
+    let answer = conversation_events::handle(
+        &h.state,
+        signed_form(h.emulator.auth_token(), "/conversation-events", &added),
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    h.state.run_deferred().await;
+    assert!(
+        proxy
+            .operations()
+            .iter()
+            .any(|op| op == "TransactWriteItems"),
+        "the added message was logged: {:?}",
+        proxy.operations()
+    );
+    assert_eq!(
+        undeclared(&proxy, Function::ConversationEvents),
+        BTreeSet::new()
+    );
     // Twilio's timer closes it (the emulator's REST close is the stand-in).
     let credentials = TwilioCredentials {
         account_sid: h.emulator.account_sid().into(),

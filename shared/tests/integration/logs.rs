@@ -40,6 +40,8 @@ impl<'a> MakeWriter<'a> for Captured {
 const A: &str = "+14155550101";
 const B: &str = "+14155550102";
 const C: &str = "+447400999888";
+/// A message's body: never in a log line, at any level.
+const MESSAGE_BODY: &str = "the courier is at door 7, code 7731";
 
 /// Runs [`full_flow_in_a_process_of_its_own`] alone in a child process:
 /// tracing caches whether a log statement is wanted per statement, for the
@@ -186,6 +188,31 @@ async fn full_flow_in_a_process_of_its_own() {
     inbound_call::handle(&h.state, signed_form(&token, "/inbound-call", &refs)).await;
     h.emulator.clear_faults();
 
+    // Messages: one Twilio refuses (not yet the account's number), then to
+    // everyone; and a participant's message, told by Twilio's post-event.
+    let message = json!({ "body": MESSAGE_BODY });
+    let path = format!("/sessions/{sid}/messages");
+    let refused = sessions::handle(&h.state, op("POST", &path, &message)).await;
+    assert_eq!(refused.status(), 502, "{}", body_text(&refused));
+    for number in POOL {
+        h.emulator.add_phone_number(number).unwrap();
+    }
+    let sent = sessions::handle(&h.state, op("POST", &path, &message)).await;
+    assert_eq!(sent.status(), 201, "{}", body_text(&sent));
+    let added = [
+        ("EventType", "onMessageAdded"),
+        ("ConversationSid", sid.as_str()),
+        ("MessageSid", "IM0123456789abcdef0123456789abcdef"),
+        ("Author", A),
+        ("Body", MESSAGE_BODY),
+        ("Source", "SMS"),
+    ];
+    conversation_events::handle(
+        &h.state,
+        signed_form(&token, "/conversation-events", &added),
+    )
+    .await;
+
     // Close through the API, then the closed event deletes it.
     sessions::handle(
         &h.state,
@@ -228,12 +255,18 @@ async fn full_flow_in_a_process_of_its_own() {
         "7400999888",
         &token,
         PASSWORD,
+        MESSAGE_BODY,
+        "courier",
     ] {
         assert!(!logs.contains(secret), "log leaks {secret:?}:\n{logs}");
     }
     assert!(
         logs.contains("+1********01") || logs.contains("+1********02"),
         "redacted numbers still help:\n{logs}"
+    );
+    assert!(
+        logs.contains("\"route\":\"/sessions/{sid}/messages\""),
+        "the message requests were logged:\n{logs}"
     );
     assert!(
         logs.contains("proxy taken meanwhile"),

@@ -9,5 +9,6 @@ mod conversations;
 mod faults;
 mod messages;
 mod numbers;
+mod outbound_messages;
 mod schema;
 mod webhooks;

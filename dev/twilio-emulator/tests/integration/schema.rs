@@ -731,6 +731,33 @@ async fn emulator_answers_match_twilio_openapi_description() {
         )
         .await;
     checker.get(&client, "/v1/Configuration/Addresses").await;
+    // Messages from the backend: a text with media from a number, and a WhatsApp template.
+    checker
+        .post(
+            &client,
+            &format!("/2010-04-01/Accounts/{account}/Messages.json"),
+            &[
+                ("To", ALICE),
+                ("From", PROXY),
+                ("Body", "Your courier is 2 minutes away"),
+                ("MediaUrl", "https://example.com/map.png"),
+            ],
+            201,
+        )
+        .await;
+    checker
+        .post(
+            &client,
+            &format!("/2010-04-01/Accounts/{account}/Messages.json"),
+            &[
+                ("To", WHATSAPP_CAROL),
+                ("From", WHATSAPP_PROXY),
+                ("ContentSid", "HX0123456789abcdef0123456789abcdef"),
+                ("ContentVariables", r#"{"1":"Ada"}"#),
+            ],
+            201,
+        )
+        .await;
     // Conversations webhook configuration: account-wide and the service's, before and
     // after an update with every parameter.
     checker.get(&client, "/v1/Configuration/Webhooks").await;

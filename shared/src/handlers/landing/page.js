@@ -314,6 +314,7 @@
   }
 
   function callRow(call) {
+    if (call.kind === "message") return messages.row(call);
     var tr = el("tr", { "data-call-sid": call.call_sid || "" });
     var started = el("td");
     started.append(el("time", { datetime: call.started || "" }, formatWhen(call.started)));
@@ -397,6 +398,12 @@
     return section;
   }
 
+  // Messages (messages.js): a send form per card, message rows in the log.
+  var messages = maskedCommsMessages({
+    el: el, api: api, sessionPath: sessionPath, uniqueId: uniqueId, plural: plural, busy: busy,
+    markField: markField, fieldMessage: fieldMessage, formatWhen: formatWhen, callParty: callParty, shortSid: shortSid
+  });
+
   // ----- session cards (create result and lookup results)
 
   // One session on the page: what the card shows and what changes it.
@@ -412,6 +419,7 @@
     this.timers = el("p", { class: "hint timers" });
     this.people = el("div", { class: "table-wrap participants" });
     this.adder = addParticipantForm(this);
+    this.messenger = messages.form(this);
     this.actions = el("div", { class: "actions" });
     this.status = el("span", { class: "status session-status", role: "status", "aria-live": "polite" });
     this.err = el("p", { class: "form-error session-error", role: "alert" });
@@ -438,6 +446,8 @@
     var onRemove = this.manageable() ? function (p, who, button) { removeParticipant(view, p, who, button); } : null;
     this.people.replaceChildren(participantTable(s, onRemove));
     this.adder.hidden = !this.manageable();
+    this.messenger.hidden = !this.manageable();
+    this.messenger.refresh(s);
     this.raw.textContent = JSON.stringify(s, null, 2);
   };
 
@@ -473,7 +483,7 @@
     sid.append(el("code", {}, session.sid || ""));
     var details = el("details");
     details.append(el("summary", {}, "Raw JSON"), view.raw);
-    view.card.append(head, sid, view.facts, view.timers, view.people, view.adder, view.actions, view.err);
+    view.card.append(head, sid, view.facts, view.timers, view.people, view.adder, view.messenger, view.actions, view.err);
     if (session.sid) view.card.append(callsSection(session.sid));
     view.card.append(details);
     if (lifecycle && view.isOpen() && session.sid) {

@@ -9,7 +9,8 @@ use crate::domain::session::MAX_PARTICIPANTS;
 use crate::session::lookup::PoolNumberUse;
 
 /// The page's script, inlined into `<script>`.
-pub const SCRIPT: &str = include_str!("page.js");
+/// (messages.js first: page.js uses what it defines.)
+pub const SCRIPT: &str = concat!(include_str!("messages.js"), include_str!("page.js"));
 /// The page's style sheet, inlined into `<style>`.
 pub const STYLE: &str = include_str!("page.css");
 

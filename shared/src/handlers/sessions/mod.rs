@@ -1,6 +1,9 @@
 //! The session API, behind operator basic auth:
 //! `POST /sessions` creates, `GET /sessions?address=` lists a participant's
-//! sessions, `GET /sessions/{sid}` reads one, `DELETE /sessions/{sid}` closes one.
+//! sessions, `GET /sessions/{sid}` reads one, `DELETE /sessions/{sid}` closes one,
+//! `POST /sessions/{sid}/messages` sends a message into one ([`messages`]).
+
+mod messages;
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -53,6 +56,7 @@ pub enum OnSession {
     AddParticipant,
     RemoveParticipant,
     Interactions,
+    SendMessage,
 }
 
 pub static ROUTES: &[Route<Api>] = &[
@@ -75,6 +79,11 @@ pub static ROUTES: &[Route<Api>] = &[
         "GET",
         "/sessions/{sid}/interactions",
         Api::Session(OnSession::Interactions),
+    ),
+    Route::new(
+        "POST",
+        "/sessions/{sid}/messages",
+        Api::Session(OnSession::SendMessage),
     ),
 ];
 
@@ -163,6 +172,9 @@ async fn on_session(
             .map(|()| response::empty(StatusCode::NO_CONTENT))
             .map_err(no_session),
         OnSession::Interactions => interactions(sessions, req, sid).await,
+        OnSession::SendMessage => messages::send(sessions, req, sid)
+            .await?
+            .map_err(no_session),
     }
 }
 
