@@ -29,7 +29,12 @@ fn from_variables(
     let variable = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(REGION.iter().find_map(|name| variable(name)).map(Region::new))
+        .region(
+            REGION
+                .iter()
+                .find_map(|name| variable(name))
+                .map(Region::new),
+        )
         .credentials_provider(SharedCredentialsProvider::new(
             EnvironmentVariableCredentialsProvider::new(),
         ));

@@ -11,9 +11,13 @@ use masked_comms::twilio::{
     WebhookConfigurationUpdate,
 };
 
-/// The post-events the conversation-events function acts on (a closed
-/// session is cleaned up).
-pub const POST_EVENTS: [&str; 2] = ["onConversationStateUpdated", "onConversationUpdated"];
+/// The post-events the conversation-events function acts on: a closed
+/// session is cleaned up; an added message is told and logged.
+pub const POST_EVENTS: [&str; 3] = [
+    "onConversationStateUpdated",
+    "onConversationUpdated",
+    "onMessageAdded",
+];
 /// The pre-event it answers: a message in a voice-only session is refused.
 pub const PRE_EVENT: &str = "onMessageAdd";
 /// Every webhook of ours takes a form POST.

@@ -386,11 +386,12 @@ async fn another_apps_pre_event_url_stays_beside_ours() {
     assert_eq!(hooks.post_webhook_url.as_deref(), Some(EVENTS));
     assert_eq!(
         hooks.filters,
-        Some(vec![
-            PRE_EVENT.to_owned(),
-            POST_EVENTS[0].to_owned(),
-            POST_EVENTS[1].to_owned()
-        ])
+        Some(
+            std::iter::once(PRE_EVENT)
+                .chain(POST_EVENTS)
+                .map(str::to_owned)
+                .collect()
+        )
     );
     assert!(
         run.output.contains("another app's PreWebhookUrl"),
@@ -428,11 +429,11 @@ async fn the_pre_event_is_set_only_while_asked_for() {
     let (_, writes) = account.take_requests();
     assert_eq!(
         writes[0].form,
-        [
-            ("Filters".to_owned(), POST_EVENTS[0].to_owned()),
-            ("Filters".to_owned(), POST_EVENTS[1].to_owned()),
-            ("PreWebhookUrl".to_owned(), String::new()),
-        ]
+        POST_EVENTS
+            .iter()
+            .map(|event| ("Filters".to_owned(), (*event).to_owned()))
+            .chain([("PreWebhookUrl".to_owned(), String::new())])
+            .collect::<Vec<_>>()
     );
     let hooks = account.emulator.conversations_webhooks().account;
     assert_eq!(hooks.pre_webhook_url, None);

@@ -100,6 +100,7 @@ fn a_fresh_account_gets_every_url_and_only_what_differs() {
             ("Method", "POST"),
             ("Filters", "onConversationStateUpdated"),
             ("Filters", "onConversationUpdated"),
+            ("Filters", "onMessageAdded"),
             ("PostWebhookUrl", EVENTS),
         ]
     );
@@ -109,7 +110,11 @@ fn a_fresh_account_gets_every_url_and_only_what_differs() {
 #[test]
 fn a_wired_account_has_nothing_to_change() {
     let plan = plan(
-        ours(&["onConversationUpdated", "onConversationStateUpdated"]),
+        ours(&[
+            "onConversationUpdated",
+            "onMessageAdded",
+            "onConversationStateUpdated",
+        ]),
         Choices::default(),
     );
     assert_eq!(plan.writes(), 0, "{plan:#?}");
@@ -281,6 +286,7 @@ fn another_apps_post_webhook_is_replaced_only_when_asked() {
             ("Method", "POST"),
             ("Filters", "onConversationStateUpdated"),
             ("Filters", "onConversationUpdated"),
+            ("Filters", "onMessageAdded"),
             ("PreWebhookUrl", ""),
             ("PostWebhookUrl", EVENTS),
         ]
@@ -306,7 +312,8 @@ fn another_apps_pre_webhook_stays_beside_ours_with_its_filters() {
         [
             "onMessageAdd",
             "onConversationStateUpdated",
-            "onConversationUpdated"
+            "onConversationUpdated",
+            "onMessageAdded"
         ]
     );
     assert_eq!(
@@ -347,6 +354,7 @@ fn the_pre_event_is_ours_only_while_asked_for() {
         "onMessageAdd",
         "onConversationStateUpdated",
         "onConversationUpdated",
+        "onMessageAdded",
     ]);
     with_pre.pre_webhook_url = Some(EVENTS.into());
     assert_eq!(plan(with_pre.clone(), refuse).writes(), 0);
@@ -359,6 +367,7 @@ fn the_pre_event_is_ours_only_while_asked_for() {
         [
             ("Filters", "onConversationStateUpdated"),
             ("Filters", "onConversationUpdated"),
+            ("Filters", "onMessageAdded"),
             ("PreWebhookUrl", ""),
         ]
     );
@@ -366,13 +375,14 @@ fn the_pre_event_is_ours_only_while_asked_for() {
 
 #[test]
 fn filters_someone_added_for_our_url_are_kept() {
-    let plan = plan(ours(&["onMessageAdded"]), Choices::default());
+    let plan = plan(ours(&["onDeliveryUpdated"]), Choices::default());
     assert_eq!(
         plan.webhooks.filters,
         [
-            "onMessageAdded",
+            "onDeliveryUpdated",
             "onConversationStateUpdated",
-            "onConversationUpdated"
+            "onConversationUpdated",
+            "onMessageAdded"
         ]
     );
     assert_eq!(settings(&plan.webhooks.changes), ["Filters"]);
