@@ -107,7 +107,8 @@ def test_dry_run_then_a_real_run_then_nothing_to_change(moto, account, ssm_param
     assert now[OUTSIDE] == outside
     hooks = requests.get(f"{emulator}/_emulator/conversations-webhooks", timeout=10).json()["account"]
     assert hooks["post_webhook_url"] == f"{base}/conversation-events"
-    assert hooks["filters"] == ["onConversationStateUpdated", "onConversationUpdated"]
+    # Closes clean up; added messages are told (message.added) and logged.
+    assert hooks["filters"] == ["onConversationStateUpdated", "onConversationUpdated", "onMessageAdded"]
     assert hooks["pre_webhook_url"] is None
     assert_private(real, ssm_params)
 
