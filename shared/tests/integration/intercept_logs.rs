@@ -2,38 +2,12 @@
 //! and latency, and no line holds a text's body, a rewritten body, what a
 //! blocked caller hears, or a full number.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use masked_comms::logging;
-use tracing::level_filters::LevelFilter;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::Layer;
-
 use crate::intercept::{pre_event_to_function, session, with_intercept};
+use crate::log_capture::{run_alone, Captured};
 use crate::support::*;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 const A: &str = "+14155550101";
 const B: &str = "+14155550102";
@@ -41,38 +15,16 @@ const BODY: &str = "my number is 4155550199, text me";
 const REWRITTEN: &str = "my number is [removed by the marketplace], text me";
 const SAY: &str = "Your courier cannot take calls right now";
 
-/// Runs the flow alone in a child process (tracing caches per statement
-/// whether it is wanted, for the whole process; see logs.rs).
+/// Runs the flow alone in a child process ([`run_alone`] says why).
 #[test]
 fn the_intercept_logs_its_outcome_and_never_a_body() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "intercept_logs::intercept_flow_in_a_process_of_its_own",
-            "--include-ignored",
-            "--test-threads=1",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_alone("intercept_logs::intercept_flow_in_a_process_of_its_own");
 }
 
 #[tokio::test]
 #[ignore = "run alone by the_intercept_logs_its_outcome_and_never_a_body"]
 async fn intercept_flow_in_a_process_of_its_own() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::registry().with(
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(captured.clone())
-            .with_filter(logging::filter(LevelFilter::TRACE)),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start();
 
     let backend = Receiver::start().await;
     let h = Arc::new(with_intercept(&backend, &[("intercept/timeout-ms", "300")]).await);
@@ -104,7 +56,7 @@ async fn intercept_flow_in_a_process_of_its_own() {
     assert!(twiml.contains(SAY), "{twiml}");
     assert_eq!(backend.requests().len(), 7);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     for outcome in ["blocked", "rewritten", "allowed", "failed"] {
         assert!(
             logs.contains(&format!(r#""outcome":"{outcome}""#)),

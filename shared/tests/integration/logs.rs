@@ -2,40 +2,13 @@
 //! failures included) never contain a full phone number, the auth token or
 //! the operator's password.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use crate::log_capture::{run_alone, Captured};
 use crate::support::*;
 use masked_comms::handlers::{conversation_events, inbound_call, sessions};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-use masked_comms::logging;
-use tracing::level_filters::LevelFilter;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::Layer;
 use twilio_emulator::{Fault, Operation};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 const A: &str = "+14155550101";
 const B: &str = "+14155550102";
@@ -43,41 +16,18 @@ const C: &str = "+447400999888";
 /// A message's body: never in a log line, at any level.
 const MESSAGE_BODY: &str = "the courier is at door 7, code 7731";
 
-/// Runs [`full_flow_in_a_process_of_its_own`] alone in a child process:
-/// tracing caches whether a log statement is wanted per statement, for the
-/// whole process, so tests logging on other threads at the same time could
-/// otherwise keep this test's subscriber from seeing some lines.
+/// Runs [`full_flow_in_a_process_of_its_own`] alone in a child process
+/// ([`run_alone`] says why).
 #[test]
 fn a_full_flow_logs_no_numbers_or_secrets() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "logs::full_flow_in_a_process_of_its_own",
-            "--include-ignored",
-            "--test-threads=1",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_alone("logs::full_flow_in_a_process_of_its_own");
 }
 
 #[tokio::test]
 #[ignore = "run alone by a_full_flow_logs_no_numbers_or_secrets"]
 async fn full_flow_in_a_process_of_its_own() {
-    let captured = Captured::default();
     // The functions' own filter at the most verbose level there is.
-    let subscriber = tracing_subscriber::registry().with(
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(captured.clone())
-            .with_filter(logging::filter(LevelFilter::TRACE)),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start();
 
     let h = Harness::start().await;
     let token = h.emulator.auth_token().to_owned();
@@ -236,7 +186,7 @@ async fn full_flow_in_a_process_of_its_own() {
     )
     .await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let lines = logs.lines().count();
     assert!(
         lines >= 8,

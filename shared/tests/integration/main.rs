@@ -30,6 +30,7 @@ mod intercept_logs;
 mod landing;
 mod lifecycle;
 mod local_flag;
+mod log_capture;
 mod logs;
 mod messages;
 mod metrics;
