@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use masked_comms::after_answer::{AfterAnswer, RECEIVER_RETRY_EVERY};
 use masked_comms::config::Function;
-use masked_comms::handlers::{inbound_call, sessions};
+use masked_comms::handlers::inbound_call;
 use serde_json::{json, Value};
 use twilio_emulator::Operation;
 
@@ -29,15 +29,6 @@ async fn harness(receiver: &Receiver, indexed: bool) -> (Harness, Option<IndexPr
     }
 }
 
-async fn send(h: &Harness, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let req = match body {
-        Some(body) => operator_json(method, path, &body),
-        None => request(method, path, None, "", Some(&basic(USERNAME, PASSWORD))),
-    };
-    let response = sessions::handle(&h.state, req).await;
-    (response.status().as_u16(), body_json(&response))
-}
-
 fn kinds(receiver: &Receiver) -> Vec<String> {
     receiver
         .events()
@@ -50,7 +41,8 @@ fn kinds(receiver: &Receiver) -> Vec<String> {
 async fn events_reach_the_receiver_signed_after_the_answer() {
     let receiver = Receiver::start().await;
     let (h, _index) = harness(&receiver, true).await;
-    let (status, session) = send(&h, "POST", "/sessions", Some(json!({"addresses": [A, B]}))).await;
+    let (status, session) =
+        session_api(&h, "POST", "/sessions", Some(json!({"addresses": [A, B]}))).await;
     assert_eq!(status, 201);
     assert!(
         receiver.requests().is_empty(),
@@ -90,9 +82,10 @@ async fn events_reach_the_receiver_signed_after_the_answer() {
 async fn every_change_of_a_session_is_told_once_per_fact() {
     let receiver = Receiver::start().await;
     let (h, _index) = harness(&receiver, true).await;
-    let (_, session) = send(&h, "POST", "/sessions", Some(json!({"addresses": [A, B]}))).await;
+    let (_, session) =
+        session_api(&h, "POST", "/sessions", Some(json!({"addresses": [A, B]}))).await;
     let sid = session["sid"].as_str().unwrap();
-    let (_, added) = send(
+    let (_, added) = session_api(
         &h,
         "POST",
         &format!("/sessions/{sid}/participants"),
@@ -100,21 +93,21 @@ async fn every_change_of_a_session_is_told_once_per_fact() {
     )
     .await;
     let participant = added["sid"].as_str().unwrap();
-    send(
+    session_api(
         &h,
         "DELETE",
         &format!("/sessions/{sid}/participants/{participant}"),
         None,
     )
     .await;
-    send(
+    session_api(
         &h,
         "PATCH",
         &format!("/sessions/{sid}"),
         Some(json!({"friendlyName": "x"})),
     )
     .await;
-    send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     // Twilio's own close event arrives too: the same fact, the same id.
     let event = [
         ("EventType", "onConversationStateUpdated"),
@@ -158,7 +151,8 @@ async fn a_receiver_that_is_down_delays_no_create_and_loses_no_event() {
     let (h, _index) = harness(&receiver, true).await;
 
     let started = Instant::now();
-    let (status, first) = send(&h, "POST", "/sessions", Some(json!({"addresses": [A]}))).await;
+    let (status, first) =
+        session_api(&h, "POST", "/sessions", Some(json!({"addresses": [A]}))).await;
     let create_took = started.elapsed();
     assert_eq!(status, 201);
     assert!(
@@ -179,7 +173,7 @@ async fn a_receiver_that_is_down_delays_no_create_and_loses_no_event() {
     // the one kept from before.
     // A minute later (this environment waits that long after a failure).
     receiver.answer(200);
-    let (_, second) = send(&h, "POST", "/sessions", Some(json!({"addresses": [B]}))).await;
+    let (_, second) = session_api(&h, "POST", "/sessions", Some(json!({"addresses": [B]}))).await;
     h.state
         .after_answer_at(
             AfterAnswer::of_invocation(Function::Sessions, Instant::now()),
@@ -211,7 +205,7 @@ async fn a_refusing_receiver_is_not_asked_again() {
     let receiver = Receiver::start().await;
     receiver.answer(400);
     let (h, _index) = harness(&receiver, true).await;
-    send(&h, "POST", "/sessions", Some(json!({"addresses": [A]}))).await;
+    session_api(&h, "POST", "/sessions", Some(json!({"addresses": [A]}))).await;
     h.state.run_deferred().await;
     h.state.run_deferred().await;
     assert_eq!(
@@ -244,7 +238,7 @@ async fn signed_call_event(
 async fn a_recorded_call_is_logged_with_its_end_and_recording_and_told_once_both_are_in() {
     let receiver = Receiver::start().await;
     let (h, _index) = harness(&receiver, true).await;
-    let (_, session) = send(
+    let (_, session) = session_api(
         &h,
         "POST",
         "/sessions",
@@ -319,7 +313,8 @@ async fn a_recorded_call_is_logged_with_its_end_and_recording_and_told_once_both
     assert_eq!(ended["duration"], 42);
     assert_eq!(ended["recording_url"], url.as_str());
 
-    let (status, log) = send(&h, "GET", &format!("/sessions/{sid}/interactions"), None).await;
+    let (status, log) =
+        session_api(&h, "GET", &format!("/sessions/{sid}/interactions"), None).await;
     assert_eq!(status, 200, "{log}");
     let calls = log["interactions"].as_array().unwrap();
     assert_eq!(calls.len(), 1);
@@ -329,7 +324,7 @@ async fn a_recorded_call_is_logged_with_its_end_and_recording_and_told_once_both
     assert_eq!(calls[0]["recording_url"], url.as_str());
 
     // Closing removes the call log and deletes the recording from Twilio.
-    send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     h.state.run_deferred().await;
     let deleted = h
         .emulator
@@ -348,7 +343,7 @@ async fn a_recording_is_never_started_without_record_true() {
         json!({"addresses": [A, B]}),
         json!({"addresses": [C, "+14155550104", "+14155550105"]}),
     ] {
-        let (_, session) = send(&h, "POST", "/sessions", Some(body)).await;
+        let (_, session) = session_api(&h, "POST", "/sessions", Some(body)).await;
         let caller = session["participants"][0]["messaging_binding"]["address"]
             .as_str()
             .unwrap()
@@ -374,8 +369,8 @@ async fn a_recording_is_never_started_without_record_true() {
 #[tokio::test]
 async fn the_call_log_needs_the_index_and_says_so() {
     let h = Harness::start().await;
-    let (_, session) = send(&h, "POST", "/sessions", Some(json!({"addresses": [A]}))).await;
-    let (status, body) = send(
+    let (_, session) = session_api(&h, "POST", "/sessions", Some(json!({"addresses": [A]}))).await;
+    let (status, body) = session_api(
         &h,
         "GET",
         &format!(
@@ -395,7 +390,7 @@ async fn the_call_log_needs_the_index_and_says_so() {
 async fn a_recording_that_arrives_after_its_session_closed_is_deleted() {
     let receiver = Receiver::start().await;
     let (h, _index) = harness(&receiver, true).await;
-    let (_, session) = send(
+    let (_, session) = session_api(
         &h,
         "POST",
         "/sessions",
@@ -411,7 +406,7 @@ async fn a_recording_that_arrives_after_its_session_closed_is_deleted() {
     inbound_call::handle(&h.state, call).await;
     h.state.run_deferred().await;
     // Closed while the call's recording is still being made.
-    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    let (status, _) = session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     h.state.run_deferred().await;
     h.emulator.clear_requests();

@@ -5,7 +5,7 @@
 //! post-event becomes `message.added`, without the body.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use masked_comms::handlers::{conversation_events, sessions};
+use masked_comms::handlers::conversation_events;
 use serde_json::{json, Value};
 use twilio_emulator::Operation;
 
@@ -29,21 +29,6 @@ async fn harness(extra: &[(&str, &str)]) -> (Harness, IndexProxy) {
     (h, index)
 }
 
-async fn send(h: &Harness, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let req = match body {
-        Some(body) => operator_json(method, path, &body),
-        None => request(method, path, None, "", Some(&basic(USERNAME, PASSWORD))),
-    };
-    let response = sessions::handle(&h.state, req).await;
-    (response.status().as_u16(), body_json(&response))
-}
-
-async fn create(h: &Harness, body: Value) -> Value {
-    let (status, session) = send(h, "POST", "/sessions", Some(body)).await;
-    assert_eq!(status, 201, "{session}");
-    session
-}
-
 /// The participant sid of `address` in a session answer.
 fn participant_sid(session: &Value, address: &str) -> String {
     session["participants"]
@@ -57,7 +42,7 @@ fn participant_sid(session: &Value, address: &str) -> String {
 }
 
 async fn message(h: &Harness, sid: &str, body: Value) -> (u16, Value) {
-    send(h, "POST", &format!("/sessions/{sid}/messages"), Some(body)).await
+    session_api(h, "POST", &format!("/sessions/{sid}/messages"), Some(body)).await
 }
 
 fn operations(h: &Harness) -> Vec<Operation> {
@@ -67,7 +52,7 @@ fn operations(h: &Harness) -> Vec<Operation> {
 #[tokio::test]
 async fn a_message_to_one_participant_leaves_from_their_proxy_in_one_request() {
     let (h, _index) = harness(&[]).await;
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
     let to = participant_sid(&session, B);
     h.emulator.clear_requests();
@@ -91,7 +76,7 @@ async fn a_message_to_one_participant_leaves_from_their_proxy_in_one_request() {
 #[tokio::test]
 async fn a_message_to_everyone_leaves_each_from_their_own_proxy() {
     let (h, _index) = harness(&[]).await;
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
     h.emulator.clear_requests();
 
@@ -127,7 +112,7 @@ async fn a_message_to_everyone_leaves_each_from_their_own_proxy() {
 #[tokio::test]
 async fn a_whatsapp_template_goes_to_a_whatsapp_participant_from_the_whatsapp_number() {
     let (h, _index) = harness(&[]).await;
-    let session = create(&h, json!({"addresses": [A, WA]})).await;
+    let session = created_session(&h, json!({"addresses": [A, WA]})).await;
     let sid = session["sid"].as_str().unwrap();
     let to = participant_sid(&session, WA);
     h.emulator.clear_requests();
@@ -152,10 +137,11 @@ async fn a_whatsapp_template_goes_to_a_whatsapp_participant_from_the_whatsapp_nu
 #[tokio::test]
 async fn every_refusal_is_made_before_twilio() {
     let (h, _index) = harness(&[]).await;
-    let session = create(&h, json!({"addresses": [A, WA]})).await;
+    let session = created_session(&h, json!({"addresses": [A, WA]})).await;
     let sid = session["sid"].as_str().unwrap().to_owned();
     let sms = participant_sid(&session, A);
-    let voice_only = create(&h, json!({"addresses": [A, B], "capabilities": ["voice"]})).await;
+    let voice_only =
+        created_session(&h, json!({"addresses": [A, B], "capabilities": ["voice"]})).await;
     let stranger = format!("MB{}", "0".repeat(32));
     let cases: Vec<(&str, &str, Value, u16, &str)> = vec![
         (
@@ -234,11 +220,11 @@ async fn every_refusal_is_made_before_twilio() {
 #[tokio::test]
 async fn a_closed_session_takes_no_message() {
     let (h, _index) = harness(&[]).await;
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
     let (status, answer) = message(&h, sid, json!({"body": "x"})).await;
     assert_eq!(status, 201, "open, it takes one: {answer}");
-    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    let (status, _) = session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     h.emulator.clear_requests();
 
@@ -258,9 +244,9 @@ async fn a_closed_session_takes_no_message() {
 #[tokio::test]
 async fn a_closed_session_kept_in_twilio_is_a_conflict() {
     let (h, _index) = harness(&[("closed-conversations", "keep")]).await;
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
-    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    let (status, _) = session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     h.emulator.clear_requests();
 
@@ -275,7 +261,7 @@ async fn a_closed_session_kept_in_twilio_is_a_conflict() {
 #[tokio::test]
 async fn messages_join_the_interactions_without_their_body_and_leave_with_the_session() {
     let (h, _index) = harness(&[]).await;
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
     let to = participant_sid(&session, B);
     let (status, answer) = message(&h, sid, json!({"to": to, "body": BODY})).await;
@@ -283,7 +269,8 @@ async fn messages_join_the_interactions_without_their_body_and_leave_with_the_se
     // Logged after the answer.
     h.state.run_deferred().await;
 
-    let (status, log) = send(&h, "GET", &format!("/sessions/{sid}/interactions"), None).await;
+    let (status, log) =
+        session_api(&h, "GET", &format!("/sessions/{sid}/interactions"), None).await;
     assert_eq!(status, 200, "{log}");
     let interactions = log["interactions"].as_array().unwrap();
     assert_eq!(interactions.len(), 1, "{log}");
@@ -297,7 +284,7 @@ async fn messages_join_the_interactions_without_their_body_and_leave_with_the_se
     let text = log.to_string();
     assert!(!text.contains(BODY) && !text.contains(B), "{text}");
 
-    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    let (status, _) = session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     assert_eq!(items_under(&h, sid).await, Vec::<String>::new());
 }
@@ -324,12 +311,12 @@ async fn items_under(h: &Harness, sid: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_removed_participant_is_no_longer_addressable() {
     let (h, _index) = harness(&[]).await;
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
     let b = participant_sid(&session, B);
     let (status, answer) = message(&h, sid, json!({"to": b, "body": "x"})).await;
     assert_eq!(status, 201, "before: {answer}");
-    let (status, _) = send(
+    let (status, _) = session_api(
         &h,
         "DELETE",
         &format!("/sessions/{sid}/participants/{b}"),
@@ -355,7 +342,7 @@ async fn an_added_message_is_told_and_logged_without_its_body() {
     let config = receiver.config();
     let extra: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (h, _index) = harness(&extra).await;
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
     let author = participant_sid(&session, A);
     h.state.run_deferred().await;
@@ -396,7 +383,7 @@ async fn an_added_message_is_told_and_logged_without_its_body() {
     let raw = receiver.requests().last().unwrap().body.clone();
     assert!(!raw.contains(BODY) && !raw.contains(A), "{raw}");
 
-    let (_, log) = send(&h, "GET", &format!("/sessions/{sid}/interactions"), None).await;
+    let (_, log) = session_api(&h, "GET", &format!("/sessions/{sid}/interactions"), None).await;
     assert_eq!(log["interactions"][0]["origin"], "conversation", "{log}");
     assert!(!log.to_string().contains(BODY));
 }
@@ -407,7 +394,7 @@ async fn a_message_sent_is_told_as_message_sent_without_its_body() {
     let config = receiver.config();
     let extra: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (h, _index) = harness(&extra).await;
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
     h.state.run_deferred().await;
     let to = participant_sid(&session, B);
@@ -433,7 +420,7 @@ async fn without_the_index_twilio_says_who_is_in_the_session() {
     for number in POOL {
         h.emulator.add_phone_number(number).unwrap();
     }
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
     let to = participant_sid(&session, A);
     h.emulator.clear_requests();

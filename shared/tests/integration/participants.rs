@@ -13,21 +13,6 @@ const A: &str = "+14155550101";
 const B: &str = "+14155550102";
 const C: &str = "+14155550103";
 
-async fn send(h: &Harness, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let req = match body {
-        Some(body) => operator_json(method, path, &body),
-        None => request(method, path, None, "", Some(&basic(USERNAME, PASSWORD))),
-    };
-    let response = sessions::handle(&h.state, req).await;
-    (response.status().as_u16(), body_json(&response))
-}
-
-async fn create(h: &Harness, body: Value) -> Value {
-    let (status, session) = send(h, "POST", "/sessions", Some(body)).await;
-    assert_eq!(status, 201, "{session}");
-    session
-}
-
 async fn call(h: &Harness, from: &str, to: &str) -> String {
     let req = signed_form(
         h.emulator.auth_token(),
@@ -61,7 +46,7 @@ fn twilio_participants(h: &Harness, sid: &str) -> BTreeSet<(String, String)> {
 #[tokio::test]
 async fn a_participant_added_to_a_one_to_one_session_turns_the_next_call_into_a_conference() {
     let (h, _index) = Harness::start_indexed().await;
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
     let before = call(&h, A, &proxy_of(&session, A)).await;
     assert!(
@@ -69,7 +54,7 @@ async fn a_participant_added_to_a_one_to_one_session_turns_the_next_call_into_a_
         "{before}"
     );
 
-    let (status, added) = send(
+    let (status, added) = session_api(
         &h,
         "POST",
         &format!("/sessions/{sid}/participants"),
@@ -98,7 +83,7 @@ async fn a_participant_added_to_a_one_to_one_session_turns_the_next_call_into_a_
 #[tokio::test]
 async fn a_form_body_adds_a_participant_too_and_the_index_has_them() {
     let (h, _index) = Harness::start_indexed().await;
-    let session = create(&h, json!({"addresses": [A]})).await;
+    let session = created_session(&h, json!({"addresses": [A]})).await;
     let sid = session["sid"].as_str().unwrap();
     let req = request(
         "POST",
@@ -122,7 +107,7 @@ async fn a_form_body_adds_a_participant_too_and_the_index_has_them() {
 async fn a_removed_participants_call_to_their_old_proxy_is_out_of_session_and_the_number_is_free_again(
 ) {
     let (h, _index) = Harness::with_index(&POOL[..1], &[]).await;
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
     let participant = session["participants"]
         .as_array()
@@ -134,7 +119,7 @@ async fn a_removed_participants_call_to_their_old_proxy_is_out_of_session_and_th
         .unwrap()
         .to_owned();
 
-    let (status, body) = send(
+    let (status, body) = session_api(
         &h,
         "DELETE",
         &format!("/sessions/{sid}/participants/{participant}"),
@@ -147,10 +132,10 @@ async fn a_removed_participants_call_to_their_old_proxy_is_out_of_session_and_th
     assert!(!twiml.contains("<Dial"), "{twiml}");
     assert!(twiml.contains("not connected"), "{twiml}");
     // The one pool number is B's again for a new session.
-    let again = create(&h, json!({"addresses": [B]})).await;
+    let again = created_session(&h, json!({"addresses": [B]})).await;
     assert_eq!(proxy_of(&again, B), POOL[0]);
     // Removing again: the participant is gone.
-    let (status, _) = send(
+    let (status, _) = session_api(
         &h,
         "DELETE",
         &format!("/sessions/{sid}/participants/{participant}"),
@@ -163,7 +148,7 @@ async fn a_removed_participants_call_to_their_old_proxy_is_out_of_session_and_th
 #[tokio::test]
 async fn adding_follows_creates_rules_and_limits() {
     let (h, _index) = Harness::start_indexed().await;
-    let session = create(&h, json!({"addresses": [A]})).await;
+    let session = created_session(&h, json!({"addresses": [A]})).await;
     let sid = session["sid"].as_str().unwrap();
     let path = format!("/sessions/{sid}/participants");
     let cases = [
@@ -174,7 +159,7 @@ async fn adding_follows_creates_rules_and_limits() {
         (json!({"address": B, "extra": 1}), 400, "invalid_request"),
     ];
     for (body, status, code) in cases {
-        let (got, answer) = send(&h, "POST", &path, Some(body.clone())).await;
+        let (got, answer) = session_api(&h, "POST", &path, Some(body.clone())).await;
         assert_eq!(
             (got, answer["error"]["code"].as_str().unwrap()),
             (status, code),
@@ -183,15 +168,15 @@ async fn adding_follows_creates_rules_and_limits() {
     }
     let unknown = "/sessions/CH0123456789abcdef0123456789abcdef/participants";
     assert_eq!(
-        send(&h, "POST", unknown, Some(json!({"address": B})))
+        session_api(&h, "POST", unknown, Some(json!({"address": B})))
             .await
             .0,
         404
     );
 
     // Closed: final. (Closed and kept: 409; closed and deleted: 404.)
-    send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
-    let (status, body) = send(&h, "POST", &path, Some(json!({"address": B}))).await;
+    session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    let (status, body) = session_api(&h, "POST", &path, Some(json!({"address": B}))).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (404, Some("not_found"))
@@ -204,9 +189,9 @@ async fn a_session_holds_fifty_participants_at_most() {
     let pool: Vec<&str> = pool.iter().map(String::as_str).collect();
     let h = Harness::with(&pool, &[]).await;
     let fifty: Vec<String> = (0..50).map(|i| format!("+1415777{i:04}")).collect();
-    let session = create(&h, json!({"addresses": fifty})).await;
+    let session = created_session(&h, json!({"addresses": fifty})).await;
     let sid = session["sid"].as_str().unwrap();
-    let (status, body) = send(
+    let (status, body) = session_api(
         &h,
         "POST",
         &format!("/sessions/{sid}/participants"),
@@ -222,11 +207,11 @@ async fn a_session_holds_fifty_participants_at_most() {
 #[tokio::test]
 async fn an_added_participant_loses_a_race_for_a_number_and_gets_the_next() {
     let (h, _index) = Harness::start_indexed().await;
-    let session = create(&h, json!({"addresses": [A]})).await;
+    let session = created_session(&h, json!({"addresses": [A]})).await;
     let sid = session["sid"].as_str().unwrap();
     // C's first choice is taken by a session the index does not know of
     // yet, as by a concurrent create.
-    let rival = create(&h, json!({"addresses": [C, B]})).await;
+    let rival = created_session(&h, json!({"addresses": [C, B]})).await;
     let taken = proxy_of(&rival, C);
     // The index does not know of the rival (as if it were mid-create).
     let count = std::sync::atomic::AtomicUsize::new(0);
@@ -236,7 +221,7 @@ async fn an_added_participant_loses_a_race_for_a_number_and_gets_the_next() {
         .await
         .unwrap();
 
-    let (status, added) = send(
+    let (status, added) = session_api(
         &h,
         "POST",
         &format!("/sessions/{sid}/participants"),
@@ -262,13 +247,13 @@ async fn an_added_participant_loses_a_race_for_a_number_and_gets_the_next() {
 #[tokio::test]
 async fn a_patch_changes_what_it_names_and_keeps_our_record() {
     let (h, _index) = Harness::start_indexed().await;
-    let session = create(
+    let session = created_session(
         &h,
         json!({"addresses": [A, B], "friendlyName": "Order 1", "attributes": {"order": 1, "note": "x"}}),
     )
     .await;
     let sid = session["sid"].as_str().unwrap();
-    let (status, patched) = send(
+    let (status, patched) = session_api(
         &h,
         "PATCH",
         &format!("/sessions/{sid}"),
@@ -308,7 +293,7 @@ async fn a_patch_changes_what_it_names_and_keeps_our_record() {
     assert!(h.emulator.calls().is_empty());
 
     // state: closed closes it, and it is final.
-    let (status, closed) = send(
+    let (status, closed) = session_api(
         &h,
         "PATCH",
         &format!("/sessions/{sid}"),
@@ -318,7 +303,7 @@ async fn a_patch_changes_what_it_names_and_keeps_our_record() {
     assert_eq!(status, 200, "{closed}");
     assert_eq!(closed["state"], "closed");
     assert!(h.emulator.conversation(sid).is_none(), "closed and deleted");
-    let (status, again) = send(
+    let (status, again) = session_api(
         &h,
         "PATCH",
         &format!("/sessions/{sid}"),
@@ -334,7 +319,7 @@ async fn a_patch_changes_what_it_names_and_keeps_our_record() {
 #[tokio::test]
 async fn a_patch_is_validated_like_a_create() {
     let h = Harness::start().await;
-    let session = create(&h, json!({"addresses": [A]})).await;
+    let session = created_session(&h, json!({"addresses": [A]})).await;
     let path = format!("/sessions/{}", session["sid"].as_str().unwrap());
     let before = h.emulator.requests().len();
     for (body, field) in [
@@ -347,7 +332,7 @@ async fn a_patch_is_validated_like_a_create() {
         (json!({"friendlyName": "\u{0}"}), "friendlyName"),
         (json!({"sid": "CHx"}), "body"),
     ] {
-        let (status, answer) = send(&h, "PATCH", &path, Some(body.clone())).await;
+        let (status, answer) = session_api(&h, "PATCH", &path, Some(body.clone())).await;
         assert_eq!(status, 400, "{body}: {answer}");
         assert_eq!(answer["error"]["field"], field, "{body}");
     }
@@ -384,7 +369,7 @@ async fn another_apps_conversation_cannot_be_changed_through_the_api() {
             ..Default::default()
         })
         .unwrap();
-    let (status, _) = send(
+    let (status, _) = session_api(
         &h,
         "PATCH",
         &format!("/sessions/{foreign}"),
@@ -392,7 +377,7 @@ async fn another_apps_conversation_cannot_be_changed_through_the_api() {
     )
     .await;
     assert_eq!(status, 404);
-    let (status, _) = send(
+    let (status, _) = session_api(
         &h,
         "POST",
         &format!("/sessions/{foreign}/participants"),
@@ -408,14 +393,14 @@ async fn another_apps_conversation_cannot_be_changed_through_the_api() {
 #[tokio::test]
 async fn capabilities_and_recording_are_set_at_create() {
     let (h, _index) = Harness::start_indexed().await;
-    let session = create(
+    let session = created_session(
         &h,
         json!({"addresses": [A, B], "capabilities": ["voice"], "record": true}),
     )
     .await;
     assert_eq!(session["capabilities"], json!(["voice"]));
     assert_eq!(session["record"], true);
-    let plain = create(&h, json!({"addresses": [C]})).await;
+    let plain = created_session(&h, json!({"addresses": [C]})).await;
     assert_eq!(plain["capabilities"], json!(["voice", "message"]));
     assert_eq!(plain["record"], false);
 }
@@ -423,7 +408,7 @@ async fn capabilities_and_recording_are_set_at_create() {
 #[tokio::test]
 async fn recording_is_refused_without_the_index_which_deletes_recordings() {
     let h = Harness::start().await;
-    let (status, body) = send(
+    let (status, body) = session_api(
         &h,
         "POST",
         "/sessions",
@@ -435,9 +420,9 @@ async fn recording_is_refused_without_the_index_which_deletes_recordings() {
         (409, Some("index_required"))
     );
     assert_eq!(h.requests_made(), 0, "refused before Twilio");
-    let session = create(&h, json!({"addresses": [A, B]})).await;
+    let session = created_session(&h, json!({"addresses": [A, B]})).await;
     let sid = session["sid"].as_str().unwrap();
-    let (status, body) = send(
+    let (status, body) = session_api(
         &h,
         "PATCH",
         &format!("/sessions/{sid}"),
@@ -448,7 +433,7 @@ async fn recording_is_refused_without_the_index_which_deletes_recordings() {
         (status, body["error"]["code"].as_str()),
         (409, Some("index_required"))
     );
-    let (status, _) = send(
+    let (status, _) = session_api(
         &h,
         "PATCH",
         &format!("/sessions/{sid}"),

@@ -138,6 +138,29 @@ pub fn operator_json(method: &str, path: &str, body: &Value) -> Request {
     )
 }
 
+/// An operator's request to the session API (JSON when `body` is given),
+/// answered by the sessions handler: (status, JSON body).
+pub async fn session_api(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let req = match body {
+        Some(body) => operator_json(method, path, &body),
+        None => request(method, path, None, "", Some(&basic(USERNAME, PASSWORD))),
+    };
+    let response = masked_comms::handlers::sessions::handle(&h.state, req).await;
+    (response.status().as_u16(), body_json(&response))
+}
+
+/// `POST /sessions` with `body`, which must answer 201: the session.
+pub async fn created_session(h: &Harness, body: Value) -> Value {
+    let (status, session) = session_api(h, "POST", "/sessions", Some(body)).await;
+    assert_eq!(status, 201, "{session}");
+    session
+}
+
 /// A form POST signed as Twilio signs it, for a webhook at `path` on [`HOST`].
 pub fn signed_form(token: &str, path: &str, params: &[(&str, &str)]) -> Request {
     let owned: Vec<(String, String)> = params
