@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use masked_comms::config::{Secret, TwilioCredentials};
-use masked_comms::handlers::{conversation_events, inbound_call, sessions};
+use masked_comms::handlers::{conversation_events, inbound_call};
 use masked_comms::metrics::Recorder;
 use masked_comms::twilio::{ConversationParams, TwilioHttp};
 use serde_json::{json, Value};
@@ -18,20 +18,6 @@ const A: &str = "+14155550101";
 const B: &str = "+14155550102";
 const C: &str = "+14155550103";
 const D: &str = "+14155550104";
-
-pub(crate) async fn send(
-    h: &Harness,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let req = match body {
-        Some(body) => operator_json(method, path, &body),
-        None => request(method, path, None, "", Some(&basic(USERNAME, PASSWORD))),
-    };
-    let response = sessions::handle(&h.state, req).await;
-    (response.status().as_u16(), body_json(&response))
-}
 
 /// Every item of the harness's table, whole.
 pub(crate) async fn scan(h: &Harness) -> Vec<HashMap<String, AttributeValue>> {
@@ -164,7 +150,7 @@ async fn timer_close(h: &Harness, sid: &str) {
 async fn no_index_item_is_ever_without_an_expiry() {
     let (h, _index) = Harness::start_indexed().await;
     // No timers asked for: the stack's default closed timer applies.
-    let (status, first) = send(
+    let (status, first) = session_api(
         &h,
         "POST",
         "/sessions",
@@ -173,7 +159,8 @@ async fn no_index_item_is_ever_without_an_expiry() {
     .await;
     assert_eq!(status, 201, "{first}");
     let first_sid = first["sid"].as_str().unwrap().to_owned();
-    let (_, second) = send(&h, "POST", "/sessions", Some(json!({"addresses": [C, D]}))).await;
+    let (_, second) =
+        session_api(&h, "POST", "/sessions", Some(json!({"addresses": [C, D]}))).await;
     let second_sid = second["sid"].as_str().unwrap().to_owned();
     h.state.run_deferred().await;
     assert_eq!(without_expiry(&h).await, [], "after create");
@@ -206,7 +193,7 @@ async fn no_index_item_is_ever_without_an_expiry() {
         "after a call and its recording"
     );
 
-    let (status, _) = send(&h, "DELETE", &format!("/sessions/{first_sid}"), None).await;
+    let (status, _) = session_api(&h, "DELETE", &format!("/sessions/{first_sid}"), None).await;
     assert_eq!(status, 204);
     h.state.run_deferred().await;
     timer_close(&h, &second_sid).await;
@@ -219,7 +206,8 @@ async fn no_index_item_is_ever_without_an_expiry() {
 #[tokio::test]
 async fn a_session_without_timers_gets_the_default_closed_timer() {
     let (h, _index) = Harness::start_indexed().await;
-    let (status, _) = send(&h, "POST", "/sessions", Some(json!({"addresses": [A, B]}))).await;
+    let (status, _) =
+        session_api(&h, "POST", "/sessions", Some(json!({"addresses": [A, B]}))).await;
     assert_eq!(status, 201);
     let create = h
         .emulator
@@ -233,7 +221,8 @@ async fn a_session_without_timers_gets_the_default_closed_timer() {
 #[tokio::test]
 async fn removing_a_binding_whose_items_expired_makes_no_item() {
     let (h, _index) = Harness::start_indexed().await;
-    let (_, session) = send(&h, "POST", "/sessions", Some(json!({"addresses": [A, B]}))).await;
+    let (_, session) =
+        session_api(&h, "POST", "/sessions", Some(json!({"addresses": [A, B]}))).await;
     let sid = session["sid"].as_str().unwrap().to_owned();
     // TTL took the pairs' and holdings items (as it may, lazily, at any time).
     let client = dynamodb_client(moto_url());
@@ -254,7 +243,7 @@ async fn removing_a_binding_whose_items_expired_makes_no_item() {
             .await
             .unwrap();
     }
-    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    let (status, _) = session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     h.state.run_deferred().await;
     let remade: Vec<(String, String)> = scan(&h)
@@ -270,13 +259,14 @@ async fn removing_a_binding_whose_items_expired_makes_no_item() {
 #[tokio::test]
 async fn a_call_logged_after_its_session_closed_leaves_nothing() {
     let (h, _index) = Harness::start_indexed().await;
-    let (_, session) = send(&h, "POST", "/sessions", Some(json!({"addresses": [A, B]}))).await;
+    let (_, session) =
+        session_api(&h, "POST", "/sessions", Some(json!({"addresses": [A, B]}))).await;
     let sid = session["sid"].as_str().unwrap().to_owned();
     h.state.run_deferred().await;
     // The call is answered; the session closes before the after-answer
     // work logs it.
     call_in(&h, &session, A).await;
-    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    let (status, _) = session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     h.state.run_deferred().await;
     let under: Vec<(String, String)> = scan(&h)
@@ -291,7 +281,7 @@ async fn a_call_logged_after_its_session_closed_leaves_nothing() {
 #[tokio::test]
 async fn a_used_session_moves_its_items_with_its_closed_timer() {
     let (h, index) = Harness::start_indexed().await;
-    let (_, session) = send(
+    let (_, session) = session_api(
         &h,
         "POST",
         "/sessions",

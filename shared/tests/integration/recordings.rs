@@ -5,12 +5,22 @@
 use serde_json::json;
 use twilio_emulator::{Fault, Operation};
 
-use crate::expiry::{call_event, call_in, recording_ready, scan, send};
+use crate::expiry::{call_event, call_in, recording_ready, scan};
 use crate::support::*;
 
 const A: &str = "+14155550101";
 const B: &str = "+14155550102";
 const C: &str = "+14155550103";
+
+/// A recorded session of `addresses`, logged, and A's call in it answered:
+/// the session's sid.
+async fn recorded_call(h: &Harness, addresses: &[&str]) -> String {
+    let session = created_session(h, json!({"addresses": addresses, "record": true})).await;
+    let sid = session["sid"].as_str().unwrap().to_owned();
+    h.state.run_deferred().await;
+    call_in(h, &session, A).await;
+    sid
+}
 
 fn recordings_left(h: &Harness) -> Vec<String> {
     h.emulator.recordings().into_iter().map(|r| r.sid).collect()
@@ -19,18 +29,9 @@ fn recordings_left(h: &Harness) -> Vec<String> {
 #[tokio::test]
 async fn a_recording_of_a_call_logged_after_close_is_deleted() {
     let (h, _index) = Harness::start_indexed().await;
-    let (_, session) = send(
-        &h,
-        "POST",
-        "/sessions",
-        Some(json!({"addresses": [A, B], "record": true})),
-    )
-    .await;
-    let sid = session["sid"].as_str().unwrap().to_owned();
-    h.state.run_deferred().await;
-    call_in(&h, &session, A).await;
+    let sid = recorded_call(&h, &[A, B]).await;
     // Closed between the answer and its after-answer work.
-    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    let (status, _) = session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     h.state.run_deferred().await;
     let recording = h.emulator.seed_recording(CALL_SID);
@@ -43,16 +44,7 @@ async fn a_recording_of_a_call_logged_after_close_is_deleted() {
 #[tokio::test]
 async fn a_recording_before_its_call_is_logged_is_linked_and_deleted_with_its_session() {
     let (h, _index) = Harness::start_indexed().await;
-    let (_, session) = send(
-        &h,
-        "POST",
-        "/sessions",
-        Some(json!({"addresses": [A, B], "record": true})),
-    )
-    .await;
-    let sid = session["sid"].as_str().unwrap().to_owned();
-    h.state.run_deferred().await;
-    call_in(&h, &session, A).await;
+    let sid = recorded_call(&h, &[A, B]).await;
     // The recording's callback overtakes the after-answer work.
     let later = h.another_environment().await;
     let recording = h.emulator.seed_recording(CALL_SID);
@@ -73,7 +65,8 @@ async fn a_recording_before_its_call_is_logged_is_linked_and_deleted_with_its_se
     .await;
     assert_eq!(response.status(), 200);
     h.state.run_deferred().await;
-    let (status, log) = send(&h, "GET", &format!("/sessions/{sid}/interactions"), None).await;
+    let (status, log) =
+        session_api(&h, "GET", &format!("/sessions/{sid}/interactions"), None).await;
     assert_eq!(status, 200, "{log}");
     assert_eq!(
         log["interactions"][0]["recording_url"],
@@ -82,7 +75,7 @@ async fn a_recording_before_its_call_is_logged_is_linked_and_deleted_with_its_se
     );
     assert_eq!(recordings_left(&h), [recording.as_str()]);
 
-    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    let (status, _) = session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     h.state.run_deferred().await;
     assert_eq!(recordings_left(&h), Vec::<String>::new());
@@ -91,16 +84,7 @@ async fn a_recording_before_its_call_is_logged_is_linked_and_deleted_with_its_se
 #[tokio::test]
 async fn a_conference_recording_without_a_call_sid_is_kept_with_its_session() {
     let (h, _index) = Harness::start_indexed().await;
-    let (_, session) = send(
-        &h,
-        "POST",
-        "/sessions",
-        Some(json!({"addresses": [A, B, C], "record": true})),
-    )
-    .await;
-    let sid = session["sid"].as_str().unwrap().to_owned();
-    h.state.run_deferred().await;
-    call_in(&h, &session, A).await;
+    let sid = recorded_call(&h, &[A, B, C]).await;
     h.state.run_deferred().await;
     // What Twilio posts for a <Conference> recording: no CallSid.
     let recording = h.emulator.seed_recording(CALL_SID);
@@ -118,7 +102,7 @@ async fn a_conference_recording_without_a_call_sid_is_kept_with_its_session() {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    let (status, _) = session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     h.state.run_deferred().await;
     assert_eq!(recordings_left(&h), Vec::<String>::new());
@@ -127,16 +111,7 @@ async fn a_conference_recording_without_a_call_sid_is_kept_with_its_session() {
 #[tokio::test]
 async fn a_failed_recording_delete_is_retried_until_twilio_deletes_it() {
     let (h, _index) = Harness::start_indexed().await;
-    let (_, session) = send(
-        &h,
-        "POST",
-        "/sessions",
-        Some(json!({"addresses": [A, B], "record": true})),
-    )
-    .await;
-    let sid = session["sid"].as_str().unwrap().to_owned();
-    h.state.run_deferred().await;
-    call_in(&h, &session, A).await;
+    let sid = recorded_call(&h, &[A, B]).await;
     h.state.run_deferred().await;
     let recording = h.emulator.seed_recording(CALL_SID);
     recording_ready(&h, &sid, &recording).await;
@@ -150,7 +125,7 @@ async fn a_failed_recording_delete_is_retried_until_twilio_deletes_it() {
         },
         100,
     );
-    let (status, _) = send(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
+    let (status, _) = session_api(&h, "DELETE", &format!("/sessions/{sid}"), None).await;
     assert_eq!(status, 204);
     h.state.run_deferred().await;
     assert_eq!(recordings_left(&h), [recording.as_str()], "Twilio refused");
@@ -165,7 +140,7 @@ async fn a_failed_recording_delete_is_retried_until_twilio_deletes_it() {
 
     // Twilio is back; the next answer's after-work deletes it.
     h.emulator.clear_faults();
-    let (status, _) = send(&h, "GET", "/sessions?address=%2B14155550103", None).await;
+    let (status, _) = session_api(&h, "GET", "/sessions?address=%2B14155550103", None).await;
     assert_eq!(status, 200);
     h.state.run_deferred().await;
     assert_eq!(recordings_left(&h), Vec::<String>::new());
