@@ -19,34 +19,6 @@ const B: &str = "+14155550102";
 const C: &str = "+14155550103";
 const D: &str = "+14155550104";
 
-/// Every item of the harness's table, whole.
-pub(crate) async fn scan(h: &Harness) -> Vec<HashMap<String, AttributeValue>> {
-    let client = dynamodb_client(moto_url());
-    let mut all = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(h.index().table())
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        all.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return all;
-        }
-    }
-}
-
-fn key_of(item: &HashMap<String, AttributeValue>) -> (String, String) {
-    (
-        item["pk"].as_s().unwrap().clone(),
-        item["sk"].as_s().unwrap().clone(),
-    )
-}
-
 fn expiry_of(item: &HashMap<String, AttributeValue>) -> Option<u64> {
     item.get("expires_at")
         .and_then(|v| v.as_n().ok())

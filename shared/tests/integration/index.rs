@@ -46,26 +46,7 @@ fn operator(method: &str, path: &str) -> lambda_http::Request {
 
 /// Every item in the harness's table, as (pk, sk).
 async fn items(h: &Harness) -> BTreeSet<(String, String)> {
-    let client = dynamodb_client(moto_url());
-    let mut all = BTreeSet::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(h.index().table())
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        for item in page.items.unwrap_or_default() {
-            let text = |name: &str| item[name].as_s().unwrap().clone();
-            all.insert((text("pk"), text("sk")));
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return all;
-        }
-    }
+    scan(h).await.iter().map(key_of).collect()
 }
 
 /// The bindings items of the index: (address, proxy, sid).

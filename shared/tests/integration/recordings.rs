@@ -5,7 +5,7 @@
 use serde_json::json;
 use twilio_emulator::{Fault, Operation};
 
-use crate::expiry::{call_event, call_in, recording_ready, scan};
+use crate::expiry::{call_event, call_in, recording_ready};
 use crate::support::*;
 
 const A: &str = "+14155550101";

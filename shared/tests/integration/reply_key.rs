@@ -5,7 +5,6 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use sha2::{Digest, Sha256};
 
-use crate::expiry::scan;
 use crate::out_of_session::{message_sid, messages, text};
 use crate::support::*;
 

@@ -306,6 +306,35 @@ fn start_moto() -> String {
     panic!("moto_server did not listen on {address}");
 }
 
+/// Every item of the harness's table, whole.
+pub async fn scan(h: &Harness) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let client = dynamodb_client(moto_url());
+    let mut all = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(h.index().table())
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        all.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return all;
+        }
+    }
+}
+
+/// An index item's (pk, sk).
+pub fn key_of(item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> (String, String) {
+    (
+        item["pk"].as_s().unwrap().clone(),
+        item["sk"].as_s().unwrap().clone(),
+    )
+}
+
 /// A DynamoDB client for a local endpoint, with throwaway credentials.
 pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
